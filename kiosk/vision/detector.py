@@ -1,0 +1,133 @@
+"""BlazeFace face detection (MediaPipe short- and full-range models).
+
+Letterbox the frame to the model's square input, decode the regressors
+against SSD anchors, keep sigmoid scores above the threshold, merge
+overlapping boxes with weighted NMS, and map everything back to frame pixels.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from kiosk.vision.runtime import TFLiteModel
+from kiosk.vision.types import Box, Detection, DetectorOptions
+
+
+def ssd_anchors(input_size: int, strides: tuple[int, ...], anchors_per_layer: int) -> np.ndarray:
+    """Anchor centres (N, 2) in normalized input coordinates, in MediaPipe's order:
+    consecutive layers with the same stride share a grid, and each cell holds
+    all of their anchors."""
+    centres: list[np.ndarray] = []
+    i = 0
+    while i < len(strides):
+        stride = strides[i]
+        repeats = 0
+        while i < len(strides) and strides[i] == stride:
+            repeats += anchors_per_layer
+            i += 1
+        fm = int(np.ceil(input_size / stride))
+        ys, xs = np.meshgrid(np.arange(fm), np.arange(fm), indexing="ij")
+        grid = np.stack([(xs + 0.5) / fm, (ys + 0.5) / fm], axis=-1).reshape(-1, 2)
+        centres.append(np.repeat(grid, repeats, axis=0))
+    return np.concatenate(centres).astype(np.float32)
+
+
+_ANCHOR_LAYOUT = {128: ((8, 16, 16, 16), 2), 192: ((4,), 1)}
+
+
+def letterbox(frame_rgb: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
+    """Resize keeping the aspect ratio and pad to size x size (black).
+    Returns (image, scale, pad_x, pad_y) with frame = (input - pad) / scale."""
+    h, w = frame_rgb.shape[:2]
+    scale = min(size / w, size / h)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(frame_rgb, (nw, nh), interpolation=interp)
+    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas = np.zeros((size, size, 3), dtype=np.uint8)
+    canvas[py : py + nh, px : px + nw] = resized
+    return canvas, scale, float(px), float(py)
+
+
+def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    x0 = np.maximum(box[0], boxes[:, 0])
+    y0 = np.maximum(box[1], boxes[:, 1])
+    x1 = np.minimum(box[2], boxes[:, 2])
+    y1 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou: float, limit: int):
+    """MediaPipe's weighted NMS: each cluster of overlapping candidates becomes one
+    detection whose box and keypoints are the score-weighted mean, scored by the best."""
+    order = np.argsort(-scores)
+    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
+    out = []
+    remaining = np.arange(len(scores))
+    while remaining.size and len(out) < limit:
+        top = remaining[0]
+        overlap = _iou_one_to_many(boxes[top], boxes[remaining])
+        cluster = remaining[overlap > iou]
+        w = scores[cluster][:, None]
+        box = (boxes[cluster] * w).sum(0) / w.sum()
+        kps = (keypoints[cluster] * w[:, :, None]).sum(0) / w.sum()
+        out.append((box, kps, float(scores[top])))
+        remaining = remaining[overlap <= iou]
+    return out
+
+
+class FaceDetector:
+    """BlazeFace on whole frames. ``detect(frame_bgr)`` returns detections in frame pixels."""
+
+    def __init__(self, model: TFLiteModel, options: DetectorOptions) -> None:
+        self.options = options
+        self._model = model
+        spec = model.inputs[0]
+        self.input_size = int(spec.shape[1])
+        if self.input_size not in _ANCHOR_LAYOUT or spec.shape[1] != spec.shape[2]:
+            raise ValueError(f"{model.path.name}: unsupported detector input {spec.shape}")
+        strides, per_layer = _ANCHOR_LAYOUT[self.input_size]
+        self._anchors = ssd_anchors(self.input_size, strides, per_layer)
+        # The two outputs come in different orders in different files: pick by last dimension.
+        last = [o.shape[-1] for o in model.outputs]
+        self._reg_out, self._score_out = last.index(16), last.index(1)
+
+    def detect_rgb(self, frame_rgb: np.ndarray) -> list[Detection]:
+        size = self.input_size
+        img, scale, px, py = letterbox(frame_rgb, size)
+        x = (img.astype(np.float32) * (1.0 / 127.5) - 1.0)[None]
+        outputs = self._model.run(x)
+        raw_scores = outputs[self._score_out].reshape(-1)
+        keep = raw_scores > _logit(self.options.score_threshold)
+        if not keep.any():
+            return []
+        reg = outputs[self._reg_out].reshape(-1, 16)[keep] / size
+        anchors = self._anchors[keep]
+        scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores[keep], -80, 80)))
+        cx, cy = reg[:, 0] + anchors[:, 0], reg[:, 1] + anchors[:, 1]
+        w, h = reg[:, 2], reg[:, 3]
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        kps = reg[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
+        results = []
+        for box, kp, score in weighted_nms(boxes, kps, scores, self.options.nms_iou, self.options.max_faces):
+            b = (box * size - [px, py, px, py]) / scale
+            k = (kp * size - [px, py]) / scale
+            if min(b[2] - b[0], b[3] - b[1]) < self.options.min_face_px:
+                continue
+            results.append(
+                Detection(
+                    box=Box(*(float(v) for v in b)),
+                    score=score,
+                    keypoints=tuple((float(x), float(y)) for x, y in k),
+                )
+            )
+        return results
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))

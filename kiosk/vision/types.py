@@ -1,0 +1,123 @@
+"""Options and results of the vision stage, as frozen dataclasses.
+
+Results carry numbers only (boxes, points, angles, probabilities): never an
+image, a crop or an embedding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+GENDERS: tuple[str, ...] = ("female", "male")
+
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Box:
+    """Axis-aligned box in frame pixels (x0, y0 top-left; x1, y1 bottom-right)."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def center(self) -> Point:
+        return ((self.x0 + self.x1) / 2.0, (self.y0 + self.y1) / 2.0)
+
+    def as_list(self) -> list[float]:
+        return [round(self.x0, 1), round(self.y0, 1), round(self.x1, 1), round(self.y1, 1)]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face found by the detector: box, confidence and 6 keypoints
+    (right eye, left eye, nose tip, mouth, right ear, left ear; the subject's sides)."""
+
+    box: Box
+    score: float
+    keypoints: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
+class HeadPose:
+    """Head rotation in degrees: yaw (turning left/right, positive = towards the
+    image's right), pitch (positive = looking up), roll (positive = clockwise in the image)."""
+
+    yaw: float
+    pitch: float
+    roll: float
+
+
+@dataclass(frozen=True)
+class FaceLandmarks:
+    """What the face mesh gives: the five dlib-order alignment points, head pose and presence."""
+
+    alignment_points: tuple[Point, ...]  # left eye outer, left eye inner, right eye outer, right eye inner, nose
+    pose: HeadPose
+    presence: float
+
+
+@dataclass(frozen=True)
+class AnalysedFace:
+    """Everything the pipeline infers about one face in one frame."""
+
+    detection: Detection
+    landmarks: FaceLandmarks | None
+    emotion: tuple[float, ...] | None  # probabilities in EMOTIONS order
+    age: float | None  # years
+    gender: tuple[float, ...] | None  # probabilities in GENDERS order
+
+    @property
+    def dominant_emotion(self) -> str | None:
+        if self.emotion is None:
+            return None
+        return EMOTIONS[max(range(len(self.emotion)), key=self.emotion.__getitem__)]
+
+    def to_dict(self) -> dict:
+        d: dict = {
+            "box": self.detection.box.as_list(),
+            "score": round(self.detection.score, 3),
+            "keypoints": [[round(x, 1), round(y, 1)] for x, y in self.detection.keypoints],
+        }
+        if self.landmarks is not None:
+            p = self.landmarks.pose
+            d["pose"] = {"yaw": round(p.yaw, 1), "pitch": round(p.pitch, 1), "roll": round(p.roll, 1)}
+        if self.emotion is not None:
+            d["emotion"] = {k: round(v, 4) for k, v in zip(EMOTIONS, self.emotion)}
+            d["dominant_emotion"] = self.dominant_emotion
+        if self.age is not None:
+            d["age"] = round(self.age, 1)
+        if self.gender is not None:
+            d["gender"] = {k: round(v, 4) for k, v in zip(GENDERS, self.gender)}
+        return d
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    model: str = "face_detector_full_sparse"  # manifest id: face_detector_short | face_detector_full | face_detector_full_sparse
+    score_threshold: float = 0.5
+    nms_iou: float = 0.3
+    min_face_px: float = 20.0
+    max_faces: int = 20
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    detector: DetectorOptions = field(default_factory=DetectorOptions)
+    num_threads: int = 2
+    landmarks: bool = True
+    emotion: bool = True
+    age: bool = True
+    gender: bool = True
+    min_presence: float = 0.5  # face-mesh presence below this: attributes are not inferred
