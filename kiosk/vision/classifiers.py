@@ -19,10 +19,12 @@ EMOTION_INPUT = 64
 # FER-2013's framing relative to a BlazeFace box: the 48x48 FER crop is a square
 # of side FER_CROP_SCALE * box width, centred FER_CROP_DX / FER_CROP_DY box widths
 # from the box centre. Measured by converters/measure_fer_framing.py (median over
-# the FER-2013 public test images, upscaled and padded so the detector has context).
-FER_CROP_SCALE = 1.0
-FER_CROP_DX = 0.0
-FER_CROP_DY = 0.0
+# the FER-2013 public test images, upscaled and padded so the detector has context:
+# 2,783 of 3,589 detected; emotion accuracy with these crops 64.3% against 65.1% for
+# the direct framing, where fer's own padding gives 50.5%).
+FER_CROP_SCALE = 1.143
+FER_CROP_DX = 0.003
+FER_CROP_DY = -0.031
 
 
 def fer_crop_box(box: Box) -> tuple[float, float, float, float]:

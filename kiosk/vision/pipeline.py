@@ -1,0 +1,175 @@
+"""The vision pipeline: one frame in, analysed faces out.
+
+Models are loaded once, when the pipeline is built, and released when it is
+closed (it is a context manager). Crops and chips are made and consumed
+inside :meth:`VisionPipeline.analyze`; only numbers leave it.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import cv2
+import numpy as np
+
+from kiosk.modelfiles.manifest import Manifest, check_file, default_models_dir, load_manifest
+from kiosk.vision.classifiers import (
+    AGE_CHIP,
+    CHIP_PADDING,
+    GENDER_CHIP,
+    AgeEstimator,
+    EmotionClassifier,
+    GenderClassifier,
+    crop_square,
+    fer_crop_box,
+)
+from kiosk.vision.detector import FaceDetector
+from kiosk.vision.facechip import face_chip
+from kiosk.vision.landmarks import FaceMesh, roi_from_detection, roi_from_image
+from kiosk.vision.runtime import TFLiteModel
+from kiosk.vision.types import AnalysedFace, Box, Detection, PipelineOptions
+
+MAX_FRAME_PIXELS = 40_000_000  # refuse absurd frames rather than exhaust memory on the device
+
+
+class FrameError(ValueError):
+    """The frame cannot be analysed (empty, wrong type, wrong shape). The message says why."""
+
+
+@dataclass(frozen=True)
+class StageTimes:
+    """Cumulative seconds spent inside each model's invoke()."""
+
+    detect: float
+    landmarks: float
+    emotion: float
+    age: float
+    gender: float
+
+
+def to_rgb(frame: np.ndarray) -> np.ndarray:
+    """Validate a frame (BGR, BGRA or grayscale uint8) and return it as contiguous RGB."""
+    if not isinstance(frame, np.ndarray):
+        raise FrameError(f"frame must be a numpy array, got {type(frame).__name__}")
+    if frame.dtype != np.uint8:
+        raise FrameError(f"frame must be uint8, got {frame.dtype}")
+    if frame.ndim == 3 and frame.shape[2] == 1:
+        frame = frame[:, :, 0]
+    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (3, 4)):
+        raise FrameError(f"frame must be HxW, HxWx3 or HxWx4, got shape {frame.shape}")
+    h, w = frame.shape[:2]
+    if h == 0 or w == 0:
+        raise FrameError(f"frame is empty ({w}x{h})")
+    if h * w > MAX_FRAME_PIXELS:
+        raise FrameError(f"frame is {w}x{h}, more than {MAX_FRAME_PIXELS} pixels; downscale it first")
+    if frame.ndim == 2:
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+    if frame.shape[2] == 4:
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+class VisionPipeline:
+    """Detector, face mesh and the attribute models, each loaded once."""
+
+    def __init__(
+        self,
+        options: PipelineOptions | None = None,
+        models_dir: Path | None = None,
+        manifest: Manifest | None = None,
+    ) -> None:
+        self.options = options or PipelineOptions()
+        models_dir = models_dir or default_models_dir()
+        manifest = manifest or load_manifest()
+        o = self.options
+        wanted = {"detect": o.detector.model, "landmarks": "face_landmarks"}
+        if o.emotion:
+            wanted["emotion"] = "emotion"
+        if o.age:
+            wanted["age"] = "age"
+        if o.gender:
+            wanted["gender"] = "gender"
+        if (o.age or o.gender) and not o.landmarks:
+            raise ValueError("age and gender need the face mesh (landmarks) for alignment")
+        # Every file is checked against its pinned sha256 before an interpreter sees it.
+        paths = {stage: check_file(manifest.model(model_id), models_dir) for stage, model_id in wanted.items()}
+        self.model_ids = {stage: manifest.model(model_id).id for stage, model_id in wanted.items()}
+        self.model_versions = {manifest.model(m).id: manifest.model(m).sha256[:12] for m in wanted.values()}
+        self._stack = ExitStack()
+        try:
+            self._models = {s: self._stack.enter_context(TFLiteModel(p, o.num_threads)) for s, p in paths.items()}
+        except BaseException:
+            self._stack.close()
+            raise
+        self.runtime = self._models["detect"].runtime
+        self.detector = FaceDetector(self._models["detect"], o.detector)
+        self.mesh = FaceMesh(self._models["landmarks"])
+        self.emotion = EmotionClassifier(self._models["emotion"]) if o.emotion else None
+        self.age = AgeEstimator(self._models["age"]) if o.age else None
+        self.gender = GenderClassifier(self._models["gender"]) if o.gender else None
+
+    def __enter__(self) -> VisionPipeline:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def stage_times(self) -> StageTimes:
+        get = lambda s: self._models[s].invoke_seconds if s in self._models else 0.0  # noqa: E731
+        return StageTimes(get("detect"), get("landmarks"), get("emotion"), get("age"), get("gender"))
+
+    def analyze(self, frame_bgr: np.ndarray) -> list[AnalysedFace]:
+        """Detect every face in a frame and infer its attributes."""
+        rgb = to_rgb(frame_bgr)
+        dets = self.detector.detect_rgb(rgb)
+        if not dets:
+            return []
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return [self._attributes(rgb, gray, d, d.box) for d in dets]
+
+    def analyze_detections(self, frame_bgr: np.ndarray, detections: list[Detection]) -> list[AnalysedFace]:
+        """Infer attributes for detections made elsewhere (for example a tracker's chosen faces)."""
+        if not detections:
+            return []
+        rgb = to_rgb(frame_bgr)
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return [self._attributes(rgb, gray, d, d.box) for d in detections]
+
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Detection only (the tracker can run attributes at a lower rate)."""
+        return self.detector.detect_rgb(to_rgb(frame_bgr))
+
+    def analyze_face_crop(self, image_bgr: np.ndarray) -> AnalysedFace:
+        """Treat the whole image as one already-cropped face: no detection; the
+        emotion crop is the whole image and the mesh ROI is the whole image."""
+        rgb = to_rgb(image_bgr)
+        h, w = rgb.shape[:2]
+        whole = Box(0.0, 0.0, float(w), float(h))
+        det = Detection(box=whole, score=1.0, keypoints=())
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return self._attributes(rgb, gray, det, None)
+
+    def _attributes(self, rgb: np.ndarray, gray: np.ndarray, det: Detection, box: Box | None) -> AnalysedFace:
+        o = self.options
+        landmarks = None
+        if o.landmarks:
+            roi = roi_from_detection(det) if box is not None else roi_from_image(rgb.shape)
+            landmarks = self.mesh.landmarks(rgb, roi)
+        emotion = age = gender = None
+        if self.emotion is not None:
+            crop = gray if box is None else crop_square(gray, fer_crop_box(box))
+            if crop.size:
+                emotion = self.emotion.classify(crop)
+        if landmarks is not None and landmarks.presence >= o.min_presence:
+            pts = np.asarray(landmarks.alignment_points)
+            if self.age is not None:
+                age = self.age.estimate(face_chip(rgb, pts, AGE_CHIP, CHIP_PADDING))
+            if self.gender is not None:
+                gender = self.gender.classify(face_chip(rgb, pts, GENDER_CHIP, CHIP_PADDING))
+        return AnalysedFace(detection=det, landmarks=landmarks, emotion=emotion, age=age, gender=gender)
