@@ -1,0 +1,84 @@
+"""Bad frames and files give a clear error or an empty result, never a crash."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kiosk.vision.pipeline import FrameError
+
+
+@pytest.mark.parametrize("frame, message", [
+    (np.zeros((0, 0, 3), np.uint8), "empty"),
+    (np.zeros((10, 0, 3), np.uint8), "empty"),
+    (np.zeros((4, 4, 2), np.uint8), "shape"),
+    (np.zeros((4, 4, 3), np.float32), "uint8"),
+    (np.zeros((2, 2, 2, 3), np.uint8), "shape"),
+    ("not an array", "numpy array"),
+    (np.zeros((8000, 6000, 3), np.uint8), "downscale"),
+])
+def test_unusable_frames_raise_a_clear_error(pipeline, frame, message):
+    with pytest.raises(FrameError, match=message):
+        pipeline.analyze(frame)
+
+
+@pytest.mark.parametrize("frame", [
+    np.zeros((1, 1, 3), np.uint8),
+    np.full((1, 1), 255, np.uint8),
+    np.zeros((480, 640), np.uint8),  # grayscale
+    np.zeros((480, 640, 1), np.uint8),
+    np.zeros((480, 640, 4), np.uint8),  # BGRA
+    np.zeros((3, 5000, 3), np.uint8),  # extreme aspect ratio
+    np.zeros((4000, 6000, 3), np.uint8),  # 24 MP
+    np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8),
+])
+def test_odd_but_valid_frames_give_a_result(pipeline, frame):
+    faces = pipeline.analyze(frame)
+    assert faces == []  # none of these holds a face
+
+
+def test_face_crop_mode_on_a_tiny_image_does_not_crash(pipeline):
+    face = pipeline.analyze_face_crop(np.zeros((1, 1, 3), np.uint8))
+    assert face.emotion is not None and len(face.emotion) == 7
+
+
+def test_bgra_and_gray_versions_of_a_face_are_still_found(pipeline, sample_image):
+    import cv2
+
+    bgr = cv2.imread(str(sample_image))
+    assert len(pipeline.analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA))) == 1
+    assert len(pipeline.analyze(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))) == 1
+
+
+def _analyze(*args: str) -> tuple[int, list[dict], str]:
+    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "analyze", *args], capture_output=True, text=True, timeout=120)
+    return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr
+
+
+def test_cli_reports_non_image_unreadable_video_and_missing_file(tmp_path, sample_image):
+    text = tmp_path / "notes.txt"
+    text.write_text("hello")
+    video = tmp_path / "broken.mp4"
+    video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(200))
+    fake_jpg = tmp_path / "fake.jpg"
+    fake_jpg.write_bytes(b"GIF89a not really")
+    rc, records, _ = _analyze(str(text), str(video), str(fake_jpg), str(tmp_path / "nope.png"), str(sample_image))
+    assert rc == 0  # the good image was analysed
+    errors = {r["source"]: r["error"] for r in records if "error" in r}
+    assert "cannot open" in errors[str(text)] or "no frame" in errors[str(text)]
+    assert "cannot open" in errors[str(video)] or "no frame" in errors[str(video)]
+    assert "not a readable image" in errors[str(fake_jpg)]
+    assert "no such file" in errors[str(tmp_path / "nope.png")]
+    summary = records[-1]["summary"]
+    assert summary["errors"] == 4 and summary["images"] == 1 and summary["faces"] == 1
+
+
+def test_cli_exits_nonzero_when_nothing_could_be_read(tmp_path):
+    bad = tmp_path / "x.png"
+    bad.write_bytes(b"nope")
+    rc, records, _ = _analyze(str(bad))
+    assert rc == 1 and "error" in records[0]

@@ -1,0 +1,63 @@
+"""dlib-exact face chips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kiosk.vision.facechip import TEMPLATE_5, chip_geometry, extract_chip, face_chip, pyramid_down2
+
+
+def test_template_points_map_to_an_axis_aligned_chip():
+    size, padding = 64, 0.2
+    pts = (padding + TEMPLATE_5) / (2 * padding + 1) * size * 3 + [100, 50]  # 3x larger, shifted
+    g = chip_geometry(pts, size, padding)
+    assert g.angle == pytest.approx(0.0, abs=1e-9)
+    assert g.rect[2] - g.rect[0] == pytest.approx(3 * size - 1)  # dlib's one-pixel-narrower box
+    # centred on the image point the chip centre maps to: 3 * size / 2 from the shift
+    assert (g.rect[0] + g.rect[2]) / 2 == pytest.approx(100 + 3 * size / 2)
+    assert (g.rect[1] + g.rect[3]) / 2 == pytest.approx(50 + 3 * size / 2)
+
+
+def test_rotation_is_recovered():
+    size = 32
+    base = (0.2 + TEMPLATE_5) / 1.4 * size * 2
+    a = np.deg2rad(20)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    g = chip_geometry(base @ rot.T + 200, size)
+    assert np.rad2deg(g.angle) == pytest.approx(20, abs=1e-6)
+
+
+def test_pyramid_down_sizes_and_constant_images():
+    img = np.full((100, 81, 3), 200, np.uint8)
+    out = pyramid_down2(img)
+    assert out.shape == ((100 - 3) // 2, (81 - 3) // 2, 3)
+    assert np.all(out == 199) or np.all(out == 200)  # integer filter truncates
+    assert pyramid_down2(np.zeros((8, 50, 3), np.uint8)).shape[:2] == (0, 0)
+
+
+def test_chip_of_a_large_face_uses_the_pyramid_and_keeps_content():
+    rng = np.random.default_rng(1)
+    img = np.zeros((800, 800, 3), np.uint8)
+    img[200:600, 200:600] = rng.integers(100, 200, (400, 400, 3))
+    pts = (0.2 + TEMPLATE_5) / 1.4 * 400 + 200
+    chip = face_chip(img, pts, 64)
+    assert chip.shape == (64, 64, 3)
+    assert 100 <= chip[8:56, 8:56].mean() <= 200
+
+
+def test_chip_outside_the_image_is_black():
+    img = np.full((50, 50, 3), 255, np.uint8)
+    pts = (0.2 + TEMPLATE_5) / 1.4 * 40 + 1000
+    assert extract_chip(img, chip_geometry(pts, 32)).max() == 0
+
+
+def test_matches_dlib_when_available():
+    dlib = pytest.importorskip("dlib", reason="dlib is not installed here; converters/check_facechip.py runs this check")
+    rng = np.random.default_rng(2)
+    img = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    pts = np.array([[260, 120], [230, 122], [150, 118], [180, 121], [205, 170]])
+    shape = dlib.full_object_detection(dlib.rectangle(120, 80, 290, 230), [dlib.point(int(x), int(y)) for x, y in pts])
+    for size in (32, 64):
+        ref = dlib.extract_image_chip(img, dlib.get_face_chip_details(shape, size, 0.2))
+        assert np.abs(ref.astype(int) - face_chip(img, pts.astype(float), size).astype(int)).max() <= 1
