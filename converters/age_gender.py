@@ -58,10 +58,10 @@ def utk_chips() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     with TFLiteModel(Path(__file__).resolve().parents[1] / "models" / "face_landmark.tflite") as mesh_model:
         mesh = FaceMesh(mesh_model)
         for r in rows:
-            rgb = cv2.cvtColor(cv2.imread(str(root / r["path"])), cv2.COLOR_BGR2RGB)
-            pts = np.array(mesh.landmarks(rgb, roi_from_image(rgb.shape)).alignment_points)
-            c64.append(face_chip(rgb, pts, AGE_CHIP, CHIP_PADDING))
-            c32.append(face_chip(rgb, pts, GENDER_CHIP, CHIP_PADDING))
+            bgr = cv2.imread(str(root / r["path"]))
+            pts = np.array(mesh.landmarks(bgr, roi_from_image(bgr.shape)).alignment_points)
+            c64.append(face_chip(bgr, pts, AGE_CHIP, CHIP_PADDING)[:, :, ::-1])
+            c32.append(face_chip(bgr, pts, GENDER_CHIP, CHIP_PADDING)[:, :, ::-1])
             ages.append(float(r["age"]))
             genders.append(1 if r["gender"] == "male" else 0)
     return np.stack(c64), np.stack(c32), np.array(ages), np.array(genders)

@@ -46,7 +46,7 @@ def main() -> None:
         for r in rows:
             g = cv2.imread(str(root / r["path"]), cv2.IMREAD_GRAYSCALE)
             img = framed(g)
-            dets = det.detect_rgb(cv2.cvtColor(img, cv2.COLOR_GRAY2RGB))
+            dets = det.detect(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
             if not dets:
                 found.append(None)
                 continue

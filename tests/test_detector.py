@@ -47,12 +47,12 @@ def _voc_recall(detector: FaceDetector) -> tuple[int, int, int]:
     tp = total = fp = 0
     for xml in ("training.xml", "testing.xml"):
         for image in ET.parse(root / xml).getroot().iter("image"):
-            rgb = cv2.cvtColor(cv2.imread(str(root / image.get("file"))), cv2.COLOR_BGR2RGB)
+            bgr = cv2.imread(str(root / image.get("file")))
             truth = [
                 (int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")), int(b.get("top")) + int(b.get("height")))
                 for b in image.iter("box") if b.get("ignore") != "1"
             ]
-            found = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in detector.detect_rgb(rgb)]
+            found = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in detector.detect(bgr)]
             used: set[int] = set()
             for t in truth:
                 cands = [(j, _iou(t, f)) for j, f in enumerate(found) if j not in used]

@@ -36,17 +36,19 @@ def fer_crop_box(box: Box) -> tuple[float, float, float, float]:
     return (cx - half, cy - half, cx + half, cy + half)
 
 
-def crop_square(gray: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
-    """Cut a square from a grayscale frame, padding with the edge pixels where it leaves the frame."""
+def crop_square(image: np.ndarray, rect: tuple[float, float, float, float]) -> np.ndarray:
+    """Cut a rectangle from an image, replicating the edge pixels where it leaves the image."""
     x0, y0, x1, y1 = (int(round(v)) for v in rect)
-    h, w = gray.shape[:2]
+    h, w = image.shape[:2]
     if x1 <= x0 or y1 <= y0:
-        return np.zeros((0, 0), dtype=gray.dtype)
-    pad = max(0, -x0, -y0, x1 - w, y1 - h)
-    if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0, x1, y1 = x0 + pad, y0 + pad, x1 + pad, y1 + pad
-    return gray[y0:y1, x0:x1]
+        return np.zeros((0, 0) + image.shape[2:], dtype=image.dtype)
+    inside = image[max(y0, 0) : min(y1, h), max(x0, 0) : min(x1, w)]
+    if inside.size == 0:
+        return np.zeros((0, 0) + image.shape[2:], dtype=image.dtype)
+    pads = (max(0, -y0), max(0, y1 - h), max(0, -x0), max(0, x1 - w))
+    if any(pads):
+        return cv2.copyMakeBorder(inside, *pads, cv2.BORDER_REPLICATE)
+    return inside
 
 
 def emotion_input(gray_crop: np.ndarray) -> np.ndarray:

@@ -36,17 +36,15 @@ def ssd_anchors(input_size: int, strides: tuple[int, ...], anchors_per_layer: in
 _ANCHOR_LAYOUT = {128: ((8, 16, 16, 16), 2), 192: ((4,), 1)}
 
 
-def letterbox(frame_rgb: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
-    """Resize keeping the aspect ratio and pad to size x size (black).
+def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
+    """Resize (bilinear, as MediaPipe) keeping the aspect ratio and pad to size x size (black).
     Returns (image, scale, pad_x, pad_y) with frame = (input - pad) / scale."""
-    h, w = frame_rgb.shape[:2]
+    h, w = frame.shape[:2]
     scale = min(size / w, size / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(frame_rgb, (nw, nh), interpolation=interp)
     px, py = (size - nw) // 2, (size - nh) // 2
     canvas = np.zeros((size, size, 3), dtype=np.uint8)
-    canvas[py : py + nh, px : px + nw] = resized
+    canvas[py : py + nh, px : px + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
     return canvas, scale, float(px), float(py)
 
 
@@ -83,6 +81,9 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
 class FaceDetector:
     """BlazeFace on whole frames. ``detect(frame_bgr)`` returns detections in frame pixels."""
 
+    # uint8 -> x / 127.5 - 1 in one table look-up (cv2.LUT keeps the table's float32 depth)
+    _LUT = (np.arange(256, dtype=np.float32) / np.float32(127.5) - np.float32(1.0)).reshape(256, 1)
+
     def __init__(self, model: TFLiteModel, options: DetectorOptions) -> None:
         self.options = options
         self._model = model
@@ -96,10 +97,11 @@ class FaceDetector:
         last = [o.shape[-1] for o in model.outputs]
         self._reg_out, self._score_out = last.index(16), last.index(1)
 
-    def detect_rgb(self, frame_rgb: np.ndarray) -> list[Detection]:
+    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
+        """Faces in a BGR uint8 frame (colour is converted on the small letterboxed image only)."""
         size = self.input_size
-        img, scale, px, py = letterbox(frame_rgb, size)
-        x = (img.astype(np.float32) * (1.0 / 127.5) - 1.0)[None]
+        img, scale, px, py = letterbox(frame_bgr, size)
+        x = cv2.LUT(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), self._LUT)[None]
         outputs = self._model.run(x)
         raw_scores = outputs[self._score_out].reshape(-1)
         keep = raw_scores > _logit(self.options.score_threshold)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 # dlib's 5-point template in the unit square (interpolation.h, get_face_chip_details):
@@ -46,18 +47,19 @@ class ChipGeometry:
 
 
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares similarity (Umeyama) mapping src points onto dst: dst ~ m @ src + b."""
+    """Least-squares similarity mapping src points onto dst (dst ~ m @ src + b).
+
+    In 2D the least-squares rotation+scale has a closed form (the same solution
+    as dlib's SVD-based ``find_similarity_transform`` for non-degenerate points).
+    """
     mean_s, mean_d = src.mean(0), dst.mean(0)
     s, d = src - mean_s, dst - mean_d
-    var_s = (s**2).sum() / len(src)
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    sign = np.eye(2)
-    if np.linalg.det(cov) < 0:
-        sign[1, 1] = -1
-    rot = u @ sign @ vt
-    scale = float((sig * np.diag(sign)).sum() / var_s) if var_s > 0 else 1.0
-    m = scale * rot
+    norm = float((s * s).sum())
+    if norm == 0.0:
+        return np.eye(2), mean_d - mean_s
+    a = float((s * d).sum()) / norm
+    c = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / norm
+    m = np.array([[a, -c], [c, a]])
     return m, mean_d - m @ mean_s
 
 
@@ -89,35 +91,64 @@ def _rotate(center: np.ndarray, p: np.ndarray, angle: float) -> np.ndarray:
     return center + np.array([c * d[0] - s * d[1], s * d[0] + c * d[1]])
 
 
+_PYR_KERNEL = np.array([1, 4, 6, 4, 1], dtype=np.float32)
+
+
 def pyramid_down2(img: np.ndarray) -> np.ndarray:
-    """One ``pyramid_down<2>`` step on an (H, W, C) uint8 image."""
+    """One ``pyramid_down<2>`` step on an (H, W, C) uint8 image.
+
+    dlib filters with [1 4 6 4 1] in both directions without a border, keeps
+    every second sample starting at the third, and truncates the integer sum
+    divided by 256. The sums (at most 65,280) are exact in float32.
+    """
     rows, cols = img.shape[:2]
     if rows <= 8 or cols <= 8:
         return np.zeros((0, 0) + img.shape[2:], dtype=np.uint8)
-    v = img.astype(np.uint32)
-    oc = (cols - 3) // 2
-    h = v[:, 0 : 2 * oc : 2] + 4 * v[:, 1 : 2 * oc + 1 : 2] + 6 * v[:, 2 : 2 * oc + 2 : 2]
-    h += 4 * v[:, 3 : 2 * oc + 3 : 2] + v[:, 4 : 2 * oc + 4 : 2]
-    orr = (rows - 3) // 2
-    out = h[0 : 2 * orr : 2] + 4 * h[1 : 2 * orr + 1 : 2] + 6 * h[2 : 2 * orr + 2 : 2]
-    out += 4 * h[3 : 2 * orr + 3 : 2] + h[4 : 2 * orr + 4 : 2]
-    return (out >> 8).astype(np.uint8)
+    oc, orr = (cols - 3) // 2, (rows - 3) // 2
+    summed = cv2.sepFilter2D(img.astype(np.float32), -1, _PYR_KERNEL, _PYR_KERNEL, borderType=cv2.BORDER_REPLICATE)
+    out = summed[2 : 2 + 2 * orr : 2, 2 : 2 + 2 * oc : 2]
+    return (out * np.float32(1 / 256)).astype(np.uint8)
+
+
+_GRIDS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    if size not in _GRIDS:
+        cc, rr = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
+        _GRIDS[size] = (cc.reshape(-1), rr.reshape(-1))
+    return _GRIDS[size]
 
 
 def _bilinear(src: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """dlib's interpolate_bilinear of a 3-channel uint8 image at (xs, ys) (1-D arrays).
+
+    Samples whose 2x2 neighbourhood leaves the image are black; values are
+    truncated to uint8. Pixels are gathered as 32-bit words and the arithmetic
+    runs per channel in float64, in dlib's order of operations.
+    """
     nr, nc = src.shape[:2]
-    left = np.floor(xs).astype(np.int64)
-    top = np.floor(ys).astype(np.int64)
-    inside = (left >= 0) & (top >= 0) & (left + 1 < nc) & (top + 1 < nr)
-    out = np.zeros(xs.shape + src.shape[2:], dtype=np.uint8)
-    if not inside.any():
-        return out
-    l, t = left[inside], top[inside]
-    fx = (xs[inside] - l)[:, None]
-    fy = (ys[inside] - t)[:, None]
-    s = src.astype(np.float64)
-    val = (1 - fy) * ((1 - fx) * s[t, l] + fx * s[t, l + 1]) + fy * ((1 - fx) * s[t + 1, l] + fx * s[t + 1, l + 1])
-    out[inside] = np.clip(val, 0, 255).astype(np.uint8)  # truncation, as dlib's assignment
+    n = xs.shape[0]
+    if nr < 2 or nc < 2:
+        return np.zeros((n, 3), dtype=np.uint8)
+    left, top = np.floor(xs), np.floor(ys)
+    li, ti = left.astype(np.intp), top.astype(np.intp)
+    inside = (li >= 0) & (ti >= 0) & (li < nc - 1) & (ti < nr - 1)
+    everywhere = bool(inside.all())
+    if not everywhere:
+        li, ti = np.where(inside, li, 0), np.where(inside, ti, 0)
+    # Each pixel as one little-endian 32-bit word (B | G << 8 | R << 16 | A << 24).
+    words = cv2.cvtColor(np.ascontiguousarray(src), cv2.COLOR_BGR2BGRA).reshape(-1).view("<u4")
+    idx = ti * nc + li
+    corners = [np.take(words, idx + offset) for offset in (0, 1, nc, nc + 1)]
+    fx, fy = xs - left, ys - top
+    gx, gy = 1 - fx, 1 - fy
+    out = np.empty((n, 3), dtype=np.uint8)
+    for ch in range(3):
+        tl, tr, bl, br = (((w >> (8 * ch)) & 0xFF).astype(np.float64) for w in corners)
+        out[:, ch] = (gy * (gx * tl + fx * tr) + fy * (gx * bl + fx * br)).astype(np.uint8)  # truncation, as dlib
+    if not everywhere:
+        out[~inside] = 0
     return out
 
 
@@ -154,10 +185,10 @@ def extract_chip(image: np.ndarray, geom: ChipGeometry) -> np.ndarray:
     # Affine map chip (c, r) -> source: three corner correspondences determine it exactly.
     ax = (tr - tl) / (size - 1)
     ay = (bl_ - tl) / (size - 1)
-    cc, rr = np.meshgrid(np.arange(size, dtype=np.float64), np.arange(size, dtype=np.float64))
+    cc, rr = _grid(size)
     xs = tl[0] + ax[0] * cc + ay[0] * rr
     ys = tl[1] + ax[1] * cc + ay[1] * rr
-    return _bilinear(src, xs, ys)
+    return _bilinear(src, xs, ys).reshape(size, size, 3)
 
 
 def face_chip(image_rgb: np.ndarray, points: np.ndarray, size: int, padding: float = 0.2) -> np.ndarray:

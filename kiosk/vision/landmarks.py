@@ -21,6 +21,7 @@ from kiosk.vision.types import Detection, FaceLandmarks, HeadPose
 ALIGNMENT_INDICES = (263, 362, 33, 133, 2)
 _RIGHT_EYE_OUTER, _LEFT_EYE_OUTER, _FOREHEAD, _CHIN = 33, 263, 10, 152
 ROI_SCALE = 1.5
+_UNIT_LUT = (np.arange(256, dtype=np.float32) / np.float32(255.0)).reshape(256, 1)  # uint8 -> [0, 1]
 
 
 @dataclass(frozen=True)
@@ -89,12 +90,12 @@ class FaceMesh:
         last = [int(np.prod(o.shape)) for o in model.outputs]
         self._mesh_out, self._presence_out = last.index(1404), last.index(1)
 
-    def mesh(self, frame_rgb: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
+    def mesh(self, frame_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
         """(468, 3) points in frame pixels (z in the same scale as x) and face presence."""
         n = self.input_size
         m = roi.to_input(n)
-        patch = cv2.warpAffine(frame_rgb, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        x = (patch.astype(np.float32) * (1.0 / 255.0))[None]
+        patch = cv2.warpAffine(frame_bgr, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        x = cv2.LUT(cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), _UNIT_LUT)[None]
         outs = self._model.run(x)
         pts = outs[self._mesh_out].reshape(468, 3).astype(np.float64)
         presence = 1.0 / (1.0 + math.exp(-float(np.clip(outs[self._presence_out].reshape(-1)[0], -80, 80))))
@@ -103,7 +104,7 @@ class FaceMesh:
         z = pts[:, 2:3] * (roi.size / n)
         return np.hstack([xy, z]), presence
 
-    def landmarks(self, frame_rgb: np.ndarray, roi: Roi) -> FaceLandmarks:
-        pts, presence = self.mesh(frame_rgb, roi)
+    def landmarks(self, frame_bgr: np.ndarray, roi: Roi) -> FaceLandmarks:
+        pts, presence = self.mesh(frame_bgr, roi)
         align = tuple((float(pts[i, 0]), float(pts[i, 1])) for i in ALIGNMENT_INDICES)
         return FaceLandmarks(alignment_points=align, pose=head_pose(pts), presence=presence)

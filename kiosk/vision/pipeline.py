@@ -50,8 +50,8 @@ class StageTimes:
     gender: float
 
 
-def to_rgb(frame: np.ndarray) -> np.ndarray:
-    """Validate a frame (BGR, BGRA or grayscale uint8) and return it as contiguous RGB."""
+def as_bgr(frame: np.ndarray) -> np.ndarray:
+    """Validate a frame (BGR, BGRA or grayscale uint8) and return it as BGR, without a copy when it is BGR."""
     if not isinstance(frame, np.ndarray):
         raise FrameError(f"frame must be a numpy array, got {type(frame).__name__}")
     if frame.dtype != np.uint8:
@@ -66,10 +66,10 @@ def to_rgb(frame: np.ndarray) -> np.ndarray:
     if h * w > MAX_FRAME_PIXELS:
         raise FrameError(f"frame is {w}x{h}, more than {MAX_FRAME_PIXELS} pixels; downscale it first")
     if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
     if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return frame
 
 
 class VisionPipeline:
@@ -126,50 +126,44 @@ class VisionPipeline:
 
     def analyze(self, frame_bgr: np.ndarray) -> list[AnalysedFace]:
         """Detect every face in a frame and infer its attributes."""
-        rgb = to_rgb(frame_bgr)
-        dets = self.detector.detect_rgb(rgb)
-        if not dets:
-            return []
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        return [self._attributes(rgb, gray, d, d.box) for d in dets]
+        bgr = as_bgr(frame_bgr)
+        return [self._attributes(bgr, d, d.box) for d in self.detector.detect(bgr)]
 
     def analyze_detections(self, frame_bgr: np.ndarray, detections: list[Detection]) -> list[AnalysedFace]:
         """Infer attributes for detections made elsewhere (for example a tracker's chosen faces)."""
         if not detections:
             return []
-        rgb = to_rgb(frame_bgr)
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        return [self._attributes(rgb, gray, d, d.box) for d in detections]
+        bgr = as_bgr(frame_bgr)
+        return [self._attributes(bgr, d, d.box) for d in detections]
 
     def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
         """Detection only (the tracker can run attributes at a lower rate)."""
-        return self.detector.detect_rgb(to_rgb(frame_bgr))
+        return self.detector.detect(as_bgr(frame_bgr))
 
     def analyze_face_crop(self, image_bgr: np.ndarray) -> AnalysedFace:
         """Treat the whole image as one already-cropped face: no detection; the
         emotion crop is the whole image and the mesh ROI is the whole image."""
-        rgb = to_rgb(image_bgr)
-        h, w = rgb.shape[:2]
-        whole = Box(0.0, 0.0, float(w), float(h))
-        det = Detection(box=whole, score=1.0, keypoints=())
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        return self._attributes(rgb, gray, det, None)
+        bgr = as_bgr(image_bgr)
+        h, w = bgr.shape[:2]
+        det = Detection(box=Box(0.0, 0.0, float(w), float(h)), score=1.0, keypoints=())
+        return self._attributes(bgr, det, None)
 
-    def _attributes(self, rgb: np.ndarray, gray: np.ndarray, det: Detection, box: Box | None) -> AnalysedFace:
+    def _attributes(self, bgr: np.ndarray, det: Detection, box: Box | None) -> AnalysedFace:
         o = self.options
         landmarks = None
         if o.landmarks:
-            roi = roi_from_detection(det) if box is not None else roi_from_image(rgb.shape)
-            landmarks = self.mesh.landmarks(rgb, roi)
+            roi = roi_from_detection(det) if box is not None else roi_from_image(bgr.shape)
+            landmarks = self.mesh.landmarks(bgr, roi)
         emotion = age = gender = None
         if self.emotion is not None:
-            crop = gray if box is None else crop_square(gray, fer_crop_box(box))
+            crop = bgr if box is None else crop_square(bgr, fer_crop_box(box))
             if crop.size:
-                emotion = self.emotion.classify(crop)
+                emotion = self.emotion.classify(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))
         if landmarks is not None and landmarks.presence >= o.min_presence:
             pts = np.asarray(landmarks.alignment_points)
+            # Chips are cut from the BGR frame (per-channel, so identical) and flipped to RGB.
             if self.age is not None:
-                age = self.age.estimate(face_chip(rgb, pts, AGE_CHIP, CHIP_PADDING))
+                age = self.age.estimate(face_chip(bgr, pts, AGE_CHIP, CHIP_PADDING)[:, :, ::-1])
             if self.gender is not None:
-                gender = self.gender.classify(face_chip(rgb, pts, GENDER_CHIP, CHIP_PADDING))
+                gender = self.gender.classify(face_chip(bgr, pts, GENDER_CHIP, CHIP_PADDING)[:, :, ::-1])
         return AnalysedFace(detection=det, landmarks=landmarks, emotion=emotion, age=age, gender=gender)

@@ -1,0 +1,126 @@
+"""Vision benchmark: per-stage and per-frame latency, Python overhead, peak RSS. Prints JSON.
+
+    .venv/bin/python bench/vision.py [--video PATH] [--threads N] [--detector MODEL]
+
+Targets (checked here, not in timed tests): Python work outside the
+interpreters' invoke() at most 15% of the frame time; peak RSS with every
+model loaded at most 150 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import cv2
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from kiosk.vision.pipeline import VisionPipeline  # noqa: E402
+from kiosk.vision.types import DetectorOptions, PipelineOptions  # noqa: E402
+
+STAGES = ("detect", "landmarks", "emotion", "age", "gender")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--video", type=Path, default=PROJECT.parent / "shared/data/videos/hamilton-speech.mp4")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--detector", default="face_detector_full_sparse")
+    ap.add_argument("--size", default="640x360", help="frames are resized to this before analysis")
+    ap.add_argument("--repeat", type=int, default=2, help="passes over the clip (the first is a warm-up)")
+    args = ap.parse_args()
+    if not args.video.exists():
+        sys.exit(f"benchmark clip {args.video} is absent: pass --video with any clip")
+    w, h = (int(v) for v in args.size.split("x"))
+
+    def frames():
+        """Decoded one at a time (decoding is not timed), as a camera would deliver them."""
+        cap = cv2.VideoCapture(str(args.video))
+        try:
+            while True:
+                ok, f = cap.read()
+                if not ok:
+                    return
+                yield cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) if f.shape[:2] != (h, w) else f
+        finally:
+            cap.release()
+
+    rss_before = rss_mb()
+    opts = PipelineOptions(detector=DetectorOptions(model=args.detector), num_threads=args.threads)
+    t0 = time.perf_counter()
+    with VisionPipeline(opts) as p:
+        load_s = time.perf_counter() - t0
+        rss_loaded = rss_mb()
+        frame_ms, py_ms, faces = [], [], []
+        per_stage: dict[str, list[float]] = {s: [] for s in STAGES}
+        for rep in range(args.repeat):
+            for f in frames():
+                models = p._models
+                before = {s: (m.invoke_seconds, m.invocations) for s, m in models.items()}
+                start = time.perf_counter()
+                result = p.analyze(f)
+                elapsed = time.perf_counter() - start
+                if rep == 0:
+                    continue
+                invoke = 0.0
+                for s, m in models.items():
+                    ds, dn = m.invoke_seconds - before[s][0], m.invocations - before[s][1]
+                    invoke += ds
+                    if dn:
+                        per_stage[s].append(1000 * ds / dn)
+                frame_ms.append(1000 * elapsed)
+                py_ms.append(1000 * (elapsed - invoke))
+                faces.append(len(result))
+        runtime = p.runtime
+    median_frame = statistics.median(frame_ms)
+    out = {
+        "benchmark": "vision",
+        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
+        "runtime": runtime,
+        "threads": args.threads,
+        "detector": args.detector,
+        "clip": args.video.name,
+        "frame_size": f"{w}x{h}",
+        "frames_timed": len(frame_ms),
+        "faces_per_frame": round(statistics.mean(faces), 2),
+        "stage_median_ms": {s: round(statistics.median(v), 3) if v else None for s, v in per_stage.items()},
+        "frame_ms": {
+            "median": round(median_frame, 2),
+            "p90": round(sorted(frame_ms)[int(0.9 * len(frame_ms))], 2),
+            "mean": round(statistics.mean(frame_ms), 2),
+        },
+        "python_ms_median": round(statistics.median(py_ms), 2),
+        "python_share_of_frame": round(sum(py_ms) / sum(frame_ms), 3),
+        "model_load_s": round(load_s, 3),
+        "rss_mb": {"before_models": round(rss_before, 1), "models_loaded": round(rss_loaded, 1), "peak": round(peak_rss_mb(), 1)},
+        "targets": {"python_share_max": 0.15, "peak_rss_mb_max": 150},
+    }
+    out["targets_met"] = {
+        "python_share": out["python_share_of_frame"] <= 0.15,
+        "peak_rss": out["rss_mb"]["peak"] <= 150,
+    }
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
