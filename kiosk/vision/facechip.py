@@ -51,26 +51,33 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, 
 
     In 2D the least-squares rotation+scale has a closed form (the same solution
     as dlib's SVD-based ``find_similarity_transform`` for non-degenerate points).
+    Done with plain floats: for five points numpy's per-call cost dominates.
     """
-    mean_s, mean_d = src.mean(0), dst.mean(0)
-    s, d = src - mean_s, dst - mean_d
-    norm = float((s * s).sum())
-    if norm == 0.0:
-        return np.eye(2), mean_d - mean_s
-    a = float((s * d).sum()) / norm
-    c = float((s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum()) / norm
+    ps, pd = src.tolist(), dst.tolist()
+    n = len(ps)
+    msx, msy = sum(p[0] for p in ps) / n, sum(p[1] for p in ps) / n
+    mdx, mdy = sum(p[0] for p in pd) / n, sum(p[1] for p in pd) / n
+    norm = dot = cross = 0.0
+    for (sx, sy), (dx, dy) in zip(ps, pd):
+        sx, sy, dx, dy = sx - msx, sy - msy, dx - mdx, dy - mdy
+        norm += sx * sx + sy * sy
+        dot += sx * dx + sy * dy
+        cross += sx * dy - sy * dx
+    a, c = (dot / norm, cross / norm) if norm else (1.0, 0.0)
     m = np.array([[a, -c], [c, a]])
-    return m, mean_d - m @ mean_s
+    return m, np.array([mdx - (a * msx - c * msy), mdy - (c * msx + a * msy)])
 
 
 def chip_geometry(points: np.ndarray, size: int, padding: float = 0.2) -> ChipGeometry:
     """``get_face_chip_details(det, size, padding)`` for 5 points in dlib's order."""
     chip_pts = (padding + TEMPLATE_5) * (1.0 / (2 * padding + 1)) * size
     m, b = similarity_transform(chip_pts, np.asarray(points, dtype=np.float64))
-    px, py = m[0, 0], m[1, 0]
+    px, py = float(m[0, 0]), float(m[1, 0])
     angle = math.atan2(py, px)
     scale = math.hypot(px, py)
-    cx, cy = m @ np.array([size / 2.0, size / 2.0]) + b
+    half_size = size / 2.0
+    cx = px * half_size + float(m[0, 1]) * half_size + float(b[0])
+    cy = py * half_size + float(m[1, 1]) * half_size + float(b[1])
     half = (size * scale - 1) / 2.0
     return ChipGeometry((cx - half, cy - half, cx + half, cy + half), angle, size)
 
@@ -85,10 +92,10 @@ def _rect_down(r: tuple[float, float, float, float]) -> tuple[float, float, floa
     return (r[0] / 2 - 1.25, r[1] / 2 - 0.75, r[2] / 2 - 1.25, r[3] / 2 - 0.75)
 
 
-def _rotate(center: np.ndarray, p: np.ndarray, angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    d = p - center
-    return center + np.array([c * d[0] - s * d[1], s * d[0] + c * d[1]])
+def _rotate(cx: float, cy: float, x: float, y: float, c: float, s: float) -> tuple[float, float]:
+    """dlib's rotate_point(center, p, angle) with c, s = cos(angle), sin(angle)."""
+    dx, dy = x - cx, y - cy
+    return cx + c * dx - s * dy, cy + s * dx + c * dy
 
 
 _PYR_KERNEL = np.array([1, 4, 6, 4, 1], dtype=np.float32)
@@ -153,24 +160,28 @@ def _bilinear(src: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
 
 
 def extract_chip(image: np.ndarray, geom: ChipGeometry) -> np.ndarray:
-    """``extract_image_chip(image, details)`` for a rotated/scaled chip of an (H, W, 3) uint8 image."""
+    """``extract_image_chip(image, details)`` for a rotated/scaled chip of an (H, W, 3) uint8 image.
+
+    The geometry is scalar work, done with plain floats (numpy on 2-vectors costs more than it saves).
+    """
     size = geom.size
     chip_area = float(size * size)
-    rect = geom.rect
+    l, t, r, b = geom.rect
     h, w = image.shape[:2]
-    grow, r = 2.0, _rect_down(rect)
-    while _area(r) > chip_area:
-        r = _rect_down(r)
+    grow, down = 2.0, _rect_down(geom.rect)
+    while _area(down) > chip_area:
+        down = _rect_down(down)
         grow = grow * 2 + 2
-    center = np.array([(rect[0] + rect[2]) / 2, (rect[1] + rect[3]) / 2])
-    corners = [np.array(p) for p in ((rect[0], rect[1]), (rect[2], rect[1]), (rect[0], rect[3]), (rect[2], rect[3]))]
-    rot = np.array([_rotate(center, p, geom.angle) for p in corners])
-    gl, gt = max(rot[:, 0].min() - grow, 0.0), max(rot[:, 1].min() - grow, 0.0)
-    gr, gb = min(rot[:, 0].max() + grow, w - 1.0), min(rot[:, 1].max() + grow, h - 1.0)
+    c, s = math.cos(geom.angle), math.sin(geom.angle)
+    cx, cy = (l + r) / 2, (t + b) / 2
+    rot = [_rotate(cx, cy, x, y, c, s) for x, y in ((l, t), (r, t), (l, b), (r, b))]
+    xs_, ys_ = [p[0] for p in rot], [p[1] for p in rot]
+    gl, gt = max(min(xs_) - grow, 0.0), max(min(ys_) - grow, 0.0)
+    gr, gb = min(max(xs_) + grow, w - 1.0), min(max(ys_) + grow, h - 1.0)
     if gl > gr or gt > gb:
-        return np.zeros((size, size) + image.shape[2:], dtype=np.uint8)
+        return np.zeros((size, size, 3), dtype=np.uint8)
     bl, bt, br, bb = (math.floor(v + 0.5) for v in (gl, gt, gr, gb))
-    local = (rect[0] - bl, rect[1] - bt, rect[2] - bl, rect[3] - bt)
+    local = (l - bl, t - bt, r - bl, b - bt)
     level = -1
     while _area(_rect_down(local)) > chip_area:
         level += 1
@@ -178,16 +189,18 @@ def extract_chip(image: np.ndarray, geom: ChipGeometry) -> np.ndarray:
     src = image[bt : bb + 1, bl : br + 1]
     for _ in range(level + 1):
         src = pyramid_down2(src)
-    lc = np.array([(local[0] + local[2]) / 2, (local[1] + local[3]) / 2])
-    tl = _rotate(lc, np.array([local[0], local[1]]), geom.angle)
-    tr = _rotate(lc, np.array([local[2], local[1]]), geom.angle)
-    bl_ = _rotate(lc, np.array([local[0], local[3]]), geom.angle)
-    # Affine map chip (c, r) -> source: three corner correspondences determine it exactly.
-    ax = (tr - tl) / (size - 1)
-    ay = (bl_ - tl) / (size - 1)
+    ll, lt, lr, lb = local
+    lcx, lcy = (ll + lr) / 2, (lt + lb) / 2
+    tlx, tly = _rotate(lcx, lcy, ll, lt, c, s)
+    trx, try_ = _rotate(lcx, lcy, lr, lt, c, s)
+    blx, bly = _rotate(lcx, lcy, ll, lb, c, s)
+    # Affine map chip (col, row) -> source: three corner correspondences determine it exactly.
+    k = 1.0 / (size - 1)
+    axx, axy = (trx - tlx) * k, (try_ - tly) * k
+    ayx, ayy = (blx - tlx) * k, (bly - tly) * k
     cc, rr = _grid(size)
-    xs = tl[0] + ax[0] * cc + ay[0] * rr
-    ys = tl[1] + ax[1] * cc + ay[1] * rr
+    xs = tlx + axx * cc + ayx * rr
+    ys = tly + axy * cc + ayy * rr
     return _bilinear(src, xs, ys).reshape(size, size, 3)
 
 

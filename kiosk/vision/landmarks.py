@@ -57,7 +57,7 @@ def roi_from_image(shape: tuple[int, ...]) -> Roi:
     return Roi(w / 2.0, h / 2.0, float(max(w, h)), 0.0)
 
 
-def head_pose(mesh: np.ndarray) -> HeadPose:
+def head_pose(right_eye_outer: np.ndarray, left_eye_outer: np.ndarray, forehead: np.ndarray, chin: np.ndarray) -> HeadPose:
     """Yaw, pitch and roll (degrees) from the mesh's 3D points in frame orientation.
 
     The face's own axes: x along the eye corners, y from forehead to chin.
@@ -65,11 +65,13 @@ def head_pose(mesh: np.ndarray) -> HeadPose:
     the head-pose clip: yaw follows the nose's offset from the eye midpoint
     (correlation 0.97).
     """
-    ex = mesh[_LEFT_EYE_OUTER] - mesh[_RIGHT_EYE_OUTER]
-    ex = ex / (np.linalg.norm(ex) + 1e-9)
-    ey = mesh[_CHIN] - mesh[_FOREHEAD]
-    ey = ey - ex * float(ey @ ex)
-    ey = ey / (np.linalg.norm(ey) + 1e-9)
+    ex = (left_eye_outer - right_eye_outer).tolist()
+    ey = (chin - forehead).tolist()
+    nx = math.sqrt(sum(v * v for v in ex)) + 1e-9
+    ex = [v / nx for v in ex]
+    along = sum(a * b for a, b in zip(ey, ex))
+    ey = [a - b * along for a, b in zip(ey, ex)]
+    # yaw, pitch and roll only need directions: ey need not be normalised for atan2
     yaw = math.degrees(math.atan2(ex[2], ex[0]))
     pitch = math.degrees(math.atan2(ey[2], ey[1])) - PITCH_OFFSET_DEG
     roll = math.degrees(math.atan2(ex[1], ex[0]))
@@ -90,21 +92,31 @@ class FaceMesh:
         last = [int(np.prod(o.shape)) for o in model.outputs]
         self._mesh_out, self._presence_out = last.index(1404), last.index(1)
 
-    def mesh(self, frame_bgr: np.ndarray, roi: Roi) -> tuple[np.ndarray, float]:
-        """(468, 3) points in frame pixels (z in the same scale as x) and face presence."""
+    def mesh(self, frame_bgr: np.ndarray, roi: Roi, indices: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+        """Mesh points in frame pixels, z in the same scale as x (all 468, or only ``indices``),
+        and the face-presence probability."""
         n = self.input_size
         m = roi.to_input(n)
         patch = cv2.warpAffine(frame_bgr, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         x = cv2.LUT(cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), _UNIT_LUT)[None]
         outs = self._model.run(x)
-        pts = outs[self._mesh_out].reshape(468, 3).astype(np.float64)
-        presence = 1.0 / (1.0 + math.exp(-float(np.clip(outs[self._presence_out].reshape(-1)[0], -80, 80))))
+        pts = outs[self._mesh_out].reshape(468, 3)
+        if indices is not None:
+            pts = pts[indices]
+        logit = min(max(float(outs[self._presence_out].reshape(-1)[0]), -80.0), 80.0)
+        presence = 1.0 / (1.0 + math.exp(-logit))
         inv = cv2.invertAffineTransform(m)
-        xy = pts[:, :2] @ inv[:, :2].T + inv[:, 2]
-        z = pts[:, 2:3] * (roi.size / n)
-        return np.hstack([xy, z]), presence
+        out = np.empty(pts.shape, dtype=np.float64)
+        out[:, :2] = pts[:, :2] @ inv[:, :2].T + inv[:, 2]
+        out[:, 2] = pts[:, 2] * (roi.size / n)
+        return out, presence
 
     def landmarks(self, frame_bgr: np.ndarray, roi: Roi) -> FaceLandmarks:
-        pts, presence = self.mesh(frame_bgr, roi)
-        align = tuple((float(pts[i, 0]), float(pts[i, 1])) for i in ALIGNMENT_INDICES)
-        return FaceLandmarks(alignment_points=align, pose=head_pose(pts), presence=presence)
+        """The five alignment points and head pose (only the mesh points they need are mapped back)."""
+        pts, presence = self.mesh(frame_bgr, roi, _NEEDED)
+        align = tuple((float(x), float(y)) for x, y in pts[:5, :2].tolist())
+        pose = head_pose(pts[5], pts[6], pts[7], pts[8])
+        return FaceLandmarks(alignment_points=align, pose=pose, presence=presence)
+
+
+_NEEDED = np.array(ALIGNMENT_INDICES + (_RIGHT_EYE_OUTER, _LEFT_EYE_OUTER, _FOREHEAD, _CHIN))

@@ -161,9 +161,9 @@ class VisionPipeline:
                 emotion = self.emotion.classify(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))
         if landmarks is not None and landmarks.presence >= o.min_presence:
             pts = np.asarray(landmarks.alignment_points)
-            # Chips are cut from the BGR frame (per-channel, so identical) and flipped to RGB.
+            # Chips are cut from the BGR frame (per channel, so identical); the classifiers take BGR.
             if self.age is not None:
-                age = self.age.estimate(face_chip(bgr, pts, AGE_CHIP, CHIP_PADDING)[:, :, ::-1])
+                age = self.age.estimate(face_chip(bgr, pts, AGE_CHIP, CHIP_PADDING))
             if self.gender is not None:
-                gender = self.gender.classify(face_chip(bgr, pts, GENDER_CHIP, CHIP_PADDING)[:, :, ::-1])
+                gender = self.gender.classify(face_chip(bgr, pts, GENDER_CHIP, CHIP_PADDING))
         return AnalysedFace(detection=det, landmarks=landmarks, emotion=emotion, age=age, gender=gender)
