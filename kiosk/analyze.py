@@ -183,3 +183,56 @@ class Analyzer:
                 writer.release()
         finally:
             cap.release()
+
+
+def run_visits(video: Path, cfg, pipeline: VisionPipeline, emit: Callable[[dict], None], start_wall: float) -> dict:
+    """``kiosk analyze --visits``: visits as JSON lines (never stored) and the k-suppressed summary.
+
+    Video time drives the clocks: monotonic t = frame time, wall = start_wall + t.
+    The aggregates go to a throw-away in-memory database and are read back through
+    the one k-anonymity reader, exactly as the daemon's summaries will be.
+    """
+    from kiosk.app import VisitChain, video_frames
+    from kiosk.store.aggregates import AggregateStore
+    from kiosk.store.db import open_db
+    from kiosk.store.kanon import read_aggregates, read_occupancy
+
+    chain = VisitChain(cfg, pipeline)
+    for _, t, frame in video_frames(str(video)):
+        for v in chain.process(frame, t, start_wall + t):
+            emit({"visit": v.to_dict()})
+    for v in chain.finish():
+        emit({"visit": v.to_dict()})
+    db = open_db(":memory:")
+    AggregateStore(db).write(chain.drain())
+    k = cfg.store.k_anonymity
+    summary = {
+        "k": k,
+        "frames": chain.frames,
+        "faces": chain.faces,
+        "excluded_faces": chain.excluded,
+        "zones": [],
+        "suppressed_cells": 0,
+    }
+    for group in (("zone",), ("zone", "gender"), ("zone", "age_band")):
+        result = read_aggregates(db, k=k, group_by=group)
+        summary["suppressed_cells"] += result.suppressed_cells
+        key = "zones" if group == ("zone",) else "by_" + group[1]
+        summary[key] = [_public(c) for c in result.cells]
+    summary["queue_occupancy"] = list(read_occupancy(db))
+    return {"summary": summary}
+
+
+def _public(cell: dict) -> dict:
+    """A cell as printed: counts and means, suppressed figures as null."""
+    out = {k: cell[k] for k in ("zone", "gender", "age_band") if k in cell}
+    out["suppressed"] = cell["suppressed"]
+    for k in ("visits", "passers_by", "attentive"):
+        out[k] = cell[k]
+    v = cell["visits"]
+    out["mean_dwell_s"] = round(cell["dwell_sum"] / v, 2) if v else None
+    out["mean_attention_s"] = round(cell["attention_sum"] / v, 2) if v else None
+    if v is not None:
+        out["dominant_emotions"] = {e: cell[f"dominant_{e}"] for e in EMOTIONS}
+        out["first_reactions"] = {e: cell[f"first_{e}"] for e in EMOTIONS}
+    return out

@@ -111,15 +111,21 @@ def _load_config(path: Path | None) -> KioskConfig:
 @click.option("--detector", type=click.Choice(["short", "full", "full_sparse"]), default=None,
               help="Override the configured detector.")
 @click.option("--threads", type=click.IntRange(1, 16), default=None, help="Override vision.num_threads.")
+@click.option("--visits", is_flag=True,
+              help="Track faces in a video and print each visit as a JSON line (never stored), then the "
+                   "k-suppressed aggregate summary. Uses the config's tracking, visits, zones and content sections.")
+@click.option("--start", "start_iso", default=None,
+              help="With --visits: the wall-clock time of the first frame (ISO 8601, default now).")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="DEBUG ONLY: write images/videos with boxes and labels into this folder (they contain faces).")
 @_models_dir_option
-def analyze(paths, config_path, every, face_crops, detector, threads, annotate_dir, models_dir) -> None:
+def analyze(paths, config_path, every, face_crops, detector, threads, visits, start_iso, annotate_dir, models_dir) -> None:
     """Analyse images, folders of images and video files; one JSON line per image or sampled frame."""
-    from kiosk.analyze import Analyzer, AnalyzeOptions, expand_inputs
+    from kiosk.analyze import Analyzer, AnalyzeOptions, expand_inputs, run_visits
     from kiosk.vision.pipeline import VisionPipeline
 
-    cfg = _load_config(config_path).vision
+    full_cfg = _load_config(config_path)
+    cfg = full_cfg.vision
     updates = {}
     if detector:
         updates["detector"] = cfg.detector.model_copy(update={"model": f"face_detector_{detector}"})
@@ -130,6 +136,16 @@ def analyze(paths, config_path, every, face_crops, detector, threads, annotate_d
         annotate_dir.mkdir(parents=True, exist_ok=True)
         click.echo(f"note: --annotate writes images of faces into {annotate_dir}; delete them when done", err=True)
     emit = lambda record: click.echo(json.dumps(record))  # noqa: E731
+    if visits:
+        import datetime as dt
+
+        start = time.time() if start_iso is None else dt.datetime.fromisoformat(start_iso.replace("Z", "+00:00")).timestamp()
+        with VisionPipeline(cfg.pipeline_options(), models_dir or cfg.models_dir) as pipeline:
+            for path in paths:
+                if not Path(path).is_file():
+                    raise click.ClickException(f"--visits needs video files; {path} is not a file")
+                emit(run_visits(Path(path), full_cfg, pipeline, emit, start))
+        return
     with VisionPipeline(cfg.pipeline_options(), models_dir or cfg.models_dir) as pipeline:
         analyzer = Analyzer(pipeline, AnalyzeOptions(every=every, face_crops=face_crops, annotate_dir=annotate_dir), emit)
         for path in expand_inputs(list(paths)):

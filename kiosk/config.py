@@ -6,13 +6,19 @@ This holds the sections the vision stage needs; the daemon's sections
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kiosk.tracking.observer import AttentionOptions, ObserverOptions
+from kiosk.tracking.tracker import TrackerOptions
 from kiosk.vision.types import DetectorOptions, PipelineOptions
+from kiosk.visits import DEFAULT_AGE_BANDS, ContentSchedule, ContentSlot, VisitOptions
+from kiosk.zones import Area, Zone, ZoneMap
 
 
 class Section(BaseModel):
@@ -62,8 +68,187 @@ class VisionConfig(Section):
         )
 
 
+class TrackingConfig(Section):
+    iou_threshold: float = Field(0.2, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it.")
+    max_age_s: float = Field(2.0, gt=0, le=30, description="Seconds a track survives without its face (turning away, occlusion).")
+    min_hits: int = Field(3, ge=1, le=50, description="Detections before a track counts as a person.")
+    detect_every: int = Field(1, ge=1, le=10, description="Run the detector on every k-th frame; tracks coast in between.")
+    attribute_rate_hz: float = Field(3.0, gt=0, le=30, description="At most this many emotion/age/gender samples per person per second.")
+    min_sample_face_px: float = Field(32.0, ge=0, description="Faces smaller than this are tracked but not sampled for attributes.")
+
+    def tracker_options(self) -> TrackerOptions:
+        return TrackerOptions(iou_threshold=self.iou_threshold, max_age_s=self.max_age_s, min_hits=self.min_hits)
+
+    def observer_options(self) -> ObserverOptions:
+        return ObserverOptions(detect_every=self.detect_every, attribute_rate_hz=self.attribute_rate_hz,
+                               min_sample_face_px=self.min_sample_face_px)
+
+
+class VisitsConfig(Section):
+    min_dwell_s: float = Field(3.0, ge=0, description="A person seen at least this long is a visit; shorter is a passer-by.")
+    min_attention_s: float = Field(1.0, ge=0, description="A visit with at least this much attention counts as attentive.")
+    max_yaw_deg: float = Field(25.0, gt=0, le=90, description="Attention: head turned at most this far left or right.")
+    max_pitch_deg: float = Field(20.0, gt=0, le=90, description="Attention: head tilted at most this far up or down.")
+    first_reaction_s: float = Field(2.0, gt=0, le=10, description="The first reaction is the dominant emotion over this much attention.")
+    age_bands: list[int] = Field(
+        default_factory=lambda: list(DEFAULT_AGE_BANDS),
+        description="Lower bounds of the age bands after 0; the default gives 0-17, 18-24, 25-34, 35-44, 45-54, 55-64, 65+.",
+    )
+    gender_min_confidence: float = Field(0.7, ge=0.5, le=1, description="Below this confidence gender is 'unknown'.")
+    gender_min_age: float = Field(13.0, ge=0, description="Faces estimated younger than this get gender 'unknown'.")
+
+    @field_validator("age_bands")
+    @classmethod
+    def _increasing(cls, v: list[int]) -> list[int]:
+        if not v or any(b <= a for a, b in zip(v, v[1:])) or v[0] <= 0:
+            raise ValueError(f"needs positive, strictly increasing lower bounds, got {v}")
+        return v
+
+    def visit_options(self) -> VisitOptions:
+        return VisitOptions(min_dwell_s=self.min_dwell_s, min_attention_s=self.min_attention_s,
+                            age_bands=tuple(self.age_bands), gender_min_confidence=self.gender_min_confidence,
+                            gender_min_age=self.gender_min_age)
+
+    def attention_options(self) -> AttentionOptions:
+        return AttentionOptions(max_yaw_deg=self.max_yaw_deg, max_pitch_deg=self.max_pitch_deg,
+                                first_reaction_s=self.first_reaction_s)
+
+
+class AreaConfig(Section):
+    rect: list[float] | None = Field(None, description="Rectangle [x0, y0, x1, y1] in normalized frame coordinates (0-1).")
+    polygon: list[list[float]] | None = Field(None, description="Polygon [[x, y], ...] in normalized frame coordinates, at least 3 points.")
+
+    @field_validator("rect")
+    @classmethod
+    def _rect(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if len(v) != 4:
+            raise ValueError(f"needs 4 numbers [x0, y0, x1, y1], got {len(v)}")
+        x0, y0, x1, y1 = v
+        if not all(0 <= c <= 1 for c in v):
+            raise ValueError(f"coordinates are fractions of the frame (0-1), got {v}")
+        if x1 <= x0 or y1 <= y0:
+            raise ValueError(f"needs x0 < x1 and y0 < y1, got {v}")
+        return v
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: list[list[float]] | None) -> list[list[float]] | None:
+        if v is None:
+            return v
+        if len(v) < 3:
+            raise ValueError(f"needs at least 3 points, got {len(v)}")
+        for p in v:
+            if len(p) != 2 or not all(0 <= c <= 1 for c in p):
+                raise ValueError(f"points are [x, y] fractions of the frame (0-1), got {p}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_shape(self):
+        if (self.rect is None) == (self.polygon is None):
+            raise ValueError("give exactly one of rect or polygon")
+        return self
+
+    def area(self) -> Area:
+        if self.rect is not None:
+            return Area.rect(*self.rect)
+        return Area(tuple((float(x), float(y)) for x, y in self.polygon))
+
+
+class ZoneConfig(AreaConfig):
+    id: str = Field("frame", min_length=1, max_length=64, description="Zone id, unique; used in topics and reports.")
+    type: Literal["shelf", "queue"] = Field("shelf", description="shelf: product interest; queue: people waiting (occupancy, waiting time).")
+    label: str = Field("", max_length=200, description="The product, SKU or place this zone stands for.")
+
+
+class ExclusionZoneConfig(AreaConfig):
+    label: str = Field("", max_length=200, description="What the area is (for example 'cashier'). Faces inside are never analysed.")
+
+
+class ContentSlotConfig(Section):
+    label: str = Field("none", min_length=1, max_length=200, description="Content/campaign label shown during this slot.")
+    start: dt.datetime | None = Field(None, description="First moment (ISO 8601 with a timezone) the slot applies; open when absent.")
+    end: dt.datetime | None = Field(None, description="Moment (ISO 8601 with a timezone) the slot stops applying; open when absent.")
+    daily_from: dt.time | None = Field(None, description="Local time of day the slot starts (with daily_to).")
+    daily_to: dt.time | None = Field(None, description="Local time of day the slot ends (with daily_from).")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        default_factory=list, description="Weekdays the slot applies on; all days when empty."
+    )
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name in ("start", "end"):
+            v = getattr(self, name)
+            if v is not None and v.tzinfo is None:
+                raise ValueError(f"{name} needs a timezone, for example 2026-11-01T08:00:00Z")
+        if (self.daily_from is None) != (self.daily_to is None):
+            raise ValueError("give both daily_from and daily_to, or neither")
+        return self
+
+
+class ContentConfig(Section):
+    default: str = Field("none", min_length=1, max_length=200, description="Label when no slot applies.")
+    timezone: str = Field("UTC", description="IANA timezone of the daily times (for example Europe/Paris).")
+    schedule: list[ContentSlotConfig] = Field(default_factory=list, description="Slots, first match wins.")
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {v!r}; use an IANA name such as Europe/Paris or UTC") from None
+        return v
+
+    def schedule_object(self) -> ContentSchedule:
+        days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+        slots = tuple(
+            ContentSlot(label=s.label, start=s.start, end=s.end, daily_from=s.daily_from, daily_to=s.daily_to,
+                        days=tuple(days.index(d) for d in s.days))
+            for s in self.schedule
+        )
+        return ContentSchedule(slots, default=self.default, timezone=self.timezone)
+
+
+class StoreConfig(Section):
+    path: Path = Field(Path("/var/lib/kiosk/kiosk.db"), description="SQLite database of the aggregates.")
+    period_s: int = Field(300, ge=60, le=86400, description="Aggregation period in seconds, aligned to UTC; must divide a day.")
+    flush_interval_s: float = Field(10.0, gt=0, le=600, description="Aggregates are written once per this interval (power loss loses at most this much).")
+    retention_days: float = Field(90.0, gt=0, description="Aggregates older than this are deleted.")
+    k_anonymity: int = Field(5, ge=2, le=100, description="Cells with fewer people than this are suppressed everywhere they are read.")
+
+    @field_validator("period_s")
+    @classmethod
+    def _divides_day(cls, v: int) -> int:
+        if 86400 % v:
+            raise ValueError(f"must divide a day (86400 s) so periods align to UTC, got {v}")
+        return v
+
+
 class KioskConfig(Section):
     vision: VisionConfig = Field(default_factory=VisionConfig, description="On-device face analysis.")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Following faces over frames.")
+    visits: VisitsConfig = Field(default_factory=VisitsConfig, description="Turning tracks into visits.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of the frame; none: the whole frame is one shelf zone 'frame'.")
+    exclusion_zones: list[ExclusionZoneConfig] = Field(default_factory=list, description="Areas whose faces are dropped before any analysis (staff).")
+    content: ContentConfig = Field(default_factory=ContentConfig, description="What the display beside the shelf shows, for attribution.")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="Aggregate storage.")
+
+    @field_validator("zones")
+    @classmethod
+    def _unique_ids(cls, v: list[ZoneConfig]) -> list[ZoneConfig]:
+        seen = set()
+        for z in v:
+            if z.id in seen:
+                raise ValueError(f"zone id {z.id!r} is used twice")
+            seen.add(z.id)
+        return v
+
+    def zone_map(self) -> ZoneMap:
+        zones = tuple(Zone(id=z.id, kind=z.type, label=z.label, area=z.area()) for z in self.zones)
+        exclusions = tuple(e.area() for e in self.exclusion_zones)
+        return ZoneMap(zones=zones, exclusions=exclusions) if zones else ZoneMap(exclusions=exclusions)
 
 
 class ConfigError(ValueError):

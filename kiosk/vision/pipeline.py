@@ -30,7 +30,7 @@ from kiosk.vision.detector import FaceDetector
 from kiosk.vision.facechip import face_chip
 from kiosk.vision.landmarks import FaceMesh, roi_from_detection, roi_from_image
 from kiosk.vision.runtime import TFLiteModel
-from kiosk.vision.types import AnalysedFace, Box, Detection, PipelineOptions
+from kiosk.vision.types import AnalysedFace, Box, Detection, FaceLandmarks, PipelineOptions
 
 MAX_FRAME_PIXELS = 40_000_000  # refuse absurd frames rather than exhaust memory on the device
 
@@ -148,18 +148,29 @@ class VisionPipeline:
         det = Detection(box=Box(0.0, 0.0, float(w), float(h)), score=1.0, keypoints=())
         return self._attributes(bgr, det, None)
 
-    def _attributes(self, bgr: np.ndarray, det: Detection, box: Box | None) -> AnalysedFace:
-        o = self.options
-        landmarks = None
-        if o.landmarks:
-            roi = roi_from_detection(det) if box is not None else roi_from_image(bgr.shape)
-            landmarks = self.mesh.landmarks(bgr, roi)
+    def landmarks_for(self, bgr: np.ndarray, det: Detection) -> FaceLandmarks:
+        """Face mesh on one detection of a validated BGR frame (see :func:`as_bgr`): alignment points and pose."""
+        return self.mesh.landmarks(bgr, roi_from_detection(det))
+
+    def attributes_for(
+        self,
+        bgr: np.ndarray,
+        det: Detection,
+        landmarks: FaceLandmarks | None,
+        *,
+        whole_image: bool = False,
+    ) -> AnalysedFace:
+        """Emotion, age and gender of one face (those enabled in the options).
+
+        Age and gender need landmarks with enough presence; emotion needs only the box
+        (or the whole image when ``whole_image``, for already-cropped faces).
+        """
         emotion = age = gender = None
         if self.emotion is not None:
-            crop = bgr if box is None else crop_square(bgr, fer_crop_box(box))
+            crop = bgr if whole_image else crop_square(bgr, fer_crop_box(det.box))
             if crop.size:
                 emotion = self.emotion.classify(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))
-        if landmarks is not None and landmarks.presence >= o.min_presence:
+        if landmarks is not None and landmarks.presence >= self.options.min_presence:
             pts = np.asarray(landmarks.alignment_points)
             # Chips are cut from the BGR frame (per channel, so identical); the classifiers take BGR.
             if self.age is not None:
@@ -167,3 +178,12 @@ class VisionPipeline:
             if self.gender is not None:
                 gender = self.gender.classify(face_chip(bgr, pts, GENDER_CHIP, CHIP_PADDING))
         return AnalysedFace(detection=det, landmarks=landmarks, emotion=emotion, age=age, gender=gender)
+
+    def _attributes(self, bgr: np.ndarray, det: Detection, box: Box | None) -> AnalysedFace:
+        landmarks = None
+        if self.options.landmarks:
+            if box is None:
+                landmarks = self.mesh.landmarks(bgr, roi_from_image(bgr.shape))
+            else:
+                landmarks = self.landmarks_for(bgr, det)
+        return self.attributes_for(bgr, det, landmarks, whole_image=box is None)

@@ -1,0 +1,1 @@
+"""SQLite storage of anonymous aggregates (sqlite-utils, WAL, explicit migrations)."""

@@ -1,0 +1,75 @@
+"""Writing aggregate deltas (one transaction per flush) and enforcing retention."""
+
+from __future__ import annotations
+
+import time
+
+import sqlite_utils
+
+from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS, Deltas
+from kiosk.vision.types import EMOTIONS
+
+KEY_COLUMNS = ("period_start", "zone", "content", "age_band", "gender")
+COUNT_COLUMNS = (
+    ("visits", "passers_by", "attentive", "dwell_sum", "attention_sum")
+    + tuple(f"dwell_h{i}" for i in range(len(DWELL_BINS)))
+    + tuple(f"attention_h{i}" for i in range(len(ATTENTION_BINS)))
+    + tuple(f"dominant_{e}" for e in EMOTIONS)
+    + tuple(f"first_{e}" for e in EMOTIONS)
+)
+
+_UPSERT = (
+    f"INSERT INTO aggregates ({', '.join(KEY_COLUMNS + COUNT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * (len(KEY_COLUMNS) + len(COUNT_COLUMNS)))}) "
+    f"ON CONFLICT ({', '.join(KEY_COLUMNS)}) DO UPDATE SET "
+    + ", ".join(f"{c} = {c} + excluded.{c}" for c in COUNT_COLUMNS)
+)
+_UPSERT_OCC = (
+    "INSERT INTO occupancy (period_start, zone, samples, total, peak) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (period_start, zone) DO UPDATE SET samples = samples + excluded.samples, "
+    "total = total + excluded.total, peak = MAX(peak, excluded.peak)"
+)
+
+
+class AggregateStore:
+    """Adds drained deltas to the stored counters. The connection is injected."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.db = db
+
+    def write(self, deltas: Deltas) -> int:
+        """Add the deltas in one transaction; returns the number of cells touched."""
+        if deltas.empty:
+            return 0
+        rows = []
+        for key, c in deltas.cells.items():
+            rows.append(
+                list(key)
+                + [c.visits, c.passers_by, c.attentive, c.dwell_sum, c.attention_sum]
+                + c.dwell_hist + c.attention_hist + c.dominant + c.first_reaction
+            )
+        occ = [[p, z, o.samples, o.total, o.peak] for (p, z), o in deltas.occupancy.items()]
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(_UPSERT, rows)
+            conn.executemany(_UPSERT_OCC, occ)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return len(rows) + len(occ)
+
+    def apply_retention(self, retention_days: float, now: float | None = None) -> int:
+        """Delete periods that started more than ``retention_days`` ago; returns rows deleted."""
+        cutoff = (time.time() if now is None else now) - retention_days * 86400
+        conn = self.db.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            n = conn.execute("DELETE FROM aggregates WHERE period_start < ?", [cutoff]).rowcount
+            n += conn.execute("DELETE FROM occupancy WHERE period_start < ?", [cutoff]).rowcount
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return n

@@ -1,0 +1,124 @@
+"""Opening the database and applying its ordered schema migrations.
+
+WAL journal with ``synchronous=FULL``: a committed flush survives power loss.
+Writes are batched by the caller (one transaction per flush interval, default
+10 s), so on power loss at most one flush interval of visits is lost.
+Every migration is applied once, in order, in its own transaction, and
+recorded in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS
+from kiosk.vision.types import EMOTIONS
+
+
+def _aggregates_table() -> str:
+    hist = ", ".join(
+        [f"dwell_h{i} INTEGER NOT NULL DEFAULT 0" for i in range(len(DWELL_BINS))]
+        + [f"attention_h{i} INTEGER NOT NULL DEFAULT 0" for i in range(len(ATTENTION_BINS))]
+        + [f"dominant_{e} INTEGER NOT NULL DEFAULT 0" for e in EMOTIONS]
+        + [f"first_{e} INTEGER NOT NULL DEFAULT 0" for e in EMOTIONS]
+    )
+    return f"""
+    CREATE TABLE aggregates (
+        period_start INTEGER NOT NULL,
+        zone TEXT NOT NULL,
+        content TEXT NOT NULL,
+        age_band TEXT NOT NULL,
+        gender TEXT NOT NULL,
+        visits INTEGER NOT NULL DEFAULT 0,
+        passers_by INTEGER NOT NULL DEFAULT 0,
+        attentive INTEGER NOT NULL DEFAULT 0,
+        dwell_sum REAL NOT NULL DEFAULT 0,
+        attention_sum REAL NOT NULL DEFAULT 0,
+        {hist},
+        PRIMARY KEY (period_start, zone, content, age_band, gender)
+    ) WITHOUT ROWID
+    """
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "aggregates and queue occupancy", (
+        _aggregates_table(),
+        """CREATE TABLE occupancy (
+            period_start INTEGER NOT NULL,
+            zone TEXT NOT NULL,
+            samples INTEGER NOT NULL DEFAULT 0,
+            total INTEGER NOT NULL DEFAULT 0,
+            peak INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (period_start, zone)
+        ) WITHOUT ROWID""",
+    )),
+)
+
+
+def open_db(path: str | Path, *, migrations: tuple[Migration, ...] = MIGRATIONS) -> sqlite_utils.Database:
+    """Open (creating when missing) a kiosk database: WAL, synchronous=FULL, migrated to the latest schema."""
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    db = sqlite_utils.Database(conn)
+    configure(db)
+    migrate(db, migrations)
+    return db
+
+
+def configure(db: sqlite_utils.Database) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
+    db.execute("PRAGMA wal_autocheckpoint=1000")  # keep the WAL bounded on SD cards
+
+
+def migrate(db: sqlite_utils.Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
+    """Apply the migrations newer than the database's version, in order. Returns those applied."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in db.execute("SELECT version FROM schema_migrations").fetchall()}
+    versions = [m.version for m in migrations]
+    if versions != sorted(versions) or len(set(versions)) != len(versions):
+        raise ValueError("migrations must have unique, increasing versions")
+    newer = [m for m in migrations if m.version not in done]
+    if done and max(done) > max(versions, default=0):
+        raise RuntimeError(
+            f"database schema version {max(done)} is newer than this kiosk knows ({max(versions)}): "
+            "upgrade kiosk, or restore the database that belongs to this version"
+        )
+    applied = []
+    for m in newer:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for sql in m.statements:
+                db.execute(sql)
+            db.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                [m.version, m.name, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(m.version)
+    return applied
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    row = db.execute("SELECT MAX(version) FROM schema_migrations").fetchone()
+    return int(row[0] or 0)

@@ -1,0 +1,1 @@
+"""Test and demo helpers (the scenario generator). Not used by the daemon itself."""

@@ -1,0 +1,1 @@
+"""Following faces over frames as short-lived, in-memory tracks."""

@@ -1,0 +1,242 @@
+"""Per-frame orchestration of the vision stage and the tracker.
+
+Every frame: detect (every ``detect_every``-th frame), drop faces in
+exclusion zones *before anything else is inferred*, associate the rest with
+tracks, run the face mesh on matched faces for head pose (attention), and
+sample emotion, age and gender per track at a bounded rate, preferring
+large, frontal, sharp faces. Each track keeps running sums only; when it
+ends it becomes a :class:`FinishedTrack` (numbers only) and is forgotten.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from kiosk.tracking.tracker import Track, Tracker, TrackerOptions
+from kiosk.vision.pipeline import VisionPipeline, as_bgr
+from kiosk.vision.types import EMOTIONS, Detection, FaceLandmarks
+from kiosk.zones import ZoneMap
+
+
+@dataclass(frozen=True)
+class AttentionOptions:
+    max_yaw_deg: float = 25.0
+    max_pitch_deg: float = 20.0
+    first_reaction_s: float = 2.0  # the first reaction is the dominant emotion over this much attention
+
+
+@dataclass(frozen=True)
+class ObserverOptions:
+    detect_every: int = 1  # run the detector on every k-th frame; tracks coast in between
+    attribute_rate_hz: float = 3.0  # at most this many attribute samples per track per second
+    min_sample_face_px: float = 32.0  # smaller faces are tracked but not sampled
+    sample_max_yaw_deg: float = 35.0
+    sample_max_pitch_deg: float = 30.0
+    max_gap_s: float = 0.5  # longest gap between observations credited to dwell-in-zone and attention
+    max_age_samples: int = 15  # age estimates kept per track for the median
+
+
+@dataclass(frozen=True)
+class FinishedTrack:
+    """What is known about one tracked face when its track ends. Memory only; never stored."""
+
+    first_seen: float  # monotonic seconds
+    last_seen: float
+    wall_start: float  # UTC seconds, for period and content attribution
+    wall_end: float
+    zone_id: str | None  # the zone where the face spent most time; None when outside every zone
+    attention_s: float
+    emotion: tuple[float, ...] | None  # quality-weighted mean over the samples
+    first_reaction: tuple[float, ...] | None  # mean over samples within the first seconds of attention
+    gender: tuple[float, float] | None  # quality-weighted mean (female, male)
+    age: float | None  # median of the samples
+    samples: int
+
+    @property
+    def dwell_s(self) -> float:
+        return self.last_seen - self.first_seen
+
+
+@dataclass
+class _Stats:
+    wall_start: float
+    last_obs: float
+    zone_time: dict = field(default_factory=dict)
+    attention_s: float = 0.0
+    emotion_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS)))
+    emotion_w: float = 0.0
+    first_sum: np.ndarray = field(default_factory=lambda: np.zeros(len(EMOTIONS)))
+    first_w: float = 0.0
+    gender_sum: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    gender_w: float = 0.0
+    ages: list = field(default_factory=list)
+    last_sample: float = float("-inf")
+    samples: int = 0
+    attentive_now: bool = False
+
+
+def clothing_cue(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
+    """Mean colour (BGR, 0-1) of the clothing just below a face: a short-lived, non-biometric
+    association cue for the tracker, held in memory with the track only."""
+    b = det.box
+    h, w = bgr.shape[:2]
+    x0, x1 = max(int(b.x0 + 0.1 * b.width), 0), min(int(b.x1 - 0.1 * b.width), w)
+    y0, y1 = max(int(b.y1 + 0.5 * b.height), 0), min(int(b.y1 + 1.3 * b.height), h)
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return None
+    return np.asarray(cv2.mean(bgr[y0:y1, x0:x1])[:3]) / 255.0
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    ended: tuple[FinishedTrack, ...]
+    faces: int  # faces detected and not excluded (0 on frames without detection)
+    excluded: int  # faces dropped in exclusion zones
+    occupancy: dict  # zone id -> confirmed tracks whose centre is in it
+
+
+class FaceObserver:
+    def __init__(
+        self,
+        pipeline: VisionPipeline,
+        zones: ZoneMap | None = None,
+        tracker: TrackerOptions | None = None,
+        attention: AttentionOptions | None = None,
+        options: ObserverOptions | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.zones = zones or ZoneMap()
+        self.tracker = Tracker(tracker)
+        self.attention = attention or AttentionOptions()
+        self.options = options or ObserverOptions()
+        self._stats: dict[int, _Stats] = {}
+        self._frame_index = -1
+        self._frame_size: tuple[int, int] | None = None
+
+    def process(self, frame: np.ndarray, t: float, wall: float) -> FrameResult:
+        """One frame at monotonic time ``t`` (seconds) and wall time ``wall`` (UTC seconds)."""
+        self._frame_index += 1
+        if self._frame_index % self.options.detect_every:
+            return FrameResult(ended=(), faces=0, excluded=0, occupancy=self._occupancy(t))
+        bgr = as_bgr(frame)
+        h, w = bgr.shape[:2]
+        self._frame_size = (w, h)
+        kept: list[Detection] = []
+        excluded = 0
+        for det in self.pipeline.detect(bgr):
+            cx, cy = det.box.center
+            if self.zones.excluded(cx / w, cy / h):
+                excluded += 1  # nothing more is inferred about this face, and it is never counted
+            else:
+                kept.append(det)
+        update = self.tracker.update(t, kept, [clothing_cue(bgr, d) for d in kept])
+        for tr in update.active:
+            if tr.detection is not None:
+                self._observe(bgr, tr, t, wall, w, h)
+        ended = tuple(ft for ft in (self._finish(tr) for tr in update.ended) if ft is not None)
+        return FrameResult(ended=ended, faces=len(kept), excluded=excluded, occupancy=self._occupancy(t))
+
+    def finish(self) -> tuple[FinishedTrack, ...]:
+        """End every open track (shutdown, end of a clip)."""
+        return tuple(ft for ft in (self._finish(tr) for tr in self.tracker.flush()) if ft is not None)
+
+    @property
+    def open_tracks(self) -> int:
+        return len(self._stats)
+
+    def _occupancy(self, t: float) -> dict:
+        counts: dict[str, int] = {}
+        for z in self.zones.zones:
+            if z.kind == "queue":
+                counts[z.id] = 0
+        if not counts or self._frame_size is None:
+            return counts
+        w, h = self._frame_size
+        for tr in self.tracker.tracks:
+            if self.tracker.confirmed(tr):
+                cx, cy = tr.predicted(t, self.tracker.options.max_extrapolation_s)[:2]
+                zone = self.zones.zone_at(cx / w, cy / h)
+                if zone is not None and zone.id in counts:
+                    counts[zone.id] += 1
+        return counts
+
+    def _observe(self, bgr: np.ndarray, tr: Track, t: float, wall: float, w: int, h: int) -> None:
+        det = tr.detection
+        st = self._stats.get(tr.id)
+        if st is None:
+            st = self._stats[tr.id] = _Stats(wall_start=wall, last_obs=t)
+        gap = min(max(t - st.last_obs, 0.0), self.options.max_gap_s)
+        st.last_obs = t
+        cx, cy = det.box.center
+        zone = self.zones.zone_at(cx / w, cy / h)
+        key = zone.id if zone is not None else None
+        st.zone_time[key] = st.zone_time.get(key, 0.0) + gap
+        lm = self.pipeline.landmarks_for(bgr, det)
+        a = self.attention
+        frontal = lm.presence >= self.pipeline.options.min_presence and abs(lm.pose.yaw) <= a.max_yaw_deg and abs(lm.pose.pitch) <= a.max_pitch_deg
+        if frontal and st.attentive_now:
+            st.attention_s += gap  # credited only between two attentive observations
+        st.attentive_now = frontal
+        if t - st.last_sample >= 1.0 / self.options.attribute_rate_hz:
+            quality = self._quality(bgr, det, lm)
+            if quality > 0:
+                self._sample(bgr, det, lm, st, t, quality, frontal)
+
+    def _quality(self, bgr: np.ndarray, det: Detection, lm: FaceLandmarks) -> float:
+        """0 when the face should not be sampled; otherwise larger for larger, more frontal, sharper faces."""
+        o = self.options
+        size = min(det.box.width, det.box.height)
+        if size < o.min_sample_face_px or lm.presence < self.pipeline.options.min_presence:
+            return 0.0
+        if abs(lm.pose.yaw) > o.sample_max_yaw_deg or abs(lm.pose.pitch) > o.sample_max_pitch_deg:
+            return 0.0
+        frontal = (1 - abs(lm.pose.yaw) / 90.0) * (1 - abs(lm.pose.pitch) / 90.0)
+        x0, y0 = max(int(det.box.x0), 0), max(int(det.box.y0), 0)
+        face = bgr[y0 : int(det.box.y1), x0 : int(det.box.x1)]
+        sharp = 1.0
+        if face.size:
+            gray = cv2.cvtColor(face, cv2.COLOR_BGR2GRAY)
+            sharp = min(1.0, 0.25 + float(cv2.Laplacian(gray, cv2.CV_32F).var()) / 200.0)
+        return min(size / 96.0, 1.0) * frontal * sharp
+
+    def _sample(self, bgr, det, lm, st: _Stats, t: float, quality: float, attentive: bool) -> None:
+        face = self.pipeline.attributes_for(bgr, det, lm)
+        st.last_sample = t
+        st.samples += 1
+        if face.emotion is not None:
+            probs = np.asarray(face.emotion)
+            st.emotion_sum += quality * probs
+            st.emotion_w += quality
+            if attentive and st.attention_s <= self.attention.first_reaction_s:
+                st.first_sum += quality * probs
+                st.first_w += quality
+        if face.gender is not None:
+            st.gender_sum += quality * np.asarray(face.gender)
+            st.gender_w += quality
+        if face.age is not None and len(st.ages) < self.options.max_age_samples:
+            st.ages.append(face.age)
+
+    def _finish(self, tr: Track) -> FinishedTrack | None:
+        st = self._stats.pop(tr.id, None)
+        if st is None or not self.tracker.confirmed(tr):
+            return None  # never confirmed: a spurious detection, not a person
+        in_zones = {k: v for k, v in st.zone_time.items() if k is not None}
+        zone_id = max(in_zones, key=in_zones.get) if in_zones else None
+        duration = tr.last_seen - tr.first_seen
+        return FinishedTrack(
+            first_seen=tr.first_seen,
+            last_seen=tr.last_seen,
+            wall_start=st.wall_start,
+            wall_end=st.wall_start + duration,
+            zone_id=zone_id,
+            attention_s=st.attention_s,
+            emotion=tuple(st.emotion_sum / st.emotion_w) if st.emotion_w else None,
+            first_reaction=tuple(st.first_sum / st.first_w) if st.first_w else None,
+            gender=tuple(st.gender_sum / st.gender_w) if st.gender_w else None,
+            age=statistics.median(st.ages) if st.ages else None,
+            samples=st.samples,
+        )

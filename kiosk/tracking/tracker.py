@@ -1,0 +1,172 @@
+"""Multi-face tracker: IoU association with a constant-velocity motion model.
+
+Track ids are small integers that live in memory only and mean nothing
+outside this process. A track is *confirmed* after ``min_hits`` matched
+detections and *ends* when it has gone unmatched for longer than
+``max_age_s`` (seconds on the monotonic clock, so the frame rate may vary).
+
+Where faces cross or pass in front of each other, overlap alone is
+ambiguous; each detection may carry a *cue*: the mean colour of the
+clothing just below the face (three numbers, kept in memory with the track
+and dropped with it; never a face feature, never stored). Assignment
+prefers the track whose cue is closest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kiosk.vision.types import Detection
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    iou_threshold: float = 0.2  # minimum overlap of a detection with a track's predicted box
+    max_centre_shift: float = 0.9  # else: centre distance below this many box widths (fast movers)
+    max_age_s: float = 2.0  # a track survives this long without a detection
+    min_hits: int = 3  # matched detections before a track is confirmed
+    velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
+    size_smoothing: float = 0.4  # weight of the newest box size (a partly hidden face must not shrink the track)
+    max_extrapolation_s: float = 0.5  # a coasting track moves on its velocity this long, then waits
+    cue_weight: float = 1.5  # how much a clothing-colour difference (0-1) costs against overlap (0-1)
+    cue_smoothing: float = 0.2  # weight of the newest cue in the track's running cue
+
+
+@dataclass
+class Track:
+    """A tracked face. Mutable, in memory only; dropped when it ends."""
+
+    id: int
+    box: np.ndarray  # cx, cy, w, h in frame pixels
+    first_seen: float
+    last_seen: float
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, pixels per second
+    hits: int = 1
+    detection: Detection | None = None  # the detection matched in the latest update, else None
+    cue: np.ndarray | None = None  # running mean clothing colour (BGR, 0-1)
+
+    def predicted(self, t: float, horizon: float = 0.5) -> np.ndarray:
+        """Box expected at ``t``: the centre moves on the velocity for at most ``horizon`` seconds."""
+        out = self.box.copy()
+        out[:2] += self.velocity * min(max(t - self.last_seen, 0.0), horizon)
+        return out
+
+    def corners(self, t: float, horizon: float = 0.5) -> np.ndarray:
+        cx, cy, w, h = self.predicted(t, horizon)
+        return np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+
+
+def _cxcywh(det: Detection) -> np.ndarray:
+    b = det.box
+    return np.array([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, b.width, b.height])
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class TrackerUpdate:
+    active: tuple[Track, ...]  # tracks alive after this update (confirmed or not)
+    ended: tuple[Track, ...]  # tracks that exceeded max_age in this update
+
+
+class Tracker:
+    def __init__(self, options: TrackerOptions | None = None) -> None:
+        self.options = options or TrackerOptions()
+        self._tracks: list[Track] = []
+        self._next_id = 1
+
+    @property
+    def tracks(self) -> tuple[Track, ...]:
+        return tuple(self._tracks)
+
+    def update(self, t: float, detections: list[Detection], cues: list[np.ndarray | None] | None = None) -> TrackerUpdate:
+        """Associate this frame's detections and age the rest.
+
+        A pair qualifies on overlap with the track's predicted box, or, for fast
+        movers, on a centre shift below ``max_centre_shift`` box widths at a similar
+        size; clothing-colour cues lower the score of unlike pairs. Matching is a
+        cascade: tracks seen in the previous update choose first (greedy, best score
+        first), then tracks that were missed, so that a face hidden behind a passer-by
+        does not take the passer-by's detection.
+        """
+        o = self.options
+        cues = cues if cues is not None else [None] * len(detections)
+        dets = [(d, _cxcywh(d), c) for d, c in zip(detections, cues)]
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        seen_last = [ti for ti, tr in enumerate(self._tracks) if tr.detection is not None]
+        missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None]
+        for stage in (seen_last, missed):
+            pairs = [(sc, ti, di) for ti in stage for di in range(len(dets)) if di not in used_d
+                     for sc in [self._score(self._tracks[ti], dets[di], t)] if sc is not None and sc > 0.0]
+            pairs.sort(reverse=True)
+            for _, ti, di in pairs:
+                if ti in used_t or di in used_d:
+                    continue
+                used_t.add(ti)
+                used_d.add(di)
+                self._match(self._tracks[ti], dets[di][0], dets[di][1], dets[di][2], t)
+        for ti, tr in enumerate(self._tracks):
+            if ti not in used_t:
+                tr.detection = None
+        for di, (det, box, cue) in enumerate(dets):
+            if di not in used_d:
+                self._tracks.append(Track(id=self._next_id, box=box, first_seen=t, last_seen=t, detection=det, cue=cue))
+                self._next_id += 1
+        ended = tuple(tr for tr in self._tracks if t - tr.last_seen > o.max_age_s)
+        if ended:
+            self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= o.max_age_s]
+        return TrackerUpdate(active=tuple(self._tracks), ended=ended)
+
+    def flush(self) -> tuple[Track, ...]:
+        """End every track (at shutdown or the end of a clip)."""
+        ended, self._tracks = tuple(self._tracks), []
+        return ended
+
+    def _score(self, tr: Track, det: tuple, t: float) -> float | None:
+        """How well a detection continues a track (higher is better), or None when it cannot."""
+        o = self.options
+        _, db, cue = det
+        pb = tr.corners(t, o.max_extrapolation_s)
+        pc = tr.predicted(t, o.max_extrapolation_s)
+        corners = np.array([db[0] - db[2] / 2, db[1] - db[3] / 2, db[0] + db[2] / 2, db[1] + db[3] / 2])
+        iou = _iou(pb, corners)
+        if iou >= o.iou_threshold:
+            geometry = iou
+        else:
+            width = max(pc[2], db[2], 1.0)
+            shift = float(np.hypot(pc[0] - db[0], pc[1] - db[1])) / width
+            size_ratio = db[2] / max(pc[2], 1e-6)
+            if shift > o.max_centre_shift or not 0.7 <= size_ratio <= 1.4:
+                return None
+            geometry = (1.0 - shift / o.max_centre_shift) * o.iou_threshold
+        if cue is not None and tr.cue is not None:
+            geometry -= o.cue_weight * float(np.linalg.norm(cue - tr.cue)) / np.sqrt(3.0)
+        return geometry
+
+    def _match(self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float) -> None:
+        o = self.options
+        dt = t - tr.last_seen
+        if dt > 1e-6:
+            a = o.velocity_smoothing
+            tr.velocity = a * (box[:2] - tr.box[:2]) / dt + (1 - a) * tr.velocity
+        box = box.copy()
+        box[2:] = o.size_smoothing * box[2:] + (1 - o.size_smoothing) * tr.box[2:]
+        if cue is not None:
+            b = self.options.cue_smoothing
+            tr.cue = cue if tr.cue is None else (1 - b) * tr.cue + b * cue
+        tr.box = box
+        tr.last_seen = t
+        tr.hits += 1
+        tr.detection = det
+
+    def confirmed(self, tr: Track) -> bool:
+        return tr.hits >= self.options.min_hits
