@@ -35,6 +35,11 @@ class DetectorConfig(Section):
     nms_iou: float = Field(0.3, gt=0, lt=1, description="Overlap above which detections are merged (weighted NMS).")
     min_face_px: float = Field(20.0, ge=0, description="Faces smaller than this (shorter box side, frame pixels) are ignored.")
     max_faces: int = Field(20, ge=1, le=200, description="At most this many faces per frame.")
+    tiles: int = Field(
+        1, ge=1, le=4,
+        description="1: detect on the whole frame. n > 1: also on an n x n grid of overlapping tiles, for small, "
+        "distant faces (costs n*n+1 detector runs per frame).",
+    )
 
 
 class VisionConfig(Section):
@@ -59,6 +64,7 @@ class VisionConfig(Section):
                 nms_iou=d.nms_iou,
                 min_face_px=d.min_face_px,
                 max_faces=d.max_faces,
+                tiles=d.tiles,
             ),
             num_threads=self.num_threads,
             emotion=self.emotion,
@@ -69,7 +75,7 @@ class VisionConfig(Section):
 
 
 class TrackingConfig(Section):
-    iou_threshold: float = Field(0.2, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it.")
+    iou_threshold: float = Field(0.3, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it.")
     max_age_s: float = Field(2.0, gt=0, le=30, description="Seconds a track survives without its face (turning away, occlusion).")
     min_hits: int = Field(3, ge=1, le=50, description="Detections before a track counts as a person.")
     detect_every: int = Field(1, ge=1, le=10, description="Run the detector on every k-th frame; tracks coast in between.")

@@ -38,6 +38,7 @@ class ObserverOptions:
     sample_max_pitch_deg: float = 30.0
     max_gap_s: float = 0.5  # longest gap between observations credited to dwell-in-zone and attention
     max_age_samples: int = 15  # age estimates kept per track for the median
+    weak_score: float = 0.3  # detections between this and the detection threshold only continue tracks
 
 
 @dataclass(frozen=True)
@@ -126,14 +127,22 @@ class FaceObserver:
         h, w = bgr.shape[:2]
         self._frame_size = (w, h)
         kept: list[Detection] = []
+        weak: list[Detection] = []
         excluded = 0
-        for det in self.pipeline.detect(bgr):
+        strong = self.pipeline.options.detector.score_threshold
+        for det in self.pipeline.detect(bgr, min(self.options.weak_score, strong)):
             cx, cy = det.box.center
             if self.zones.excluded(cx / w, cy / h):
-                excluded += 1  # nothing more is inferred about this face, and it is never counted
-            else:
+                excluded += det.score >= strong  # nothing more is inferred about this face, and it is never counted
+            elif det.score >= strong:
                 kept.append(det)
-        update = self.tracker.update(t, kept, [clothing_cue(bgr, d) for d in kept])
+            else:
+                weak.append(det)
+        update = self.tracker.update(
+            t, kept, [clothing_cue(bgr, d) for d in kept], weak, [clothing_cue(bgr, d) for d in weak]
+        )
+        for track_id in update.merged:
+            self._stats.pop(track_id, None)  # a few frames of a tentative track, now part of another
         for tr in update.active:
             if tr.detection is not None:
                 self._observe(bgr, tr, t, wall, w, h)

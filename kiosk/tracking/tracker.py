@@ -23,7 +23,7 @@ from kiosk.vision.types import Detection
 
 @dataclass(frozen=True)
 class TrackerOptions:
-    iou_threshold: float = 0.2  # minimum overlap of a detection with a track's predicted box
+    iou_threshold: float = 0.3  # minimum overlap of a detection with a track's predicted box
     max_centre_shift: float = 0.9  # else: centre distance below this many box widths (fast movers)
     max_age_s: float = 2.0  # a track survives this long without a detection
     min_hits: int = 3  # matched detections before a track is confirmed
@@ -32,6 +32,9 @@ class TrackerOptions:
     max_extrapolation_s: float = 0.5  # a coasting track moves on its velocity this long, then waits
     cue_weight: float = 1.5  # how much a clothing-colour difference (0-1) costs against overlap (0-1)
     cue_smoothing: float = 0.2  # weight of the newest cue in the track's running cue
+    merge_iou: float = 0.3  # a tentative track this close to a missed confirmed track ...
+    merge_cue: float = 0.12  # ... with a cue this similar is that track reappearing
+    partial_ratio: float = 0.8  # a detection this much narrower than its track is a partly hidden face
 
 
 @dataclass
@@ -46,6 +49,7 @@ class Track:
     hits: int = 1
     detection: Detection | None = None  # the detection matched in the latest update, else None
     cue: np.ndarray | None = None  # running mean clothing colour (BGR, 0-1)
+    last_cue: np.ndarray | None = None  # the latest detection's cue
 
     def predicted(self, t: float, horizon: float = 0.5) -> np.ndarray:
         """Box expected at ``t``: the centre moves on the velocity for at most ``horizon`` seconds."""
@@ -75,6 +79,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 class TrackerUpdate:
     active: tuple[Track, ...]  # tracks alive after this update (confirmed or not)
     ended: tuple[Track, ...]  # tracks that exceeded max_age in this update
+    merged: tuple[int, ...] = ()  # ids of tentative tracks folded back into the confirmed track they were
 
 
 class Tracker:
@@ -87,7 +92,14 @@ class Tracker:
     def tracks(self) -> tuple[Track, ...]:
         return tuple(self._tracks)
 
-    def update(self, t: float, detections: list[Detection], cues: list[np.ndarray | None] | None = None) -> TrackerUpdate:
+    def update(
+        self,
+        t: float,
+        detections: list[Detection],
+        cues: list[np.ndarray | None] | None = None,
+        weak: list[Detection] = (),
+        weak_cues: list[np.ndarray | None] | None = None,
+    ) -> TrackerUpdate:
         """Associate this frame's detections and age the rest.
 
         A pair qualifies on overlap with the track's predicted box, or, for fast
@@ -95,7 +107,9 @@ class Tracker:
         size; clothing-colour cues lower the score of unlike pairs. Matching is a
         cascade: tracks seen in the previous update choose first (greedy, best score
         first), then tracks that were missed, so that a face hidden behind a passer-by
-        does not take the passer-by's detection.
+        does not take the passer-by's detection. Finally ``weak`` detections (scored
+        below the detection threshold) may continue confirmed tracks left unmatched,
+        but never start a track (ByteTrack's second association).
         """
         o = self.options
         cues = cues if cues is not None else [None] * len(detections)
@@ -114,17 +128,55 @@ class Tracker:
                 used_t.add(ti)
                 used_d.add(di)
                 self._match(self._tracks[ti], dets[di][0], dets[di][1], dets[di][2], t)
+        weak_cues = weak_cues if weak_cues is not None else [None] * len(weak)
+        weak_dets = [(d, _cxcywh(d), c) for d, c in zip(weak, weak_cues)]
+        left = [ti for ti, tr in enumerate(self._tracks) if ti not in used_t and tr.hits >= o.min_hits]
+        pairs = [(sc, ti, wi) for ti in left for wi in range(len(weak_dets))
+                 for sc in [self._score(self._tracks[ti], weak_dets[wi], t)] if sc is not None and sc > 0.0]
+        used_w: set[int] = set()
+        for _, ti, wi in sorted(pairs, reverse=True):
+            if ti in used_t or wi in used_w:
+                continue
+            used_t.add(ti)
+            used_w.add(wi)
+            self._match(self._tracks[ti], *weak_dets[wi], t)
         for ti, tr in enumerate(self._tracks):
             if ti not in used_t:
                 tr.detection = None
         for di, (det, box, cue) in enumerate(dets):
             if di not in used_d:
-                self._tracks.append(Track(id=self._next_id, box=box, first_seen=t, last_seen=t, detection=det, cue=cue))
+                self._tracks.append(
+                    Track(id=self._next_id, box=box, first_seen=t, last_seen=t, detection=det, cue=cue, last_cue=cue)
+                )
                 self._next_id += 1
+        merged = self._merge_reappeared(t)
         ended = tuple(tr for tr in self._tracks if t - tr.last_seen > o.max_age_s)
         if ended:
             self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= o.max_age_s]
-        return TrackerUpdate(active=tuple(self._tracks), ended=ended)
+        return TrackerUpdate(active=tuple(self._tracks), ended=ended, merged=merged)
+
+    def _merge_reappeared(self, t: float) -> tuple[int, ...]:
+        """A face coming out from behind someone often shows first in part (its clothing cue
+        hidden too) and starts a new, tentative track; once that track overlaps a confirmed track
+        that missed this frame, with a like cue, it is that person again: fold it back."""
+        o = self.options
+        merged = []
+        for tent in [tr for tr in self._tracks if tr.detection is not None and tr.hits < o.min_hits]:
+            best, best_iou = None, o.merge_iou
+            for tr in self._tracks:
+                if tr is tent or tr.detection is not None or tr.hits < o.min_hits:
+                    continue
+                if tent.last_cue is not None and tr.cue is not None:
+                    if float(np.linalg.norm(tent.last_cue - tr.cue)) / np.sqrt(3.0) > o.merge_cue:
+                        continue
+                iou = _iou(tr.corners(t, o.max_extrapolation_s), tent.corners(t, 0.0))
+                if iou >= best_iou:
+                    best, best_iou = tr, iou
+            if best is not None:
+                self._match(best, tent.detection, tent.box, tent.cue, t)
+                self._tracks.remove(tent)
+                merged.append(tent.id)
+        return tuple(merged)
 
     def flush(self) -> tuple[Track, ...]:
         """End every track (at shutdown or the end of a clip)."""
@@ -154,15 +206,23 @@ class Tracker:
 
     def _match(self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float) -> None:
         o = self.options
+        if cue is not None:
+            b = o.cue_smoothing
+            tr.last_cue = cue
+            if box[2] >= o.partial_ratio * tr.box[2]:  # a partly hidden face shows someone else's clothes below it
+                tr.cue = cue if tr.cue is None else (1 - b) * tr.cue + b * cue
+        if box[2] < o.partial_ratio * tr.box[2]:
+            # A partly hidden face: the person is still there, but its box centre and size are off.
+            tr.last_seen = t
+            tr.hits += 1
+            tr.detection = det
+            return
         dt = t - tr.last_seen
         if dt > 1e-6:
             a = o.velocity_smoothing
             tr.velocity = a * (box[:2] - tr.box[:2]) / dt + (1 - a) * tr.velocity
         box = box.copy()
         box[2:] = o.size_smoothing * box[2:] + (1 - o.size_smoothing) * tr.box[2:]
-        if cue is not None:
-            b = self.options.cue_smoothing
-            tr.cue = cue if tr.cue is None else (1 - b) * tr.cue + b * cue
         tr.box = box
         tr.last_seen = t
         tr.hits += 1

@@ -97,16 +97,48 @@ class FaceDetector:
         last = [o.shape[-1] for o in model.outputs]
         self._reg_out, self._score_out = last.index(16), last.index(1)
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Faces in a BGR uint8 frame (colour is converted on the small letterboxed image only)."""
+    def detect(self, frame_bgr: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        """Faces in a BGR uint8 frame (colour is converted on the small letterboxed image only),
+        scoring at least ``min_score`` (default: the configured score threshold).
+
+        With ``tiles`` = n > 1 the detector also runs on an n x n grid of overlapping tiles
+        (for small, distant faces, at n * n + 1 times the cost); all candidates are merged
+        by one weighted NMS.
+        """
+        o = self.options
+        regions = [(frame_bgr, 0, 0)]
+        if o.tiles > 1:
+            regions += tile_regions(frame_bgr, o.tiles)
+        threshold = o.score_threshold if min_score is None else min_score
+        found = [c for c in (self._candidates(img, x0, y0, threshold) for img, x0, y0 in regions) if c is not None]
+        if not found:
+            return []
+        boxes = np.concatenate([f[0] for f in found])
+        kps = np.concatenate([f[1] for f in found])
+        scores = np.concatenate([f[2] for f in found])
+        results = []
+        for box, kp, score in weighted_nms(boxes, kps, scores, o.nms_iou, o.max_faces):
+            if min(box[2] - box[0], box[3] - box[1]) < o.min_face_px:
+                continue
+            results.append(
+                Detection(
+                    box=Box(*(float(v) for v in box)),
+                    score=score,
+                    keypoints=tuple((float(x), float(y)) for x, y in kp),
+                )
+            )
+        return results
+
+    def _candidates(self, image: np.ndarray, x0: int, y0: int, threshold: float):
+        """Boxes (N, 4), keypoints (N, 6, 2) in frame pixels and scores (N,) above the threshold."""
         size = self.input_size
-        img, scale, px, py = letterbox(frame_bgr, size)
+        img, scale, px, py = letterbox(image, size)
         x = cv2.LUT(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), self._LUT)[None]
         outputs = self._model.run(x)
         raw_scores = outputs[self._score_out].reshape(-1)
-        keep = raw_scores > _logit(self.options.score_threshold)
+        keep = raw_scores > _logit(threshold)
         if not keep.any():
-            return []
+            return None
         reg = outputs[self._reg_out].reshape(-1, 16)[keep] / size
         anchors = self._anchors[keep]
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores[keep], -80, 80)))
@@ -114,20 +146,22 @@ class FaceDetector:
         w, h = reg[:, 2], reg[:, 3]
         boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
         kps = reg[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
-        results = []
-        for box, kp, score in weighted_nms(boxes, kps, scores, self.options.nms_iou, self.options.max_faces):
-            b = (box * size - [px, py, px, py]) / scale
-            k = (kp * size - [px, py]) / scale
-            if min(b[2] - b[0], b[3] - b[1]) < self.options.min_face_px:
-                continue
-            results.append(
-                Detection(
-                    box=Box(*(float(v) for v in b)),
-                    score=score,
-                    keypoints=tuple((float(x), float(y)) for x, y in k),
-                )
-            )
-        return results
+        boxes = (boxes * size - [px, py, px, py]) / scale + [x0, y0, x0, y0]
+        kps = (kps * size - [px, py]) / scale + [x0, y0]
+        return boxes, kps, scores
+
+
+def tile_regions(frame: np.ndarray, n: int, overlap: float = 0.3) -> list[tuple[np.ndarray, int, int]]:
+    """An n x n grid of tiles, each ``overlap`` larger than its cell, as (view, x0, y0)."""
+    h, w = frame.shape[:2]
+    tw, th = min(w, int(w / n * (1 + overlap))), min(h, int(h / n * (1 + overlap)))
+    out = []
+    for i in range(n):
+        for j in range(n):
+            x0 = max(0, min(int((j + 0.5) * w / n - tw / 2), w - tw))
+            y0 = max(0, min(int((i + 0.5) * h / n - th / 2), h - th))
+            out.append((frame[y0 : y0 + th, x0 : x0 + tw], x0, y0))
+    return out
 
 
 def _logit(p: float) -> float:

@@ -136,9 +136,10 @@ class VisionPipeline:
         bgr = as_bgr(frame_bgr)
         return [self._attributes(bgr, d, d.box) for d in detections]
 
-    def detect(self, frame_bgr: np.ndarray) -> list[Detection]:
-        """Detection only (the tracker can run attributes at a lower rate)."""
-        return self.detector.detect(as_bgr(frame_bgr))
+    def detect(self, frame_bgr: np.ndarray, min_score: float | None = None) -> list[Detection]:
+        """Detection only (the tracker runs attributes at a lower rate); ``min_score`` below the
+        configured threshold returns weaker candidates too (the tracker uses them to continue tracks)."""
+        return self.detector.detect(as_bgr(frame_bgr), min_score)
 
     def analyze_face_crop(self, image_bgr: np.ndarray) -> AnalysedFace:
         """Treat the whole image as one already-cropped face: no detection; the

@@ -110,6 +110,7 @@ class DetectorOptions:
     nms_iou: float = 0.3
     min_face_px: float = 20.0
     max_faces: int = 20
+    tiles: int = 1  # n > 1: also detect on an n x n grid of overlapping tiles (small faces; n*n+1 times the cost)
 
 
 @dataclass(frozen=True)
