@@ -77,7 +77,7 @@ class VisionConfig(Section):
 class TrackingConfig(Section):
     iou_threshold: float = Field(0.3, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it.")
     max_age_s: float = Field(2.0, gt=0, le=30, description="Seconds a track survives without its face (turning away, occlusion).")
-    min_hits: int = Field(3, ge=1, le=50, description="Detections before a track counts as a person.")
+    min_hits: int = Field(5, ge=1, le=50, description="Detections before a track counts as a person.")
     detect_every: int = Field(1, ge=1, le=10, description="Run the detector on every k-th frame; tracks coast in between.")
     attribute_rate_hz: float = Field(3.0, gt=0, le=30, description="At most this many emotion/age/gender samples per person per second.")
     min_sample_face_px: float = Field(32.0, ge=0, description="Faces smaller than this are tracked but not sampled for attributes.")

@@ -50,14 +50,20 @@ def test_visit_count_within_5_percent(scene):
 
 
 def test_turning_away_briefly_is_one_visit(scene):
-    """A person who turns away for less than max_age keeps one visit: their record is a visit whose
-    dwell is the whole stay (a split would cut it in two, each part shorter by seconds)."""
-    _, _, result, _ = scene
+    """A person who turns away for less than max_age keeps one visit: their record spans the time
+    they looked away, and no other record starts while they looked away or just after."""
+    truth, visits, result, _ = scene
     turned = [m for m in result.matches if m.truth["turned_away"]]
     assert turned
+    max_age = parse_config(truth["config"]).tracking.max_age_s
     for m in turned:
         assert m.visit is not None and m.visit.kind == "visit", m.truth
-        assert abs(m.visit.dwell_s - m.truth["dwell"]) < 1.0, (m.truth, m.visit)
+        start, end = m.visit.wall_start - T0, m.visit.wall_start - T0 + m.visit.dwell_s
+        for a0, a1 in m.truth["away"]:
+            assert a1 - a0 < max_age
+            assert start < a0 - 0.5 and end > a1 + 0.5, (m.truth, m.visit)
+            again = [v for v in result.unmatched if v.zone_id == m.truth["zone"] and a0 <= v.wall_start - T0 <= a1 + max_age]
+            assert not again, f"person {m.truth['id']} counted again after turning away: {again}"
 
 
 def test_passers_by_are_separated_from_visits(scene):

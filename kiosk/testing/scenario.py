@@ -313,6 +313,7 @@ def truth(people: list[Person], duration: float) -> list[dict]:
             "end": round(end, 2), "dwell": round(end - start, 2), "attention": round(r["attention"], 2),
             "zone": zone, "age": p.age, "gender": p.gender,
             "turned_away": any(s.state == "away" for s in p.segments),
+            "away": [[round(s.t0, 2), round(s.t1, 2)] for s in p.segments if s.state == "away"],
         })
     return out
 

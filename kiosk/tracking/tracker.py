@@ -26,7 +26,7 @@ class TrackerOptions:
     iou_threshold: float = 0.3  # minimum overlap of a detection with a track's predicted box
     max_centre_shift: float = 0.9  # else: centre distance below this many box widths (fast movers)
     max_age_s: float = 2.0  # a track survives this long without a detection
-    min_hits: int = 3  # matched detections before a track is confirmed
+    min_hits: int = 5  # matched detections before a track is confirmed
     velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
     size_smoothing: float = 0.4  # weight of the newest box size (a partly hidden face must not shrink the track)
     max_extrapolation_s: float = 0.5  # a coasting track moves on its velocity this long, then waits
