@@ -185,12 +185,15 @@ class Analyzer:
             cap.release()
 
 
-def run_visits(video: Path, cfg, pipeline: VisionPipeline, emit: Callable[[dict], None], start_wall: float) -> dict:
+def run_visits(
+    video: Path, cfg, pipeline: VisionPipeline, emit: Callable[[dict], None], start_wall: float, db_path: Path | None = None
+) -> dict:
     """``kiosk analyze --visits``: visits as JSON lines (never stored) and the k-suppressed summary.
 
     Video time drives the clocks: monotonic t = frame time, wall = start_wall + t.
-    The aggregates go to a throw-away in-memory database and are read back through
-    the one k-anonymity reader, exactly as the daemon's summaries will be.
+    The aggregates go to ``db_path`` (batched, one transaction per flush interval of
+    video time) or a throw-away in-memory database, and are read back through the
+    one k-anonymity reader, exactly as the daemon's summaries will be.
     """
     from kiosk.app import VisitChain, video_frames
     from kiosk.store.aggregates import AggregateStore
@@ -198,13 +201,18 @@ def run_visits(video: Path, cfg, pipeline: VisionPipeline, emit: Callable[[dict]
     from kiosk.store.kanon import read_aggregates, read_occupancy
 
     chain = VisitChain(cfg, pipeline)
+    db = open_db(db_path if db_path is not None else ":memory:")
+    store = AggregateStore(db)
+    last_flush = 0.0
     for _, t, frame in video_frames(str(video)):
         for v in chain.process(frame, t, start_wall + t):
             emit({"visit": v.to_dict()})
+        if t - last_flush >= cfg.store.flush_interval_s:
+            store.write(chain.drain())
+            last_flush = t
     for v in chain.finish():
         emit({"visit": v.to_dict()})
-    db = open_db(":memory:")
-    AggregateStore(db).write(chain.drain())
+    store.write(chain.drain())
     k = cfg.store.k_anonymity
     summary = {
         "k": k,

@@ -114,12 +114,14 @@ def _load_config(path: Path | None) -> KioskConfig:
 @click.option("--visits", is_flag=True,
               help="Track faces in a video and print each visit as a JSON line (never stored), then the "
                    "k-suppressed aggregate summary. Uses the config's tracking, visits, zones and content sections.")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --visits: keep the aggregates in this SQLite file (default: in memory only).")
 @click.option("--start", "start_iso", default=None,
               help="With --visits: the wall-clock time of the first frame (ISO 8601, default now).")
 @click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="DEBUG ONLY: write images/videos with boxes and labels into this folder (they contain faces).")
 @_models_dir_option
-def analyze(paths, config_path, every, face_crops, detector, threads, visits, start_iso, annotate_dir, models_dir) -> None:
+def analyze(paths, config_path, every, face_crops, detector, threads, visits, db_path, start_iso, annotate_dir, models_dir) -> None:
     """Analyse images, folders of images and video files; one JSON line per image or sampled frame."""
     from kiosk.analyze import Analyzer, AnalyzeOptions, expand_inputs, run_visits
     from kiosk.vision.pipeline import VisionPipeline
@@ -144,7 +146,7 @@ def analyze(paths, config_path, every, face_crops, detector, threads, visits, st
             for path in paths:
                 if not Path(path).is_file():
                     raise click.ClickException(f"--visits needs video files; {path} is not a file")
-                emit(run_visits(Path(path), full_cfg, pipeline, emit, start))
+                emit(run_visits(Path(path), full_cfg, pipeline, emit, start, db_path))
         return
     with VisionPipeline(cfg.pipeline_options(), models_dir or cfg.models_dir) as pipeline:
         analyzer = Analyzer(pipeline, AnalyzeOptions(every=every, face_crops=face_crops, annotate_dir=annotate_dir), emit)
