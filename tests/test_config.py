@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,9 @@ PROJECT = Path(__file__).resolve().parents[1]
 def _models(model: type[BaseModel]):
     yield model
     for field in model.model_fields.values():
-        ann = field.annotation
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            yield from _models(ann)
+        for ann in (field.annotation, *typing.get_args(field.annotation)):
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                yield from _models(ann)
 
 
 def test_every_field_has_a_default_and_a_description_and_extra_is_forbidden():
@@ -54,3 +55,40 @@ def test_vision_section_maps_to_pipeline_options():
     cfg = parse_config({"vision": {"num_threads": 1, "detector": {"model": "face_detector_short"}, "emotion": False}})
     opts = cfg.vision.pipeline_options()
     assert opts.num_threads == 1 and opts.detector.model == "face_detector_short" and not opts.emotion
+
+
+def test_zone_errors_name_the_list_index():
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"zones": [{"id": "a", "rect": [0, 0, 1, 1]}, {"id": "b", "polygon": [[0, 0], [1, 1]]},
+                                {"id": "c", "rect": [0.5, 0, 0.2, 1]}]})
+    text = str(exc.value)
+    assert "zones[1].polygon: Value error, needs at least 3 points, got 2" in text
+    assert "zones[2].rect: Value error, needs x0 < x1 and y0 < y1" in text
+
+
+def test_zone_map_exclusions_and_content_schedule():
+    cfg = parse_config({
+        "zones": [{"id": "q", "type": "queue", "polygon": [[0, 0], [0.5, 0], [0.5, 1]]}],
+        "exclusion_zones": [{"rect": [0.8, 0, 1, 1]}],
+        "content": {"timezone": "Europe/Paris", "schedule": [
+            {"label": "promo", "start": "2027-01-01T00:00:00Z", "daily_from": "08:00", "daily_to": "12:00"}]},
+    })
+    zones = cfg.zone_map()
+    assert zones.zone_at(0.4, 0.2).id == "q" and zones.zone_at(0.1, 0.9) is None
+    assert zones.excluded(0.9, 0.5) and not zones.excluded(0.5, 0.5)
+    schedule = cfg.content.schedule_object()
+    import datetime as dt
+
+    at = lambda s: dt.datetime.fromisoformat(s).timestamp()  # noqa: E731
+    assert schedule.label_at(at("2027-01-15T08:30:00+00:00")) == "promo"  # 09:30 in Paris
+    assert schedule.label_at(at("2027-01-15T12:30:00+00:00")) == "none"
+    assert schedule.label_at(at("2026-12-31T08:30:00+00:00")) == "none"
+    schedule.override("operator-set")
+    assert schedule.label_at(at("2026-12-31T08:30:00+00:00")) == "operator-set"
+
+
+def test_bad_period_and_timezone():
+    with pytest.raises(ConfigError, match="store.period_s.*must divide a day"):
+        parse_config({"store": {"period_s": 7000}})
+    with pytest.raises(ConfigError, match="content.timezone.*unknown timezone"):
+        parse_config({"content": {"timezone": "Mars/Olympus"}})

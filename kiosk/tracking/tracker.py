@@ -119,27 +119,14 @@ class Tracker:
         seen_last = [ti for ti, tr in enumerate(self._tracks) if tr.detection is not None]
         missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None]
         for stage in (seen_last, missed):
-            pairs = [(sc, ti, di) for ti in stage for di in range(len(dets)) if di not in used_d
-                     for sc in [self._score(self._tracks[ti], dets[di], t)] if sc is not None and sc > 0.0]
-            pairs.sort(reverse=True)
-            for _, ti, di in pairs:
-                if ti in used_t or di in used_d:
-                    continue
-                used_t.add(ti)
-                used_d.add(di)
-                self._match(self._tracks[ti], dets[di][0], dets[di][1], dets[di][2], t)
+            free = [di for di in range(len(dets)) if di not in used_d]
+            self._assign([self._tracks[ti] for ti in stage], stage, [dets[di] for di in free], free, t, used_t, used_d,
+                          lambda ti, di: self._match(self._tracks[ti], *dets[di], t))
         weak_cues = weak_cues if weak_cues is not None else [None] * len(weak)
         weak_dets = [(d, _cxcywh(d), c) for d, c in zip(weak, weak_cues)]
         left = [ti for ti, tr in enumerate(self._tracks) if ti not in used_t and tr.hits >= o.min_hits]
-        pairs = [(sc, ti, wi) for ti in left for wi in range(len(weak_dets))
-                 for sc in [self._score(self._tracks[ti], weak_dets[wi], t)] if sc is not None and sc > 0.0]
-        used_w: set[int] = set()
-        for _, ti, wi in sorted(pairs, reverse=True):
-            if ti in used_t or wi in used_w:
-                continue
-            used_t.add(ti)
-            used_w.add(wi)
-            self._match(self._tracks[ti], *weak_dets[wi], t)
+        self._assign([self._tracks[ti] for ti in left], left, weak_dets, list(range(len(weak_dets))), t, used_t, set(),
+                     lambda ti, wi: self._match(self._tracks[ti], *weak_dets[wi], t))
         for ti, tr in enumerate(self._tracks):
             if ti not in used_t:
                 tr.detection = None
@@ -183,26 +170,51 @@ class Tracker:
         ended, self._tracks = tuple(self._tracks), []
         return ended
 
-    def _score(self, tr: Track, det: tuple, t: float) -> float | None:
-        """How well a detection continues a track (higher is better), or None when it cannot."""
+    def _scores(self, tracks: list[Track], dets: list[tuple], t: float) -> np.ndarray:
+        """Scores (tracks x detections): how well each detection continues each track
+        (higher is better); -inf where it cannot."""
         o = self.options
-        _, db, cue = det
-        pb = tr.corners(t, o.max_extrapolation_s)
-        pc = tr.predicted(t, o.max_extrapolation_s)
-        corners = np.array([db[0] - db[2] / 2, db[1] - db[3] / 2, db[0] + db[2] / 2, db[1] + db[3] / 2])
-        iou = _iou(pb, corners)
-        if iou >= o.iou_threshold:
-            geometry = iou
-        else:
-            width = max(pc[2], db[2], 1.0)
-            shift = float(np.hypot(pc[0] - db[0], pc[1] - db[1])) / width
-            size_ratio = db[2] / max(pc[2], 1e-6)
-            if shift > o.max_centre_shift or not 0.7 <= size_ratio <= 1.4:
-                return None
-            geometry = (1.0 - shift / o.max_centre_shift) * o.iou_threshold
-        if cue is not None and tr.cue is not None:
-            geometry -= o.cue_weight * float(np.linalg.norm(cue - tr.cue)) / np.sqrt(3.0)
-        return geometry
+        pred = np.array([tr.predicted(t, o.max_extrapolation_s) for tr in tracks]).reshape(-1, 4)
+        db = np.array([d[1] for d in dets]).reshape(-1, 4)
+        pc = pred[:, None, :]
+        dc = db[None, :, :]
+        half_p, half_d = pc[..., 2:] / 2, dc[..., 2:] / 2
+        lo = np.maximum(pc[..., :2] - half_p, dc[..., :2] - half_d)
+        hi = np.minimum(pc[..., :2] + half_p, dc[..., :2] + half_d)
+        inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+        union = pc[..., 2] * pc[..., 3] + dc[..., 2] * dc[..., 3] - inter
+        iou = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
+        width = np.maximum(np.maximum(pc[..., 2], dc[..., 2]), 1.0)
+        shift = np.hypot(pc[..., 0] - dc[..., 0], pc[..., 1] - dc[..., 1]) / width
+        ratio = dc[..., 2] / np.maximum(pc[..., 2], 1e-6)
+        near = (shift <= o.max_centre_shift) & (ratio >= 0.7) & (ratio <= 1.4)
+        score = np.where(iou >= o.iou_threshold, iou,
+                         np.where(near, (1.0 - shift / o.max_centre_shift) * o.iou_threshold, -np.inf))
+        track_cues = [tr.cue for tr in tracks]
+        det_cues = [d[2] for d in dets]
+        if any(c is not None for c in track_cues) and any(c is not None for c in det_cues):
+            tc = np.array([c if c is not None else np.full(3, np.nan) for c in track_cues]).reshape(-1, 3)
+            dcue = np.array([c if c is not None else np.full(3, np.nan) for c in det_cues]).reshape(-1, 3)
+            dist = np.linalg.norm(tc[:, None, :] - dcue[None, :, :], axis=-1) / np.sqrt(3.0)
+            score = score - o.cue_weight * np.nan_to_num(dist, nan=0.0)
+        return score
+
+    def _assign(self, tracks, track_idx, dets, det_idx, t, used_t, used_d, match) -> None:
+        """Greedy assignment, best score first, of positive-scoring pairs."""
+        if not tracks or not dets:
+            return
+        scores = self._scores(tracks, dets, t)
+        order = np.argsort(-scores, axis=None)
+        for flat in order:
+            i, j = divmod(int(flat), scores.shape[1])
+            if not scores[i, j] > 0.0:
+                break
+            ti, di = track_idx[i], det_idx[j]
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(ti)
+            used_d.add(di)
+            match(ti, di)
 
     def _match(self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float) -> None:
         o = self.options
