@@ -78,7 +78,6 @@ def main() -> None:
         cand.write_bytes(tflite)
         with TFLiteModel(cand, num_threads=2) as m:
             got = np.concatenate([m.run(x[i : i + 1])[0] for i in range(len(x))])
-            inputs, outputs = m.inputs, m.outputs
         from ai_edge_litert.interpreter import Interpreter
 
         it = Interpreter(model_path=str(cand))

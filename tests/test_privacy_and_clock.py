@@ -85,7 +85,7 @@ def test_a_wall_clock_jump_neither_loses_nor_duplicates(tmp_path, jump):
     assert len(steady) == len(jumped) == 3
     assert sorted(round(v.dwell_s, 3) for v in steady) == sorted(round(v.dwell_s, 3) for v in jumped)
     assert sorted(round(v.attention_s, 3) for v in steady) == sorted(round(v.attention_s, 3) for v in jumped)
-    for visits, db in runs.values():
+    for _, db in runs.values():
         total = read_aggregates(db, k=1, group_by=())
         assert total.cells[0]["visits"] == 3
         keys = db.execute("SELECT period_start, zone, content, age_band, gender, COUNT(*) FROM aggregates "

@@ -40,6 +40,18 @@ class KAnonResult:
         return len(self.cells)
 
 
+def _period_filter(since: int | None, until: int | None) -> tuple[list[str], list]:
+    """SQL conditions and parameters selecting periods in [since, until)."""
+    where, params = [], []
+    if since is not None:
+        where.append("period_start >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("period_start < ?")
+        params.append(until)
+    return where, params
+
+
 def read_aggregates(
     db: sqlite_utils.Database,
     *,
@@ -56,13 +68,7 @@ def read_aggregates(
     bad = [g for g in group_by if g not in KEY_COLUMNS]
     if bad:
         raise ValueError(f"cannot group by {bad}: choose from {KEY_COLUMNS}")
-    where, params = [], []
-    if since is not None:
-        where.append("period_start >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("period_start < ?")
-        params.append(until)
+    where, params = _period_filter(since, until)
     if zones:
         where.append(f"zone IN ({', '.join('?' * len(zones))})")
         params.extend(zones)
@@ -96,13 +102,7 @@ def read_aggregates(
 
 def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> tuple[dict, ...]:
     """Queue occupancy per (period, zone): head counts over time, with no attribute of anyone."""
-    where, params = [], []
-    if since is not None:
-        where.append("period_start >= ?")
-        params.append(since)
-    if until is not None:
-        where.append("period_start < ?")
-        params.append(until)
+    where, params = _period_filter(since, until)
     sql = "SELECT period_start, zone, samples, total, peak FROM occupancy"
     if where:
         sql += " WHERE " + " AND ".join(where)

@@ -26,8 +26,7 @@ class Score:
     median_dwell_error_s: float
     median_attention_error_s: float
     gender_accuracy: float
-    counted_twice: int  # truth people matched by more than one record
-    excluded_counted: int  # records overlapping only the excluded person in time and place
+    counted_twice: int  # truth people with a further unmatched record overlapping most of its own time with them
 
     @property
     def visit_count_error(self) -> float:
@@ -65,7 +64,7 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
     pairs.sort(reverse=True)
     used_p: dict[int, int] = {}
     used_r: set[int] = set()
-    for _, iou, i, j in pairs:
+    for _, _iou_value, i, j in pairs:
         if i in used_p or j in used_r:
             continue
         used_p[i] = j
@@ -81,9 +80,7 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
     visit_matches = [m for m in matches if m.visit is not None and m.truth["kind"] == "visit"]
     dwell_err = [abs(m.visit.dwell_s - m.truth["dwell"]) for m in visit_matches]
     attn_err = [abs(m.visit.attention_s - m.truth["attention"]) for m in visit_matches]
-    gendered = [m for m in visit_matches]
-    gender_ok = sum(m.visit.gender == m.truth["gender"] for m in gendered)
-    excluded = [p for p in truth_people if p["kind"] == "excluded"]
+    gender_ok = sum(m.visit.gender == m.truth["gender"] for m in visit_matches)
     unmatched = tuple(v for j, (v, s, e) in enumerate(recs) if j not in used_r)
     return Score(
         truth_visits=sum(p["kind"] == "visit" for p in people),
@@ -94,7 +91,6 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
         unmatched=unmatched,
         median_dwell_error_s=statistics.median(dwell_err) if dwell_err else float("inf"),
         median_attention_error_s=statistics.median(attn_err) if attn_err else float("inf"),
-        gender_accuracy=gender_ok / len(gendered) if gendered else 0.0,
+        gender_accuracy=gender_ok / len(visit_matches) if visit_matches else 0.0,
         counted_twice=twice,
-        excluded_counted=len(excluded) and sum(1 for v in unmatched if v.zone_id not in {p["zone"] for p in people}),
     )
