@@ -64,6 +64,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             PRIMARY KEY (period_start, zone)
         ) WITHOUT ROWID""",
     )),
+    Migration(2, "outbox of summaries, closed periods, device counters", (
+        """CREATE TABLE outbox (
+            seq INTEGER PRIMARY KEY,
+            period_start INTEGER NOT NULL,
+            payload TEXT NOT NULL,
+            bytes INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        )""",
+        "CREATE TABLE closed_periods (period_start INTEGER PRIMARY KEY, seq INTEGER, closed_at REAL NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE device_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+        "INSERT INTO device_counters (name, value) VALUES ('next_seq', 1), ('dropped_total', 0)",
+    )),
 )
 
 

@@ -1,0 +1,1 @@
+"""MQTT: the publisher interface around paho, the outbox drainer, and the central collector."""
