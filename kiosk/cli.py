@@ -158,6 +158,67 @@ def analyze(paths, config_path, every, face_crops, detector, threads, visits, db
         sys.exit(1)
 
 
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="YAML config; its mqtt: and store: sections are used.")
+def publish(config_path: Path) -> None:
+    """Drain the outbox of store.path to the broker (until SIGTERM/SIGINT); publishes retained status."""
+    import signal
+    import threading
+
+    from kiosk.mqtt.device import DeviceLink
+    from kiosk.store.db import open_db
+    from kiosk.store.outbox import Outbox
+
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = _load_config(config_path)
+    m = cfg.mqtt
+    outbox = Outbox(open_db(cfg.store.path), m.outbox_max_rows, m.outbox_max_bytes)
+    link = DeviceLink(m.client_options(), outbox, prefix=m.prefix, store_id=m.store_id, device_id=m.device_id,
+                      rate_per_s=m.drain_rate_per_s)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    link.start()
+    done.wait()
+    link.stop()
+
+
+@cli.command()
+@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, help="mqtt://host:port")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="SQLite file the summaries are stored in (idempotent by device and seq).")
+@click.option("--prefix", default="kiosk", show_default=True)
+@click.option("--client-id", default="kiosk-collector", show_default=True)
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until SIGTERM).")
+def collect(broker: str, db_path: Path, prefix: str, client_id: str, duration: float | None) -> None:
+    """Central collector: subscribe to every device's summaries and status, validate, store, report gaps."""
+    import signal
+    import threading
+    from urllib.parse import urlparse
+
+    from kiosk.mqtt.client import MqttOptions
+    from kiosk.mqtt.collector import Collector, CollectorStore
+
+    url = urlparse(broker)
+    if url.scheme not in ("mqtt", "") or not url.hostname:
+        raise click.BadParameter(f"{broker!r}: expected mqtt://host:port", param_hint="--broker")
+    store = CollectorStore(db_path)
+    collector = Collector(MqttOptions(host=url.hostname, port=url.port or 1883, client_id=client_id, clean_start=False,
+                                      session_expiry_s=7 * 86400), store, prefix)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    collector.start()
+    done.wait(duration)
+    collector.stop()
+    report = {"received": collector.received, "invalid": store.invalid, "duplicates": store.duplicates,
+              "gaps": {g.device_id: list(g.missing) for g in store.gaps()}}
+    click.echo(json.dumps(report))
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -232,6 +232,46 @@ class StoreConfig(Section):
         return v
 
 
+class MqttConfig(Section):
+    host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual with TLS).")
+    protocol: Literal[5, 4] = Field(5, description="5: MQTT 5 (the outbox needs its PUBACK reason codes); 4: MQTT 3.1.1.")
+    prefix: str = Field("kiosk", min_length=1, max_length=64, description="Topic prefix: {prefix}/{store_id}/{device_id}/...")
+    store_id: str = Field("store", min_length=1, max_length=64, description="Store identifier in topics and payloads.")
+    device_id: str = Field("device", min_length=1, max_length=64, description="Device identifier; also the MQTT client id.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive.")
+    username: str | None = Field(None, description="Username, if the broker wants one.")
+    password_file: Path | None = Field(None, description="File holding the password (never logged).")
+    password_env: str | None = Field(None, description="Environment variable holding the password (never logged).")
+    ca_file: Path | None = Field(None, description="CA certificate for TLS; TLS is on when set.")
+    cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
+    key_file: Path | None = Field(None, description="Client key for mutual TLS.")
+    max_inflight: int = Field(20, ge=1, le=1000, description="Unacknowledged summaries at a time (paho's memory queue stays bounded).")
+    drain_rate_per_s: float = Field(200.0, gt=0, description="Most summaries per second sent from a backlog.")
+    outbox_max_rows: int = Field(20000, ge=10, description="Outbox bound in summaries; the oldest are dropped beyond it.")
+    outbox_max_bytes: int = Field(64 * 1024 * 1024, ge=65536, description="Outbox bound in bytes.")
+
+    def password(self) -> str | None:
+        """Read at connect time, from the file or the environment; never stored in the config object's repr."""
+        import os
+
+        if self.password_file is not None:
+            return self.password_file.read_text().strip()
+        if self.password_env:
+            return os.environ.get(self.password_env)
+        return None
+
+    def client_options(self):
+        from kiosk.mqtt.client import MqttOptions
+
+        return MqttOptions(host=self.host, port=self.port, client_id=self.device_id, protocol=self.protocol,
+                           keepalive=self.keepalive_s, username=self.username, password=self.password(),
+                           ca_file=str(self.ca_file) if self.ca_file else None,
+                           cert_file=str(self.cert_file) if self.cert_file else None,
+                           key_file=str(self.key_file) if self.key_file else None, max_inflight=self.max_inflight,
+                           max_queued=self.max_inflight * 2)
+
+
 class KioskConfig(Section):
     vision: VisionConfig = Field(default_factory=VisionConfig, description="On-device face analysis.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Following faces over frames.")
@@ -240,6 +280,7 @@ class KioskConfig(Section):
     exclusion_zones: list[ExclusionZoneConfig] = Field(default_factory=list, description="Areas whose faces are dropped before any analysis (staff).")
     content: ContentConfig = Field(default_factory=ContentConfig, description="What the display beside the shelf shows, for attribution.")
     store: StoreConfig = Field(default_factory=StoreConfig, description="Aggregate storage.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Publishing summaries to the central broker.")
 
     @field_validator("zones")
     @classmethod

@@ -62,13 +62,20 @@ class PublishHandle:
 
 
 class MqttClient:
-    def __init__(self, options: MqttOptions, on_message: Callable[[str, bytes], None] | None = None) -> None:
+    def __init__(
+        self,
+        options: MqttOptions,
+        on_message: Callable[[str, bytes], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
+    ) -> None:
         self.options = options
         self.last_error: str | None = None
         self._on_message_cb = on_message
+        self._on_connected_cb = on_connected
         self._connected = threading.Event()
         self._handles: dict[int, PublishHandle] = {}
-        self._lock = threading.Lock()
+        self._early: dict[int, tuple[bool, str]] = {}  # PUBACKs that arrived before publish() returned
+        self._lock = threading.Lock()  # guards the two dicts only; never held across a paho call
         self._subscriptions: list[tuple[str, int]] = []
         o = options
         protocol = paho.MQTTv5 if o.protocol == 5 else paho.MQTTv311
@@ -111,21 +118,27 @@ class MqttClient:
         for topic, qos in self._subscriptions:
             client.subscribe(topic, qos)
         self._connected.set()
+        if self._on_connected_cb is not None:
+            self._on_connected_cb()
         log.info("MQTT connected to %s:%s", self.options.host, self.options.port)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
         with self._lock:  # unacknowledged publishes stay in the outbox; their handles fail now
             handles, self._handles = self._handles, {}
+            self._early.clear()
         for h in handles.values():
             h._finish(False, f"disconnected ({reason_code})")
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        # MQTT 5: < 0x80 is success (0x10 "no matching subscribers" included)
+        result = (not reason_code.is_failure, str(reason_code))
         with self._lock:
             handle = self._handles.pop(mid, None)
+            if handle is None:
+                self._early[mid] = result
         if handle is not None:
-            # MQTT 5: < 0x80 is success (0x10 "no matching subscribers" included)
-            handle._finish(not reason_code.is_failure, str(reason_code))
+            handle._finish(*result)
 
     def _on_message(self, client, userdata, message) -> None:
         if self._on_message_cb is not None:
@@ -158,14 +171,20 @@ class MqttClient:
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> PublishHandle:
         handle = PublishHandle()
-        with self._lock:
-            info = self._client.publish(topic, payload, qos=qos, retain=retain)
-            if info.rc != paho.MQTT_ERR_SUCCESS:
-                handle._finish(False, paho.error_string(info.rc))
-            elif qos == 0:
-                handle._finish(True, "qos 0")
-            else:
-                self._handles[info.mid] = handle
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)  # paho's own locking; not under ours
+        if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+            handle._finish(False, paho.error_string(info.rc))
+        elif info.rc == paho.MQTT_ERR_NO_CONN:
+            handle._finish(False, "not connected")
+        elif qos == 0:
+            handle._finish(True, "qos 0")
+        else:
+            with self._lock:
+                early = self._early.pop(info.mid, None)
+                if early is None:
+                    self._handles[info.mid] = handle
+            if early is not None:
+                handle._finish(*early)
         return handle
 
     def stop(self, final: tuple[str, bytes] | None = None, timeout: float = 2.0) -> None:

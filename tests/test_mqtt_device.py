@@ -1,0 +1,133 @@
+"""The device's publisher as a real process against a real Mosquitto: retained status, the Will,
+and SIGKILL at random points while draining."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from kiosk.mqtt.client import MqttClient, MqttOptions
+from kiosk.mqtt.collector import Collector, CollectorStore, load_validator
+from kiosk.store.db import open_db
+from kiosk.store.outbox import Outbox
+from kiosk.summary import build_summary
+
+from tests.broker import Broker
+from tests.test_mqtt_outbox import T0, context, fill, wait_for
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+def _config(tmp_path, port: int, rate: float = 1000.0) -> str:
+    cfg = tmp_path / "kiosk.yaml"
+    cfg.write_text(
+        f"store:\n  path: {tmp_path / 'device.db'}\n"
+        f"mqtt:\n  port: {port}\n  store_id: store-1\n  device_id: dev-1\n  drain_rate_per_s: {rate}\n  max_inflight: 10\n  keepalive_s: 5\n"
+    )
+    return str(cfg)
+
+
+def _publisher(cfg: str) -> subprocess.Popen:
+    log = open(os.path.join(os.path.dirname(cfg), "publisher.log"), "a")  # a file: an unread pipe could block it
+    return subprocess.Popen([sys.executable, "-m", "kiosk.cli", "publish", "--config", cfg],
+                            stdout=subprocess.DEVNULL, stderr=log)
+
+
+def _queue(tmp_path, n: int) -> Outbox:
+    db = open_db(tmp_path / "device.db")
+    fill(db, n)
+    outbox = Outbox(db)
+    for p in range(n):
+        outbox.close_period(T0 + p, lambda seq, dropped, p=p: build_summary(db, context(), T0 + p, seq, dropped, True))
+    return outbox
+
+
+def _watch_status(port: int):
+    seen: list[dict] = []
+    watcher = MqttClient(MqttOptions(port=port, client_id=f"watch-{random.random()}"),
+                         on_message=lambda topic, payload: seen.append(json.loads(payload)))
+    watcher.subscribe("kiosk/+/+/status", 1)
+    watcher.start()
+    assert watcher.wait_connected(10)
+    return watcher, seen
+
+
+def test_retained_online_then_will_offline_on_kill_and_offline_on_clean_stop(tmp_path, broker):
+    _queue(tmp_path, 3)
+    cfg = _config(tmp_path, broker.port)
+    proc = _publisher(cfg)
+    validator = load_validator("status.v1.json")
+    try:
+        # a subscriber that connects later still sees the retained status
+        time.sleep(1.5)
+        watcher, seen = _watch_status(broker.port)
+        assert wait_for(lambda: any(s["state"] == "online" for s in seen), 10), seen
+        for s in seen:
+            validator.validate(s)
+        proc.send_signal(signal.SIGKILL)  # vanishes: the broker publishes the Will
+        proc.wait(5)
+        assert wait_for(lambda: seen[-1]["state"] == "offline", 20), seen  # within 1.5 keepalives (5 s)
+        watcher.stop()
+        proc = _publisher(cfg)
+        watcher, seen = _watch_status(broker.port)
+        assert wait_for(lambda: seen and seen[-1]["state"] == "online", 10)
+        proc.send_signal(signal.SIGTERM)  # a clean stop publishes offline itself, at once
+        assert proc.wait(10) == 0
+        assert wait_for(lambda: seen[-1]["state"] == "offline", 5), seen
+        watcher.stop()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_sigkill_20_times_while_draining_loses_no_seq(tmp_path, broker):
+    n = 600
+    _queue(tmp_path, n)
+    store = CollectorStore(tmp_path / "central.db")
+    collector = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=False,
+                                      session_expiry_s=3600), store)
+    collector.start()
+    assert collector.client.wait_connected(10)
+    time.sleep(0.3)
+    cfg = _config(tmp_path, broker.port, rate=30.0)  # 20 s of draining in all: the kills land in the middle of it
+    rng = random.Random(7)
+    drained_before_kill = []
+    outbox = Outbox(open_db(tmp_path / "device.db"))
+    try:
+        for _ in range(20):
+            before = outbox.backlog()[0]
+            proc = _publisher(cfg)
+            time.sleep(rng.uniform(1.2, 2.5))  # the process needs about a second to start
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(5)
+            drained_before_kill.append(before - outbox.backlog()[0])
+            check = open_db(tmp_path / "device.db")
+            assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            check.conn.close()
+        assert sum(d > 0 for d in drained_before_kill) >= 15, drained_before_kill  # killed while draining
+        assert outbox.backlog()[0] > 0  # and the backlog was not finished before the last kill
+        proc = _publisher(cfg)
+        assert wait_for(lambda: outbox.backlog()[0] == 0, 120), (outbox.backlog(), (tmp_path / "publisher.log").read_text()[-3000:])
+        assert wait_for(lambda: len(store.seqs("dev-1")) == n, 30)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    finally:
+        collector.stop()
+        if proc.poll() is None:
+            proc.kill()
+    assert store.seqs("dev-1") == list(range(1, n + 1))
+    assert store.invalid == 0
+    assert store.duplicates <= 20 * 10  # at most one in-flight window per kill
