@@ -131,3 +131,33 @@ def test_sigkill_20_times_while_draining_loses_no_seq(tmp_path, broker):
     assert store.seqs("dev-1") == list(range(1, n + 1))
     assert store.invalid == 0
     assert store.duplicates <= 20 * 10  # at most one in-flight window per kill
+
+
+def test_wrong_password_keeps_rows_and_drains_once_fixed(tmp_path):
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "dev-1", "right"], check=True, capture_output=True)
+    b = Broker(tmp_path / "broker", extra=f"password_file {passwd}\n")
+    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    b.start()
+    secret = tmp_path / "secret"
+    secret.write_text("wrong\n")
+    cfg = _config(tmp_path, b.port)
+    with open(cfg, "a") as fh:
+        fh.write(f"  username: dev-1\n  password_file: {secret}\n")
+    outbox = _queue(tmp_path, 5)
+    proc = _publisher(cfg)
+    try:
+        time.sleep(4)
+        assert outbox.backlog()[0] == 5  # nothing lost, nothing sent
+        log = (tmp_path / "publisher.log").read_text()
+        assert "refused" in log and "Not authorized" in log
+        assert "wrong" not in log and "right" not in log  # the password is never logged
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        secret.write_text("right\n")
+        proc = _publisher(cfg)
+        assert wait_for(lambda: outbox.backlog()[0] == 0, 20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        b.stop()
