@@ -28,7 +28,8 @@ def test_open_creates_wal_full_and_records_migrations(tmp_path):
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     rows = db.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
     assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
-    assert set(db.table_names()) == {"schema_migrations", "aggregates", "occupancy"}
+    assert set(db.table_names()) == {"schema_migrations", "aggregates", "occupancy", "outbox", "closed_periods",
+                                     "device_counters"}
     db.conn.close()
     again = open_db(tmp_path / "k.db")  # re-opening applies nothing twice
     assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
@@ -46,11 +47,11 @@ def test_migrations_apply_in_order_once_and_refuse_a_newer_database(tmp_path):
 
 
 def test_a_failed_migration_leaves_no_trace(tmp_path):
-    bad = MIGRATIONS + (Migration(2, "broken", ("CREATE TABLE ok_table (x)", "THIS IS NOT SQL")),)
+    bad = MIGRATIONS + (Migration(MIGRATIONS[-1].version + 1, "broken", ("CREATE TABLE ok_table (x)", "THIS IS NOT SQL")),)
     with pytest.raises(sqlite3.OperationalError):
         open_db(tmp_path / "k.db", migrations=bad)
     db = open_db(tmp_path / "k.db")
-    assert schema_version(db) == 1 and "ok_table" not in db.table_names()
+    assert schema_version(db) == MIGRATIONS[-1].version and "ok_table" not in db.table_names()
 
 
 def test_deltas_add_up_across_flushes(tmp_path):
