@@ -78,6 +78,7 @@ class _Stats:
     last_sample: float = float("-inf")
     samples: int = 0
     attentive_now: bool = False
+    max_presence: float = 0.0  # a track whose face the mesh never confirmed is not a person
 
 
 def clothing_cue(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
@@ -185,6 +186,7 @@ class FaceObserver:
         key = zone.id if zone is not None else None
         st.zone_time[key] = st.zone_time.get(key, 0.0) + gap
         lm = self.pipeline.landmarks_for(bgr, det)
+        st.max_presence = max(st.max_presence, lm.presence)
         a = self.attention
         frontal = lm.presence >= self.pipeline.options.min_presence and abs(lm.pose.yaw) <= a.max_yaw_deg and abs(lm.pose.pitch) <= a.max_pitch_deg
         if frontal and st.attentive_now:
@@ -233,6 +235,8 @@ class FaceObserver:
         st = self._stats.pop(tr.id, None)
         if st is None or not self.tracker.confirmed(tr):
             return None  # never confirmed: a spurious detection, not a person
+        if st.max_presence < self.pipeline.options.min_presence:
+            return None  # the face mesh never saw a face in it (a hand, a pattern): not a person
         in_zones = {k: v for k, v in st.zone_time.items() if k is not None}
         zone_id = max(in_zones, key=in_zones.get) if in_zones else None
         duration = tr.last_seen - tr.first_seen

@@ -117,9 +117,13 @@ class FaceDetector:
         kps = np.concatenate([f[1] for f in found])
         scores = np.concatenate([f[2] for f in found])
         results = []
+        kept: list[np.ndarray] = []
         for box, kp, score in weighted_nms(boxes, kps, scores, o.nms_iou, o.max_faces):
             if min(box[2] - box[0], box[3] - box[1]) < o.min_face_px:
                 continue
+            if any(_nested(box, other) for other in kept):
+                continue  # the same face found again at another scale (tiles), inside a stronger box
+            kept.append(box)
             results.append(
                 Detection(
                     box=Box(*(float(v) for v in box)),
@@ -162,6 +166,15 @@ def tile_regions(frame: np.ndarray, n: int, overlap: float = 0.3) -> list[tuple[
             y0 = max(0, min(int((i + 0.5) * h / n - th / 2), h - th))
             out.append((frame[y0 : y0 + th, x0 : x0 + tw], x0, y0))
     return out
+
+
+def _nested(box: np.ndarray, other: np.ndarray, share: float = 0.7) -> bool:
+    """Whether ``share`` of the smaller of the two boxes lies inside the other."""
+    x0, y0 = max(box[0], other[0]), max(box[1], other[1])
+    x1, y1 = min(box[2], other[2]), min(box[3], other[3])
+    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
+    smaller = min((box[2] - box[0]) * (box[3] - box[1]), (other[2] - other[0]) * (other[3] - other[1]))
+    return smaller > 0 and inter / smaller >= share
 
 
 def _logit(p: float) -> float:
