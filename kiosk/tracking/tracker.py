@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kiosk.vision.detector import iou_matrix
 from kiosk.vision.types import Detection
 
 
@@ -67,12 +68,10 @@ def _cxcywh(det: Detection) -> np.ndarray:
     return np.array([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, b.width, b.height])
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def _corners(cxcywh: np.ndarray) -> np.ndarray:
+    """(N, 4) centre/size boxes to (N, 4) corners."""
+    half = cxcywh[:, 2:] / 2
+    return np.concatenate([cxcywh[:, :2] - half, cxcywh[:, :2] + half], axis=1)
 
 
 @dataclass(frozen=True)
@@ -156,7 +155,7 @@ class Tracker:
                 if tent.last_cue is not None and tr.cue is not None:
                     if float(np.linalg.norm(tent.last_cue - tr.cue)) / np.sqrt(3.0) > o.merge_cue:
                         continue
-                iou = _iou(tr.corners(t, o.max_extrapolation_s), tent.corners(t, 0.0))
+                iou = float(iou_matrix(tr.corners(t, o.max_extrapolation_s)[None], tent.corners(t, 0.0)[None])[0, 0])
                 if iou >= best_iou:
                     best, best_iou = tr, iou
             if best is not None:
@@ -176,14 +175,9 @@ class Tracker:
         o = self.options
         pred = np.array([tr.predicted(t, o.max_extrapolation_s) for tr in tracks]).reshape(-1, 4)
         db = np.array([d[1] for d in dets]).reshape(-1, 4)
+        iou = iou_matrix(_corners(pred), _corners(db))
         pc = pred[:, None, :]
         dc = db[None, :, :]
-        half_p, half_d = pc[..., 2:] / 2, dc[..., 2:] / 2
-        lo = np.maximum(pc[..., :2] - half_p, dc[..., :2] - half_d)
-        hi = np.minimum(pc[..., :2] + half_p, dc[..., :2] + half_d)
-        inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
-        union = pc[..., 2] * pc[..., 3] + dc[..., 2] * dc[..., 3] - inter
-        iou = np.where(union > 0, inter / np.maximum(union, 1e-9), 0.0)
         width = np.maximum(np.maximum(pc[..., 2], dc[..., 2]), 1.0)
         shift = np.hypot(pc[..., 0] - dc[..., 0], pc[..., 1] - dc[..., 1]) / width
         ratio = dc[..., 2] / np.maximum(pc[..., 2], 1e-6)

@@ -48,15 +48,16 @@ def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float, float, f
     return canvas, scale, float(px), float(py)
 
 
-def _iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    x0 = np.maximum(box[0], boxes[:, 0])
-    y0 = np.maximum(box[1], boxes[:, 1])
-    x1 = np.minimum(box[2], boxes[:, 2])
-    y1 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4),
+    corners (x0, y0, x1, y1): an (N, M) array, 0 where there is no overlap."""
+    a, b = a[:, None, :], b[None, :, :]
+    lo = np.maximum(a[..., :2], b[..., :2])
+    hi = np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou: float, limit: int):
@@ -68,7 +69,7 @@ def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, i
     remaining = np.arange(len(scores))
     while remaining.size and len(out) < limit:
         top = remaining[0]
-        overlap = _iou_one_to_many(boxes[top], boxes[remaining])
+        overlap = iou_matrix(boxes[top][None], boxes[remaining])[0]
         cluster = remaining[overlap > iou]
         w = scores[cluster][:, None]
         box = (boxes[cluster] * w).sum(0) / w.sum()
