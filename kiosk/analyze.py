@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kiosk.vision.pipeline import FrameError, VisionPipeline
+from kiosk.vision.pipeline import FrameError, VisionPipeline, as_bgr
 from kiosk.vision.types import EMOTIONS, GENDERS, AnalysedFace
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
@@ -78,7 +78,7 @@ def expand_inputs(paths: list[Path]) -> Iterator[Path]:
 
 
 def _annotate(frame: np.ndarray, faces: list[AnalysedFace]) -> np.ndarray:
-    out = frame.copy() if frame.ndim == 3 and frame.shape[2] == 3 else cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    out = as_bgr(frame).copy()  # the pipeline's own normalisation: grayscale, BGR and BGRA alike
     for f in faces:
         b = f.detection.box
         cv2.rectangle(out, (int(b.x0), int(b.y0)), (int(b.x1), int(b.y1)), (0, 255, 0), 2)

@@ -65,3 +65,14 @@ def test_invalid_config_exits_78_naming_the_path(tmp_path, sample_image):
                           capture_output=True, text=True)
     assert proc.returncode == 78
     assert "vision.detector.score_treshold" in proc.stderr
+
+
+def test_annotate_works_for_images_with_alpha(tmp_path, sample_image):
+    import cv2
+
+    rgba = tmp_path / "with-alpha.png"
+    cv2.imwrite(str(rgba), cv2.cvtColor(cv2.imread(str(sample_image)), cv2.COLOR_BGR2BGRA))
+    out = tmp_path / "debug"
+    records, _ = _analyze(str(rgba), "--annotate", str(out))
+    assert len(records[0]["faces"]) == 1
+    assert cv2.imread(str(out / "with-alpha.annotated.jpg")).shape[2] == 3
