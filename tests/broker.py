@@ -45,7 +45,7 @@ class Broker:
                     return self
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()}")
+                    raise RuntimeError(f"mosquitto exited: {self.proc.stderr.read().decode()}") from None
                 time.sleep(0.05)
         raise RuntimeError("mosquitto did not start listening")
 
