@@ -97,6 +97,8 @@ class MqttClient:
         self._client.on_disconnect = self._guard(self._on_disconnect)
         self._client.on_publish = self._guard(self._on_publish)
         self._client.on_message = self._guard(self._on_message)
+        self._client.on_connect_fail = self._guard(self._on_connect_fail)
+        self._client.on_log = self._guard(self._on_log)
 
     def _guard(self, fn):
         def wrapped(*args, **kwargs):
@@ -111,8 +113,12 @@ class MqttClient:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self.last_error = f"broker refused the connection: {reason_code}"
-            log.error("MQTT connect to %s:%s refused: %s", self.options.host, self.options.port, reason_code)
+            error = f"broker refused the connection: {reason_code}"
+            if "authori" in str(reason_code).lower() or "password" in str(reason_code).lower():
+                error += " (check mqtt.username and the password file or variable)"
+            if error != self.last_error:  # one line per new reason; paho retries with a growing delay
+                log.error("MQTT connect to %s:%s: %s", self.options.host, self.options.port, error)
+            self.last_error = error
             return
         self.last_error = None
         for topic, qos in self._subscriptions:
@@ -121,6 +127,25 @@ class MqttClient:
         if self._on_connected_cb is not None:
             self._on_connected_cb()
         log.info("MQTT connected to %s:%s", self.options.host, self.options.port)
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        # paho says only that it failed; find out why (refused, unreachable, TLS), once per new reason
+        reason = diagnose(self.options)
+        if reason != self.last_error:
+            log.error("MQTT cannot connect: %s", reason)
+        self.last_error = reason
+
+    def _on_log(self, client, userdata, level, message) -> None:
+        if level != paho.MQTT_LOG_ERR or "not connected" in message:  # the latter is a consequence, not a cause
+            return
+        error = f"connection to {self.options.host}:{self.options.port} lost: {message}"
+        if "CERTIFICATE_REQUIRED" in message.upper():
+            error += " (the broker wants a client certificate: set mqtt.cert_file and mqtt.key_file)"
+        elif "UNKNOWN_CA" in message.upper() or "BAD_CERTIFICATE" in message.upper():
+            error += " (the broker does not trust the client certificate: is it signed by the broker's CA?)"
+        if error != self.last_error:
+            log.error("MQTT %s", error)
+        self.last_error = error
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
@@ -193,3 +218,44 @@ class MqttClient:
             self.publish(final[0], final[1], qos=1, retain=True).wait(timeout)
         self._client.disconnect()
         self._client.loop_stop()
+
+
+def diagnose(o: MqttOptions, timeout: float = 3.0) -> str:
+    """Why a connection to the broker fails, in words an operator can act on (no secret included)."""
+    import socket
+
+    where = f"{o.host}:{o.port}"
+    try:
+        sock = socket.create_connection((o.host, o.port), timeout=timeout)
+    except socket.gaierror as exc:
+        return f"cannot resolve broker host {o.host!r} ({exc.strerror}); check mqtt.host and DNS"
+    except ConnectionRefusedError:
+        return f"connection refused by {where}: is the broker running and listening on that port (mqtt.port)?"
+    except TimeoutError:
+        return f"no answer from {where} within {timeout:.0f} s: network down or a firewall in the way"
+    except OSError as exc:
+        return f"cannot reach {where}: {exc.strerror or exc}"
+    with sock:
+        if not o.ca_file:
+            return f"{where} accepts TCP but the MQTT connection failed (a TLS-only port? then set mqtt.ca_file)"
+        try:
+            ctx = ssl.create_default_context(cafile=o.ca_file)
+            if o.cert_file:
+                ctx.load_cert_chain(o.cert_file, o.key_file)
+        except (OSError, ssl.SSLError) as exc:
+            return f"TLS files unusable (mqtt.ca_file / cert_file / key_file): {exc}"
+        try:
+            with ctx.wrap_socket(sock, server_hostname=o.host) as tls:
+                tls.do_handshake()
+                tls.settimeout(1.0)  # TLS 1.3: a refused client certificate shows only after the handshake
+                try:
+                    tls.recv(1)
+                except TimeoutError:
+                    pass
+        except ssl.SSLCertVerificationError as exc:
+            return (f"TLS: the broker's certificate was refused: {exc.verify_message}; is mqtt.ca_file the CA "
+                    f"that signed it, and does the certificate name {o.host!r}?")
+        except (ssl.SSLError, OSError) as exc:
+            hint = " (the broker may want a client certificate: mqtt.cert_file and key_file)" if not o.cert_file else ""
+            return f"TLS handshake with {where} failed: {exc}{hint}"
+    return f"{where} accepts TLS but the MQTT connection failed"

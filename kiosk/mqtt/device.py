@@ -1,15 +1,33 @@
-"""The device's link to the broker: retained status, Will, and the outbox drainer thread."""
+"""The device's link to the broker: retained status and Will, periodic stats, commands,
+and the outbox drain, all on one named publisher thread (paho's own network thread aside).
+
+Commands arrive on ``{prefix}/{store_id}/{device_id}/cmd/<name>`` as JSON objects and
+are queued by paho's thread, then carried out on the publisher thread (which owns
+the outbox's database connection). Each one is answered on the retained status
+(``last_command``). Built in: ``republish`` (``{"from_seq": N}``) and ``ping``
+(``{"id": "..."}``); the composition root adds its own (``content``). A malformed
+or unknown command is logged and ignored.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import queue
 import threading
+import time
+from collections.abc import Callable
 
 from kiosk import __version__
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.drain import OutboxDrainer
 from kiosk.store.outbox import Outbox
+
+log = logging.getLogger("kiosk.mqtt.device")
+
+CommandHandler = Callable[[dict], str]  # payload -> what was done (raises ValueError on a bad payload)
+MAX_COMMAND_BYTES = 4096
 
 
 class Topics:
@@ -18,7 +36,12 @@ class Topics:
         self.summary = f"{base}/summary"
         self.status = f"{base}/status"
         self.stats = f"{base}/stats"
+        self.command_prefix = f"{base}/cmd/"
         self.commands = f"{base}/cmd/#"
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 class DeviceLink:
@@ -26,29 +49,126 @@ class DeviceLink:
     ``offline`` Will when the device vanishes; :meth:`stop` publishes ``offline`` itself."""
 
     def __init__(self, options: MqttOptions, outbox: Outbox, *, prefix: str, store_id: str, device_id: str,
-                 config_hash: str = "", models: dict | None = None, rate_per_s: float = 500.0) -> None:
+                 config_hash: str = "", models: dict | None = None, rate_per_s: float = 500.0,
+                 stats: Callable[[], dict] | None = None, stats_interval_s: float = 60.0,
+                 commands: dict[str, CommandHandler] | None = None) -> None:
         self.topics = Topics(prefix, store_id, device_id)
         self.store_id, self.device_id = store_id, device_id
         self.config_hash = config_hash
         self.models = dict(models or {})
-        self.started_at = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        self.started_at = utc_now()
+        self.outbox = outbox
+        self.stats_source = stats
+        self.stats_interval_s = stats_interval_s
+        self.handlers: dict[str, CommandHandler] = {"republish": self._republish, "ping": self._ping}
+        self.handlers.update(commands or {})
+        self.last_command: dict | None = None
+        self.problem: str | None = None  # set by the composition root (camera offline, config reload refused)
+        self._commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100)
         options = MqttOptions(**{**options.__dict__, "will_topic": self.topics.status,
                                  "will_payload": self._status("offline").encode()})
-        self.client = MqttClient(options, on_connected=self._announce)
+        self.client = MqttClient(options, on_connected=self._announce, on_message=self._on_message)
+        self.client.subscribe(self.topics.commands, 1)
         self.drainer = OutboxDrainer(outbox, self.client, self.topics.summary, window=options.max_inflight,
                                      rate_per_s=rate_per_s)
+        self.stats_published = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self.drainer.run, args=(self._stop,), name="kiosk-publisher", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="kiosk-publisher", daemon=True)
+
+    # --- status --------------------------------------------------------------------------------
 
     def _status(self, state: str) -> str:
+        drainer = getattr(self, "drainer", None)
+        errors = [e for e in (getattr(drainer, "last_error", None), self.problem) if e]
         return json.dumps({
             "schema": "kiosk.status", "schema_version": 1, "state": state, "device_id": self.device_id,
             "store_id": self.store_id, "version": __version__, "config_hash": self.config_hash, "models": self.models,
-            "started_at": self.started_at, "error": getattr(getattr(self, "drainer", None), "last_error", None),
+            "started_at": self.started_at, "error": "; ".join(errors) or None, "last_command": self.last_command,
         })
 
     def _announce(self) -> None:
         self.client.publish(self.topics.status, self._status("online").encode(), qos=1, retain=True)
+
+    def announce(self) -> None:
+        """Publish the current status again (after a problem appears or clears)."""
+        if self.client.connected:
+            self._announce()
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def _on_message(self, topic: str, payload: bytes) -> None:  # paho's thread: queue only
+        if topic.startswith(self.topics.command_prefix):
+            try:
+                self._commands.put_nowait((topic[len(self.topics.command_prefix):], payload))
+            except queue.Full:
+                log.warning("command ignored: too many commands waiting")
+
+    def _republish(self, payload: dict) -> str:
+        from_seq = payload.get("from_seq")
+        if not isinstance(from_seq, int) or isinstance(from_seq, bool) or from_seq < 1:
+            raise ValueError('needs {"from_seq": N} with N a positive integer')
+        n = self.outbox.republish(from_seq)
+        lo, hi = self.outbox.seq_range()
+        return f"{n} summaries from seq {from_seq} queued again (kept: seq {lo} to {hi})"
+
+    def _ping(self, payload: dict) -> str:
+        return "pong"
+
+    def _handle(self, name: str, raw: bytes) -> None:
+        handler = self.handlers.get(name)
+        if handler is None:
+            log.warning("unknown command %r ignored; known: %s", name[:40], ", ".join(sorted(self.handlers)))
+            return
+        try:
+            if len(raw) > MAX_COMMAND_BYTES:
+                raise ValueError(f"payload over {MAX_COMMAND_BYTES} bytes")
+            payload = json.loads(raw or b"{}")
+            if not isinstance(payload, dict):
+                raise ValueError("payload must be a JSON object")
+            detail, ok = handler(payload), True
+        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            detail, ok = f"ignored: {exc}", False
+            log.warning("command %s ignored: %s", name, exc)
+        else:
+            log.info("command %s: %s", name, detail)
+        command_id = payload.get("id") if ok and isinstance(payload.get("id"), str) else None
+        self.last_command = {"name": name, "id": command_id, "ok": ok, "detail": detail[:200], "at": utc_now()}
+        self.announce()
+
+    # --- stats ---------------------------------------------------------------------------------
+
+    def _publish_stats(self) -> None:
+        rows, size = self.outbox.backlog()
+        body = dict(self.stats_source()) if self.stats_source else {}
+        body.update({"schema": "kiosk.stats", "schema_version": 1, "device_id": self.device_id,
+                     "store_id": self.store_id, "at": utc_now(), "outbox_backlog": rows, "outbox_bytes": size,
+                     "dropped_summaries": self.outbox.dropped_total()})
+        self.client.publish(self.topics.stats, json.dumps(body).encode(), qos=0)
+        self.stats_published += 1
+
+    # --- the publisher thread ------------------------------------------------------------------
+
+    def _run(self) -> None:
+        next_stats = time.monotonic() + min(5.0, self.stats_interval_s)
+        next_drain = 0.0
+        last_error = None
+        while not self._stop.is_set():
+            while not self._commands.empty():
+                self._handle(*self._commands.get_nowait())
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + self.stats_interval_s
+                if self.client.connected:
+                    try:
+                        self._publish_stats()
+                    except Exception:
+                        log.exception("stats not published")
+            if time.monotonic() >= next_drain:
+                next_drain = time.monotonic() + self.drainer.step()  # the wait is the backoff after a refusal
+                if self.drainer.last_error != last_error:  # a refusal appeared or cleared: say so in status
+                    last_error = self.drainer.last_error
+                    self.announce()
+            if self._commands.empty():  # wake at least twice a second for commands
+                self._stop.wait(min(0.5, max(0.0, min(next_drain, next_stats) - time.monotonic())))
 
     def start(self) -> None:
         self.client.start()

@@ -61,13 +61,16 @@ class OutboxDrainer:
             time.sleep(budget)
         return done
 
+    def step(self) -> float:
+        """One drain attempt; returns how long to wait before the next (the backoff after a refusal)."""
+        try:
+            worked = self.drain_once()
+        except Exception:  # a database hiccup must not end the thread
+            log.exception("outbox drain failed")
+            worked = 0
+        return self._backoff if self._backoff else (0.0 if worked else self.interval_s)
+
     def run(self, stop_event: threading.Event) -> None:
         while not stop_event.is_set():
-            try:
-                worked = self.drain_once()
-            except Exception:  # a database hiccup must not end the thread
-                log.exception("outbox drain failed")
-                worked = 0
-            wait = self._backoff if self._backoff else (0.0 if worked else self.interval_s)
-            if stop_event.wait(wait):
+            if stop_event.wait(self.step()):
                 break

@@ -78,6 +78,10 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE TABLE device_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
         "INSERT INTO device_counters (name, value) VALUES ('next_seq', 1), ('dropped_total', 0)",
     )),
+    Migration(3, "sent summaries are kept (marked) for republish", (
+        "ALTER TABLE outbox ADD COLUMN sent_at REAL",
+        "CREATE INDEX outbox_unsent ON outbox (sent_at, seq)",
+    )),
 )
 
 

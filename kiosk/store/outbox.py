@@ -3,9 +3,12 @@
 A closed period's summary is built and written to the outbox in the same
 transaction that marks the period closed, under a ``seq`` taken from a
 persisted counter: seqs are strictly increasing and never reused, even after
-rows are deleted. The publisher deletes a row only when the broker
-acknowledges it with a success reason code. The outbox is bounded: when full,
-the oldest summaries are dropped and counted; every summary carries the
+rows are deleted. The publisher marks a row sent only when the broker
+acknowledges it with a success reason code; sent rows stay for
+``keep_sent_s`` so the ``republish`` command can resend them, and are the
+first to go when space runs short (that loses nothing: they were delivered).
+The outbox is bounded: when full of unsent rows, the oldest unsent summaries
+are dropped and counted; every summary carries the
 cumulative count of summaries dropped so far (taken after making room for
 itself), so the newest summary's count equals the number of earlier seqs that
 will never arrive, even when a summary that carried an older count is dropped
@@ -31,10 +34,12 @@ class OutboxRow:
 
 
 class Outbox:
-    def __init__(self, db: sqlite_utils.Database, max_rows: int = 20_000, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, db: sqlite_utils.Database, max_rows: int = 20_000, max_bytes: int = 64 * 1024 * 1024,
+                 keep_sent_s: float = 7 * 86400) -> None:
         self.db = db
         self.max_rows = max_rows
         self.max_bytes = max_bytes
+        self.keep_sent_s = keep_sent_s
 
     def _counter(self, name: str) -> int:
         return int(self.db.execute("SELECT value FROM device_counters WHERE name = ?", [name]).fetchone()[0])
@@ -67,34 +72,39 @@ class Outbox:
         return seq
 
     def _enforce_bounds(self, conn, room_for: int = 0) -> None:
-        """Drop the oldest rows until the outbox holds at most max_rows - room_for rows and max_bytes."""
+        """Make the outbox hold at most max_rows - room_for rows and max_bytes: first sent rows
+        past their keeping time, then any sent rows, then the oldest unsent ones (counted as dropped)."""
+        conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", [time.time() - self.keep_sent_s])
         rows, size = conn.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox").fetchone()
         limit = self.max_rows - room_for
         drop = 0
         if rows > limit or size > self.max_bytes:
-            for seq, nbytes in conn.execute("SELECT seq, bytes FROM outbox ORDER BY seq").fetchall():
+            order = "SELECT seq, bytes, sent_at IS NULL FROM outbox ORDER BY sent_at IS NULL, seq"
+            for seq, nbytes, unsent in conn.execute(order).fetchall():
                 if rows <= limit and size <= self.max_bytes:
                     break
                 conn.execute("DELETE FROM outbox WHERE seq = ?", [seq])
-                rows, size, drop = rows - 1, size - nbytes, drop + 1
+                rows, size, drop = rows - 1, size - nbytes, drop + unsent
         if drop:
             conn.execute("UPDATE device_counters SET value = value + ? WHERE name = 'dropped_total'", [drop])
 
     def pending(self, limit: int = 100, after: int = 0) -> list[OutboxRow]:
-        """Queued summaries in seq order."""
+        """Summaries not yet acknowledged, in seq order."""
         rows = self.db.execute(
-            "SELECT seq, period_start, payload, attempts FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?", [after, limit]
+            "SELECT seq, period_start, payload, attempts FROM outbox WHERE sent_at IS NULL AND seq > ? "
+            "ORDER BY seq LIMIT ?", [after, limit]
         ).fetchall()
         return [OutboxRow(*r) for r in rows]
 
     def acknowledged(self, seqs: list[int]) -> None:
-        """The broker accepted them (a success reason code): they leave the outbox, in one transaction."""
+        """The broker accepted them (a success reason code): marked sent, in one transaction."""
         if not seqs:
             return
         conn = self.db.conn
+        now = time.time()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", [[s] for s in seqs])
+            conn.executemany("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE seq = ?", [[now, s] for s in seqs])
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -105,9 +115,20 @@ class Outbox:
         self.db.conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?", [error[:200], seq])
 
     def backlog(self) -> tuple[int, int]:
-        """(rows, bytes) waiting."""
-        rows, size = self.db.execute("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox").fetchone()
+        """(rows, bytes) waiting to be sent."""
+        rows, size = self.db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox WHERE sent_at IS NULL").fetchone()
         return int(rows), int(size)
+
+    def republish(self, from_seq: int) -> int:
+        """Queue again the sent summaries from ``from_seq`` on that are still kept; returns how many."""
+        return self.db.conn.execute("UPDATE outbox SET sent_at = NULL WHERE seq >= ? AND sent_at IS NOT NULL",
+                                    [from_seq]).rowcount
+
+    def seq_range(self) -> tuple[int | None, int | None]:
+        """(oldest, newest) seq still in the outbox, sent or not."""
+        lo, hi = self.db.execute("SELECT MIN(seq), MAX(seq) FROM outbox").fetchone()
+        return lo, hi
 
     def dropped_total(self) -> int:
         return self._counter("dropped_total")

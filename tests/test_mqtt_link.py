@@ -1,0 +1,247 @@
+"""The device's broker link against a real Mosquitto: TLS and mutual TLS, MQTT 3.1.1, reconnect
+backoff, the outbox cap during an outage, commands and stats."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+from kiosk.mqtt.client import MqttClient, MqttOptions
+from kiosk.mqtt.collector import Collector, CollectorStore, load_validator
+from kiosk.mqtt.device import DeviceLink
+from kiosk.mqtt.drain import OutboxDrainer
+from kiosk.store.db import open_db
+from kiosk.store.outbox import Outbox
+from kiosk.summary import build_summary
+
+from tests.broker import Broker
+from tests.certs import make_certs
+from tests.test_mqtt_outbox import T0, TOPIC, context, fill, wait_for
+
+
+def _queue(db, n: int, start: int = 0, **bounds) -> Outbox:
+    outbox = Outbox(db, **bounds)
+    for p in range(start, start + n):
+        outbox.close_period(T0 + p, lambda seq, dropped, p=p: build_summary(db, context(), T0 + p, seq, dropped, True))
+    return outbox
+
+
+def _drain_thread(outbox: Outbox, client: MqttClient):
+    drainer = OutboxDrainer(outbox, client, TOPIC, window=10)
+    stop = threading.Event()
+    thread = threading.Thread(target=drainer.run, args=(stop,), name="kiosk-publisher", daemon=True)
+    thread.start()
+    return drainer, stop, thread
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def certs(tmp_path):
+    return make_certs(tmp_path / "certs")
+
+
+def _tls_broker(tmp_path, certs) -> Broker:
+    b = Broker(tmp_path / "tls-broker", extra=(
+        f"cafile {certs.ca}\ncertfile {certs.server_cert}\nkeyfile {certs.server_key}\n"
+        "require_certificate true\ntls_version tlsv1.2\n"))
+    return b.start()
+
+
+def test_mutual_tls_delivers_and_a_wrong_ca_or_missing_client_cert_is_refused_clearly(tmp_path, certs):
+    b = _tls_broker(tmp_path, certs)
+    try:
+        db = open_db(tmp_path / "device.db")
+        fill(db, 5)
+        outbox = _queue(db, 5)
+        store = CollectorStore(tmp_path / "central.db")
+        collector = Collector(MqttOptions(port=b.port, client_id="collector", ca_file=str(certs.ca),
+                                          cert_file=str(certs.client_cert), key_file=str(certs.client_key)), store)
+        collector.start()
+        assert collector.client.wait_connected(10), collector.client.last_error
+        time.sleep(0.3)
+        client = MqttClient(MqttOptions(port=b.port, client_id="dev-1", ca_file=str(certs.ca),
+                                        cert_file=str(certs.client_cert), key_file=str(certs.client_key)))
+        client.start()
+        assert client.wait_connected(10), client.last_error
+        drainer, stop, thread = _drain_thread(outbox, client)
+        assert wait_for(lambda: store.seqs("dev-1") == [1, 2, 3, 4, 5], 20), store.seqs("dev-1")
+        assert outbox.backlog()[0] == 0
+        stop.set()
+        thread.join(5)
+        client.stop()
+        collector.stop()
+
+        wrong = MqttClient(MqttOptions(port=b.port, client_id="dev-2", ca_file=str(certs.other_ca),
+                                       cert_file=str(certs.client_cert), key_file=str(certs.client_key)))
+        wrong.start()
+        assert not wrong.wait_connected(4)
+        assert wait_for(lambda: wrong.last_error is not None, 10)
+        assert "certificate" in wrong.last_error and "mqtt.ca_file" in wrong.last_error, wrong.last_error
+        wrong.stop()
+
+        no_cert = MqttClient(MqttOptions(port=b.port, client_id="dev-3", ca_file=str(certs.ca)))
+        no_cert.start()
+        assert not no_cert.wait_connected(4)
+        assert wait_for(lambda: no_cert.last_error is not None, 10)
+        assert "client certificate" in no_cert.last_error and "mqtt.cert_file" in no_cert.last_error, no_cert.last_error
+        no_cert.stop()
+    finally:
+        b.stop()
+
+
+def test_mqtt_311_delivers_in_order(tmp_path, broker):
+    store = CollectorStore(tmp_path / "central.db")
+    collector = Collector(MqttOptions(port=broker.port, client_id="collector", protocol=4), store)
+    collector.start()
+    assert collector.client.wait_connected(10)
+    time.sleep(0.3)
+    db = open_db(tmp_path / "device.db")
+    fill(db, 12)
+    outbox = _queue(db, 12)
+    client = MqttClient(MqttOptions(port=broker.port, client_id="dev-1", protocol=4))
+    client.start()
+    assert client.wait_connected(10)
+    drainer, stop, thread = _drain_thread(outbox, client)
+    try:
+        assert wait_for(lambda: len(store.seqs("dev-1")) == 12, 20)
+    finally:
+        stop.set()
+        thread.join(5)
+        client.stop()
+        collector.stop()
+    assert store.seqs("dev-1") == list(range(1, 13)) and outbox.backlog()[0] == 0 and store.invalid == 0
+
+
+def test_refused_connections_back_off_exponentially(tmp_path):
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "dev-1", "right"], check=True, capture_output=True)
+    b = Broker(tmp_path / "broker", extra=f"password_file {passwd}\nlog_timestamp_format %s\nlog_type all\n")
+    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    b.start()
+    try:
+        client = MqttClient(MqttOptions(port=b.port, client_id="dev-1", username="dev-1", password="wrong",
+                                        reconnect_min_s=1, reconnect_max_s=30))
+        client.start()
+        time.sleep(12)
+        client.stop()
+        log = (tmp_path / "broker" / "mosquitto.log").read_text()
+    finally:
+        b.stop()
+    times = [int(m) for m in re.findall(r"^(\d+): New connection from", log, re.M)]
+    assert 2 <= len(times) <= 5, log[-2000:]  # a fixed 1 s retry would have made 12
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g2 >= g1 for g1, g2 in zip(gaps, gaps[1:])), gaps  # the delay doubles
+    assert "Not authorized" in client.last_error and "password" in client.last_error
+    assert "wrong" not in client.last_error  # the password is never shown
+
+
+def test_outbox_cap_during_an_outage_drops_the_oldest_and_the_count_matches_the_gap(tmp_path, broker):
+    store = CollectorStore(tmp_path / "central.db")
+    collector = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=False,
+                                      session_expiry_s=3600, reconnect_max_s=2), store)
+    collector.start()
+    assert collector.client.wait_connected(10)
+    time.sleep(0.3)
+    db = open_db(tmp_path / "device.db")
+    fill(db, 40)
+    outbox = _queue(db, 3, max_rows=10)  # seqs 1-3 go out while the network is up
+    client = MqttClient(MqttOptions(port=broker.port, client_id="dev-1", reconnect_max_s=2))
+    client.start()
+    assert client.wait_connected(10)
+    drainer, stop, thread = _drain_thread(Outbox(open_db(tmp_path / "device.db"), max_rows=10), client)
+    try:
+        assert wait_for(lambda: store.seqs("dev-1") == [1, 2, 3], 10)
+        broker.stop()
+        for p in range(3, 28):  # 25 periods close during the outage; the outbox holds 10
+            outbox.close_period(T0 + p, lambda seq, dropped, p=p: build_summary(db, context(), T0 + p, seq, dropped, True))
+        assert outbox.backlog()[0] == 10 and outbox.dropped_total() == 15
+        broker.start()
+        assert wait_for(lambda: len(store.seqs("dev-1")) == 13, 30), store.seqs("dev-1")
+    finally:
+        stop.set()
+        thread.join(5)
+        client.stop()
+        collector.stop()
+    got = store.seqs("dev-1")
+    assert got == [1, 2, 3] + list(range(19, 29))
+    (gap,) = store.gaps()
+    newest = json.loads(store.conn.execute("SELECT payload FROM summaries WHERE seq = 28").fetchone()[0])
+    assert newest["dropped_summaries"] == len(gap.missing) == 15  # seqs 4-18, exactly
+
+
+def test_commands_ping_republish_malformed_unknown_and_stats(tmp_path, broker):
+    db = open_db(tmp_path / "device.db")
+    fill(db, 5)
+    outbox = _queue(db, 5)
+    store = CollectorStore(tmp_path / "central.db")
+    collector = Collector(MqttOptions(port=broker.port, client_id="collector"), store)
+    collector.start()
+    assert collector.client.wait_connected(10)
+    seen: dict[str, list] = {"status": [], "stats": []}
+    watcher = MqttClient(MqttOptions(port=broker.port, client_id="watcher"),
+                         on_message=lambda t, p: seen[t.rsplit("/", 1)[-1]].append(json.loads(p)))
+    watcher.subscribe("kiosk/+/+/status")
+    watcher.subscribe("kiosk/+/+/stats")
+    watcher.start()
+    assert watcher.wait_connected(10)
+    time.sleep(0.3)
+    labels = []
+
+    def content(payload: dict) -> str:
+        labels.append(payload["label"])
+        return f"content label set to {payload['label']!r}"
+
+    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
+                      prefix="kiosk", store_id="store-1", device_id="dev-1", stats_interval_s=1.0,
+                      stats=lambda: {"frames_per_s": 9.5, "camera_state": "online"},
+                      commands={"content": content})
+    link.start()
+    base = "kiosk/store-1/dev-1/cmd/"
+    status_v, stats_v = load_validator("status.v1.json"), load_validator("stats.v1.json")
+
+    def last_command(name):
+        return next((s["last_command"] for s in reversed(seen["status"])
+                     if s.get("last_command") and s["last_command"]["name"] == name), None)
+    try:
+        assert wait_for(lambda: store.seqs("dev-1") == [1, 2, 3, 4, 5], 15)
+        watcher.publish(base + "ping", json.dumps({"id": "abc-1"}))
+        assert wait_for(lambda: last_command("ping") is not None, 10)
+        assert last_command("ping") | {"at": None} == {"name": "ping", "id": "abc-1", "ok": True, "detail": "pong", "at": None}
+
+        watcher.publish(base + "republish", json.dumps({"from_seq": 3}))
+        assert wait_for(lambda: store.duplicates == 3, 10), store.duplicates  # 3, 4, 5 sent again
+        assert "3 summaries" in last_command("republish")["detail"]
+
+        watcher.publish(base + "republish", b"{not json")
+        assert wait_for(lambda: last_command("republish")["ok"] is False, 10)
+        watcher.publish(base + "republish", json.dumps({"from_seq": "x"}))
+        assert wait_for(lambda: "from_seq" in last_command("republish")["detail"], 10)
+        count = len(seen["status"])
+        watcher.publish(base + "selfdestruct", b"{}")  # unknown: logged and ignored
+        watcher.publish(base + "content", json.dumps({"label": "winter-campaign"}))
+        assert wait_for(lambda: last_command("content") is not None, 10)
+        assert labels == ["winter-campaign"] and len(seen["status"]) == count + 1
+        assert link.client.connected and store.seqs("dev-1") == [1, 2, 3, 4, 5]
+
+        assert wait_for(lambda: len(seen["stats"]) >= 2, 10)
+    finally:
+        link.stop()
+        watcher.stop()
+        collector.stop()
+    for s in seen["status"]:
+        status_v.validate(s)
+    for s in seen["stats"]:
+        stats_v.validate(s)
+    assert seen["stats"][-1]["frames_per_s"] == 9.5 and seen["stats"][-1]["outbox_backlog"] == 0
+    assert seen["status"][-1]["state"] == "offline"
