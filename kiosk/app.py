@@ -1,8 +1,17 @@
 """Composition root: wires camera -> vision -> tracking -> visits/aggregate -> store -> publish.
 
 Every other module gets its own config section and knows nothing of the
-modules after it; only this module knows them all. The daemon's threads
-(capture, vision, store flusher, publisher) will be owned here too.
+modules after it; only this module knows them all, and it owns the daemon's
+threads:
+
+- ``kiosk-capture``: camera reads into a one-frame slot (kiosk.camera.capture);
+- ``kiosk-vision``: vision, tracking, visits, aggregates; hands deltas to the store thread
+  and never waits on the disk or the network;
+- ``kiosk-store``: writes the deltas (one transaction per flush), closes periods into
+  the outbox, watches the wall clock;
+- ``kiosk-publisher`` (kiosk.mqtt.device) and paho's network thread.
+
+The main thread handles signals, systemd notifications and config reloads.
 """
 
 from __future__ import annotations
@@ -83,3 +92,320 @@ def video_frames(path: str, every: int = 1) -> Iterator[tuple[int, float, np.nda
             index += 1
     finally:
         cap.release()
+
+
+# --- the daemon ------------------------------------------------------------------------------------
+
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import queue  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from collections import deque  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+log = logging.getLogger("kiosk.daemon")
+
+
+def config_hash(cfg: KioskConfig) -> str:
+    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:12]
+
+
+def cpu_temperature() -> float | None:
+    try:
+        return round(int(Path("/sys/class/thermal/thermal_zone0/temp").read_text().strip()) / 1000.0, 1)
+    except (OSError, ValueError):
+        return None
+
+
+def disk_free(path: Path) -> int | None:
+    try:
+        return shutil.disk_usage(path.parent if path.parent.exists() else Path(".")).free
+    except OSError:
+        return None
+
+
+class Runtime:
+    """One configuration's worth of running parts and their threads; built, run, then torn down
+    (at stop, or to apply a reloaded config)."""
+
+    def __init__(self, cfg: KioskConfig, pipeline: VisionPipeline, *, started: float, clock_synced) -> None:
+        from kiosk.camera.capture import Capture
+        from kiosk.clock import JumpDetector
+        from kiosk.mqtt.device import DeviceLink
+        from kiosk.periods import PeriodCloser
+        from kiosk.store.aggregates import AggregateStore
+        from kiosk.store.db import open_db
+        from kiosk.store.outbox import Outbox
+        from kiosk.summary import SummaryContext
+
+        self.cfg = cfg
+        self.started = started
+        self.clock_synced = clock_synced
+        self.chain = VisitChain(cfg, pipeline)
+        self.capture = Capture(cfg.camera.options())
+        m = cfg.mqtt
+        # two connections: the store thread's and the publisher's (SQLite WAL lets them work side by side)
+        self.store_db = open_db(cfg.store.path)
+        self.store = AggregateStore(self.store_db)
+        keep = m.keep_sent_days * 86400
+        self.outbox = Outbox(self.store_db, m.outbox_max_rows, m.outbox_max_bytes, keep)
+        zones = tuple(z.id for z in cfg.zones if z.type == "queue")
+        ctx = SummaryContext(device_id=m.device_id, store_id=m.store_id, period_s=cfg.store.period_s,
+                             k=cfg.store.k_anonymity, models=pipeline.model_versions, queue_zones=zones)
+        grace = cfg.tracking.max_age_s + 2 * cfg.store.flush_interval_s + 1.0  # a visit reaches the store by then
+        self.closer = PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced)
+        self.jumps = JumpDetector(cfg.service.clock_jump_s)
+        self.link = None
+        if m.enabled:
+            self.link = DeviceLink(
+                m.client_options(), Outbox(open_db(cfg.store.path), m.outbox_max_rows, m.outbox_max_bytes, keep),
+                prefix=m.prefix, store_id=m.store_id, device_id=m.device_id, config_hash=config_hash(cfg),
+                models=pipeline.model_versions, rate_per_s=m.drain_rate_per_s, stats=self.stats,
+                stats_interval_s=m.stats_interval_s, commands={"content": self._content_command})
+        self._deltas: queue.Queue = queue.Queue()
+        self._vision_stop = threading.Event()
+        self._store_stop = threading.Event()
+        self._flush_now = threading.Event()
+        self.vision_heartbeat = time.monotonic()
+        self.frames_skipped = 0  # over the fps cap
+        self.frame_ms: deque[float] = deque(maxlen=200)
+        self._stats_last = (time.monotonic(), 0, 0)
+        self.failures: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._vision_loop, name="kiosk-vision", daemon=True),
+            threading.Thread(target=self._store_loop, name="kiosk-store", daemon=True),
+        ]
+
+    # --- commands and stats (called from the publisher thread) ---------------------------------
+
+    def _content_command(self, payload: dict) -> str:
+        label = payload.get("label")
+        if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 200):
+            raise ValueError('needs {"label": "<1-200 characters>"} or {"label": null} to clear')
+        self.chain.builder.content.override(label)
+        return f"content label set to {label!r}" if label else "content label override cleared (schedule applies)"
+
+    def stats(self) -> dict:
+        now = time.monotonic()
+        t0, frames0, faces0 = self._stats_last
+        frames, faces = self.chain.frames, self.chain.faces
+        self._stats_last = (now, frames, faces)
+        dt_s = max(1e-3, now - t0)
+        times = list(self.frame_ms)
+        return {
+            "uptime_s": round(now - self.started, 1),
+            "frames_per_s": round((frames - frames0) / dt_s, 2),
+            "faces_per_s": round((faces - faces0) / dt_s, 2),
+            "inference_ms": round(statistics.median(times), 1) if times else None,
+            "frames_dropped": self.capture.replaced + self.capture.bad + self.frames_skipped,
+            "camera_state": self.capture.state,
+            "disk_free_bytes": disk_free(self.cfg.store.path),
+            "cpu_temp_c": cpu_temperature(),
+            "clock_synced": self.clock_synced(),
+            "clock_jumps": self.jumps.jumps,
+        }
+
+    # --- threads -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.closer.recover()
+        self.closer.note_time(time.time())
+        self.capture.start()
+        for t in self._threads:
+            t.start()
+        if self.link is not None:
+            self.link.start()
+
+    def _vision_loop(self) -> None:
+        min_gap = 1.0 / self.cfg.camera.fps
+        flush_every = self.cfg.store.flush_interval_s
+        next_flush = time.monotonic() + flush_every
+        last_t = None
+        while not self._vision_stop.is_set():
+            self.vision_heartbeat = time.monotonic()
+            frame = self.capture.wait_frame(0.5)
+            if frame is not None:
+                if last_t is not None and frame.t - last_t < min_gap * 0.9:
+                    self.frames_skipped += 1
+                else:
+                    last_t = frame.t
+                    started = time.perf_counter()
+                    try:
+                        self.chain.process(frame.image, frame.t, frame.wall)
+                    except Exception as exc:  # one bad frame must not end the analysis
+                        self.failures.append(repr(exc))
+                        log.exception("frame %d could not be analysed", frame.index)
+                    self.frame_ms.append((time.perf_counter() - started) * 1000)
+            if time.monotonic() >= next_flush or self._flush_now.is_set():
+                self._flush_now.clear()
+                next_flush = time.monotonic() + flush_every
+                self._deltas.put(self.chain.drain())
+        self.chain.finish()  # stop: every open track ends as a visit now
+        self._deltas.put(self.chain.drain())
+
+    def _write_deltas(self) -> None:
+        while True:
+            try:
+                deltas = self._deltas.get_nowait()
+            except queue.Empty:
+                return
+            if deltas.empty:
+                continue
+            try:
+                self.store.write(deltas)
+            except Exception as exc:  # a full disk: keep the deltas in memory and try again
+                self._deltas.put(deltas)
+                log.error("cannot write aggregates to %s: %s; kept in memory, retrying", self.cfg.store.path, exc)
+                return
+            self.closer.note_written({key[0] for key in deltas.cells} | {key[0] for key in deltas.occupancy})
+
+    def _store_loop(self) -> None:
+        last_retention = 0.0
+        while True:
+            stopping = self._store_stop.wait(0.5)
+            try:
+                now = time.time()
+                jump = self.jumps.check()
+                if jump is not None:
+                    log.warning("wall clock jumped by %+.1f s (NTP correction?): closing the current period",
+                                jump.seconds)
+                    self._flush_now.set()
+                    deadline = time.monotonic() + 2
+                    while self._flush_now.is_set() and time.monotonic() < deadline and not stopping:
+                        time.sleep(0.05)
+                    self._write_deltas()
+                    from kiosk.aggregate import period_start
+
+                    self.closer.close_all_but(period_start(now, self.cfg.store.period_s))
+                self._write_deltas()
+                self.closer.note_time(now)
+                if stopping:  # final: nothing more will come, so no grace for periods already over
+                    self.closer.close_due(now, grace=False)
+                    return
+                self.closer.close_due(now)
+                if time.monotonic() - last_retention > 3600:
+                    last_retention = time.monotonic()
+                    self.store.apply_retention(self.cfg.store.retention_days)
+            except Exception:
+                log.exception("store step failed; retrying")
+                if stopping:
+                    return
+
+    def healthy(self, window_s: float) -> bool:
+        """Progress in the last ``window_s``: frames analysed, or the camera thread alive (reopening)."""
+        now = time.monotonic()
+        vision_alive = now - self.vision_heartbeat < window_s
+        capture_alive = now - self.capture.heartbeat < window_s
+        return vision_alive and capture_alive
+
+    def status_line(self) -> str:
+        fps = 0.0
+        if len(self.frame_ms) >= 2:
+            fps = self.stats_fps()
+        backlog = self.outbox.backlog()[0]
+        return f"camera {self.capture.state}, {fps:.1f} frames/s, {self.chain.faces} faces, outbox {backlog}"
+
+    def stats_fps(self) -> float:
+        return self.chain.frames / max(1e-3, time.monotonic() - self.started)
+
+    def stop(self, timeout: float, offline: bool = True) -> None:
+        deadline = time.monotonic() + timeout
+        self.capture.stop(min(1.0, timeout / 4))
+        self._vision_stop.set()
+        self._threads[0].join(max(0.1, deadline - time.monotonic() - 1.5))
+        self._store_stop.set()
+        self._threads[1].join(max(0.1, deadline - time.monotonic() - 1.0))
+        if self.link is not None:
+            if offline:
+                self.link.stop(timeout=max(0.2, min(1.0, deadline - time.monotonic())))
+            else:
+                self.link.stop(timeout=0.5, final_status=False)
+        self.store_db.conn.close()
+
+
+class Daemon:
+    """``kiosk run``: signals, systemd notifications, config reload; one :class:`Runtime` at a time."""
+
+    def __init__(self, config_path: Path, cfg: KioskConfig, notifier=None) -> None:
+        from kiosk.clock import clock_synced
+        from kiosk.sdnotify import Notifier
+
+        self.config_path = config_path
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.clock_synced = clock_synced
+        self.started = time.monotonic()
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+
+    def _signals(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
+        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
+
+    def _build(self, cfg: KioskConfig) -> tuple[VisionPipeline, Runtime]:
+        pipeline = VisionPipeline(cfg.vision.pipeline_options(), cfg.vision.models_dir)  # models: once per config
+        runtime = Runtime(cfg, pipeline, started=self.started, clock_synced=self.clock_synced)
+        runtime.start()
+        runtime.capture.first_attempt.wait(5.0)
+        return pipeline, runtime
+
+    def run(self) -> int:
+        self._signals()
+        pipeline, runtime = self._build(self.cfg)
+        self.notifier.ready(runtime.status_line())
+        log.info("kiosk running: camera %s, device %s, config %s", runtime.capture.state, self.cfg.mqtt.device_id,
+                 config_hash(self.cfg))
+        watchdog = self.notifier.watchdog_s
+        tick = min(1.0, watchdog / 3) if watchdog else 1.0
+        next_status = 0.0
+        last_problem = None
+        while not self._stop.wait(tick):
+            if watchdog and runtime.healthy(watchdog / 2):
+                self.notifier.watchdog()  # only while frames flow or the camera thread is alive
+            problem = None if runtime.capture.state in ("online", "ended") else (
+                f"camera_offline: {runtime.capture.error or 'no frames'}")
+            if problem != last_problem and runtime.link is not None:
+                last_problem = runtime.link.problem = problem
+                runtime.link.announce()
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + 5
+                self.notifier.status(runtime.status_line())
+            if self._reload.is_set():
+                self._reload.clear()
+                pipeline, runtime = self._reload_config(pipeline, runtime)
+                last_problem = None
+        self.notifier.stopping()
+        log.info("stopping")
+        runtime.stop(self.cfg.service.stop_timeout_s)
+        pipeline.close()
+        log.info("stopped")
+        return 0
+
+    def _reload_config(self, pipeline: VisionPipeline, runtime: Runtime) -> tuple[VisionPipeline, Runtime]:
+        from kiosk.config import ConfigError, environment_problems, load_config
+
+        try:
+            cfg = load_config(self.config_path)
+            problems = environment_problems(cfg)
+            if problems:
+                raise ConfigError("\n".join(problems))
+        except ConfigError as exc:
+            log.error("config reload refused, still running on the previous config: %s", str(exc).replace("\n", "; "))
+            if runtime.link is not None:
+                runtime.link.problem = f"config reload refused: {str(exc).splitlines()[0]}"
+                runtime.link.announce()
+            return pipeline, runtime
+        self.notifier.reloading()
+        log.info("config reloaded (%s -> %s): restarting the pipeline", config_hash(self.cfg), config_hash(cfg))
+        runtime.stop(self.cfg.service.stop_timeout_s, offline=False)
+        pipeline.close()
+        self.cfg = cfg
+        pipeline, runtime = self._build(cfg)
+        self.notifier.ready(runtime.status_line())
+        return pipeline, runtime

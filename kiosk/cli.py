@@ -158,6 +158,49 @@ def analyze(paths, config_path, every, face_crops, detector, threads, visits, db
         sys.exit(1)
 
 
+@cli.command("check-config")
+@click.argument("config_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+def check_config(config_path: Path) -> None:
+    """Validate a config file: exit 0 when valid, 78 (EX_CONFIG) with every problem when not."""
+    from kiosk.config import environment_problems
+
+    cfg = _load_config(config_path)
+    problems = environment_problems(cfg)
+    if problems:
+        for line in problems:
+            click.echo(f"{config_path}: {line}", err=True)
+        sys.exit(EX_CONFIG)
+    click.echo(f"{config_path}: valid (camera {cfg.camera.source}, {len(cfg.zones) or 1} zone(s), "
+               f"device {cfg.mqtt.store_id}/{cfg.mqtt.device_id})")
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="YAML config (check it first with 'kiosk check-config FILE').")
+def run(config_path: Path) -> None:
+    """Run the daemon: camera -> vision -> visits -> aggregates -> outbox -> MQTT, until SIGTERM.
+    SIGHUP reloads the config (an invalid one is refused and the old one kept)."""
+    import logging
+
+    from kiosk import logs
+    from kiosk.app import Daemon
+    from kiosk.config import environment_problems
+
+    cfg = _load_config(config_path)
+    logs.configure(cfg.service.log_level, cfg.service.error_log_interval_s)
+    problems = environment_problems(cfg)
+    if problems:
+        for line in problems:
+            click.echo(f"{config_path}: {line}", err=True)
+        sys.exit(EX_CONFIG)
+    try:
+        code = Daemon(config_path, cfg).run()
+    except ModelFileError as exc:
+        logging.getLogger("kiosk.daemon").error("%s", exc)
+        sys.exit(EX_CONFIG)  # restarting cannot fix a missing or corrupt model file
+    sys.exit(code)
+
+
 @cli.command()
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="YAML config; its mqtt: and store: sections are used.")

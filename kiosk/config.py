@@ -1,7 +1,11 @@
 """Configuration schema (pydantic v2, ``extra="forbid"``): a default and a description on every field.
 
-This holds the sections the vision stage needs; the daemon's sections
-(camera, tracking, zones, store, mqtt) join them as they are built.
+Loading: the YAML is composed into nodes first, so that every error names the
+YAML path and line, a duplicated key is an error, an unknown key gets a
+did-you-mean hint, and fields declared as strings (ids, labels, the camera
+source) keep the text as written even where YAML 1.1 would read a boolean or
+a number (``store_id: no``, ``device_id: 0012``). No validator does I/O;
+:func:`environment_problems` checks the files and variables a config names.
 """
 
 from __future__ import annotations
@@ -219,7 +223,7 @@ class ContentConfig(Section):
 
 class StoreConfig(Section):
     path: Path = Field(Path("/var/lib/kiosk/kiosk.db"), description="SQLite database of the aggregates.")
-    period_s: int = Field(300, ge=60, le=86400, description="Aggregation period in seconds, aligned to UTC; must divide a day.")
+    period_s: int = Field(300, ge=1, le=86400, description="Aggregation period in seconds, aligned to UTC; must divide a day (under 60 s only for tests and demos).")
     flush_interval_s: float = Field(10.0, gt=0, le=600, description="Aggregates are written once per this interval (power loss loses at most this much).")
     retention_days: float = Field(90.0, gt=0, description="Aggregates older than this are deleted.")
     k_anonymity: int = Field(5, ge=2, le=100, description="Cells with fewer people than this are suppressed everywhere they are read.")
@@ -250,6 +254,19 @@ class MqttConfig(Section):
     drain_rate_per_s: float = Field(200.0, gt=0, description="Most summaries per second sent from a backlog.")
     outbox_max_rows: int = Field(20000, ge=10, description="Outbox bound in summaries; the oldest are dropped beyond it.")
     outbox_max_bytes: int = Field(64 * 1024 * 1024, ge=65536, description="Outbox bound in bytes.")
+    keep_sent_days: float = Field(7.0, ge=0, le=90, description="Sent summaries are kept this long for the republish command.")
+    stats_interval_s: float = Field(60.0, ge=1, le=3600, description="Stats (frames/s, backlog, disk, temperature) are published this often.")
+    enabled: bool = Field(True, description="false: summaries are kept in the outbox and nothing is sent (no broker).")
+
+    @model_validator(mode="after")
+    def _credentials(self):
+        if self.password_file is not None and self.password_env:
+            raise ValueError("give password_file or password_env, not both")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("mutual TLS needs both cert_file and key_file")
+        if self.cert_file is not None and self.ca_file is None:
+            raise ValueError("cert_file and key_file need ca_file (TLS is on only with a CA)")
+        return self
 
     def password(self) -> str | None:
         """Read at connect time, from the file or the environment; never stored in the config object's repr."""
@@ -272,7 +289,38 @@ class MqttConfig(Section):
                            max_queued=self.max_inflight * 2)
 
 
+class CameraConfig(Section):
+    source: str = Field(
+        "0", min_length=1,
+        description="picamera2 (Pi camera; picamera2:N for camera N), a USB camera index (0) or path "
+        "(/dev/v4l/by-id/...), an rtsp:// or http:// URL, or a video file.",
+    )
+    width: int = Field(640, ge=64, le=4096, description="Frame width asked of the camera; about 640 suits the detector.")
+    height: int = Field(480, ge=64, le=4096, description="Frame height asked of the camera.")
+    fps: float = Field(10.0, gt=0, le=60, description="At most this many frames per second are analysed; the latest frame wins.")
+    loop: bool = Field(False, description="Video files: start again at the end (demos and tests).")
+    realtime: bool = Field(True, description="Video files: deliver frames at the file's own rate, like a camera.")
+    read_timeout_s: float = Field(10.0, ge=1, le=300, description="No frame for this long: the camera is offline and is reopened.")
+    reopen_max_s: float = Field(30.0, ge=1, le=3600, description="Longest wait between attempts to reopen an offline camera.")
+
+    def options(self):
+        from kiosk.camera.sources import CameraOptions
+
+        return CameraOptions(source=self.source, width=self.width, height=self.height, fps=self.fps, loop=self.loop,
+                             realtime=self.realtime, open_timeout_s=self.read_timeout_s,
+                             read_timeout_s=self.read_timeout_s, reopen_max_s=self.reopen_max_s)
+
+
+class ServiceConfig(Section):
+    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level written to the log (journald).")
+    error_log_interval_s: float = Field(60.0, ge=0, description="A repeated error is logged at most once per this interval.")
+    clock_jump_s: float = Field(2.0, gt=0, description="A wall-clock change this much beyond the monotonic clock is a jump.")
+    stop_timeout_s: float = Field(4.0, gt=0, le=30, description="Seconds a stop (SIGTERM) may take before threads are abandoned.")
+
+
 class KioskConfig(Section):
+    camera: CameraConfig = Field(default_factory=CameraConfig, description="Where frames come from.")
+    service: ServiceConfig = Field(default_factory=ServiceConfig, description="How the daemon runs.")
     vision: VisionConfig = Field(default_factory=VisionConfig, description="On-device face analysis.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Following faces over frames.")
     visits: VisitsConfig = Field(default_factory=VisitsConfig, description="Turning tracks into visits.")
@@ -299,7 +347,7 @@ class KioskConfig(Section):
 
 
 class ConfigError(ValueError):
-    """An invalid configuration; the message lists every problem by YAML path."""
+    """An invalid configuration; the message lists every problem by YAML path (and line)."""
 
 
 def _path(loc: tuple) -> str:
@@ -309,21 +357,157 @@ def _path(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def parse_config(data: object, source: str = "<config>") -> KioskConfig:
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The config model that holds the key at ``loc`` (for did-you-mean hints)."""
+    model: type[BaseModel] | None = KioskConfig
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _submodel(field.annotation) if field else None
+    return model
+
+
+def _submodel(annotation) -> type[BaseModel] | None:
+    import typing
+
+    for ann in (annotation, *typing.get_args(annotation)):
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            return ann
+    return None
+
+
+def _is_text(annotation) -> bool:
+    import typing
+
+    args = typing.get_args(annotation)
+    return annotation is str or (str in args and all(a in (str, type(None)) for a in args))
+
+
+def _message(e: dict) -> str:
+    import difflib
+
+    msg = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if e["type"] == "extra_forbidden":
+        model = _model_at(e["loc"])
+        key = str(e["loc"][-1])
+        known = list(model.model_fields) if model else []
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys here: {', '.join(known)}"
+        return f"unknown key {key!r}; {hint}"
+    if e["type"] == "missing":
+        return "missing"
+    value = e.get("input")
+    if isinstance(value, (str, int, float, bool)) and not isinstance(e["loc"][-1], int) and len(repr(value)) < 60:
+        if e["type"] not in ("value_error", "assertion_error"):
+            msg += f" (got {value!r})"
+    return msg
+
+
+def parse_config(data: object, source: str = "<config>", lines: dict | None = None) -> KioskConfig:
+    """Validate already-parsed data; ``lines`` maps YAML paths (tuples) to line numbers for the messages."""
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections (vision:, camera:, ...), "
+                          f"got {type(data).__name__}")
     try:
         return KioskConfig.model_validate(data or {})
     except ValidationError as exc:
-        lines = [f"{source}: {_path(e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise ConfigError("\n".join(lines)) from None
+        out = []
+        for e in exc.errors():
+            loc = tuple(e["loc"])
+            line = None
+            for n in range(len(loc), -1, -1):  # the nearest enclosing key that has a line
+                if lines and loc[:n] in lines:
+                    line = lines[loc[:n]]
+                    break
+            where = f"{source}:{line}" if line else source
+            out.append(f"{where}: {_path(loc)}: {_message(e)}")
+        raise ConfigError("\n".join(out)) from None
+
+
+class _Reader:
+    """YAML nodes to plain data, keeping string fields as written and recording each key's line."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.lines: dict[tuple, int] = {}
+
+    def read(self, node, model: type[BaseModel] | None, loc: tuple):
+        self.lines.setdefault(loc, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            out, seen = {}, {}
+            for key_node, value_node in node.value:
+                key = self._plain(key_node)
+                if not isinstance(key, str):
+                    key = str(key)
+                if key in seen:
+                    raise ConfigError(f"{self.source}:{key_node.start_mark.line + 1}: {_path(loc + (key,))}: "
+                                      f"the key appears twice (first on line {seen[key]}); keep one")
+                seen[key] = key_node.start_mark.line + 1
+                field = model.model_fields.get(key) if model else None
+                self.lines[loc + (key,)] = key_node.start_mark.line + 1
+                if field is not None and _is_text(field.annotation) and isinstance(value_node, yaml.ScalarNode):
+                    out[key] = None if value_node.tag.endswith(":null") and not value_node.style else value_node.value
+                else:
+                    out[key] = self.read(value_node, _submodel(field.annotation) if field else None, loc + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.read(item, model, loc + (i,)) for i, item in enumerate(node.value)]
+        return self._plain(node)
+
+    @staticmethod
+    def _plain(node):
+        return yaml.safe_load(yaml.serialize(node))
 
 
 def load_config(path: Path) -> KioskConfig:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, source: str = "<config>") -> KioskConfig:
     try:
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-    return parse_config(data, str(path))
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML: {problem} (check indentation, colons and quotes)") from None
+    if node is None:
+        return parse_config(None, source)
+    reader = _Reader(source)
+    try:
+        data = reader.read(node, KioskConfig, ())
+    except yaml.YAMLError as exc:  # an unknown tag, for example
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    return parse_config(data, source, reader.lines)
+
+
+def environment_problems(cfg: KioskConfig) -> list[str]:
+    """What a valid config names but this machine lacks (files, variables): checked by ``check-config``
+    and at start, never inside a validator."""
+    import os
+
+    problems = []
+    m = cfg.mqtt
+    if m.password_file is not None:
+        try:
+            m.password_file.read_text()
+        except OSError as exc:
+            problems.append(f"mqtt.password_file: cannot read {m.password_file} ({exc.strerror}); "
+                            "check the path and that the kiosk user may read it")
+    if m.password_env and m.password_env not in os.environ:
+        problems.append(f"mqtt.password_env: the environment variable {m.password_env} is not set "
+                        "(with systemd: Environment= or EnvironmentFile= in a drop-in)")
+    for name in ("ca_file", "cert_file", "key_file"):
+        f = getattr(m, name)
+        if f is not None and not os.access(f, os.R_OK):
+            problems.append(f"mqtt.{name}: cannot read {f}")
+    if cfg.vision.models_dir is not None and not cfg.vision.models_dir.is_dir():
+        problems.append(f"vision.models_dir: {cfg.vision.models_dir} is not a directory (run 'kiosk models install')")
+    return problems

@@ -174,7 +174,9 @@ class DeviceLink:
         self.client.start()
         self._thread.start()
 
-    def stop(self, timeout: float = 2.0) -> None:
+    def stop(self, timeout: float = 2.0, final_status: bool = True) -> None:
+        """Stop; with ``final_status`` publish the retained ``offline`` first (not when a new link follows)."""
         self._stop.set()
         self._thread.join(timeout)
-        self.client.stop(final=(self.topics.status, self._status("offline").encode()), timeout=timeout)
+        final = (self.topics.status, self._status("offline").encode()) if final_status else None
+        self.client.stop(final=final, timeout=timeout)

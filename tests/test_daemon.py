@@ -1,0 +1,269 @@
+"""`kiosk run` as a subprocess against a real Mosquitto: summaries, stats, SIGTERM, SIGHUP,
+a camera (video file) that disappears and comes back, and systemd's notify protocol."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from kiosk.mqtt.client import MqttClient, MqttOptions
+from kiosk.mqtt.collector import load_validator
+
+from tests.broker import Broker
+from tests.test_mqtt_outbox import wait_for
+
+
+def make_clip(path: Path, seconds: float = 3.0, fps: int = 10, size=(320, 240)) -> Path:
+    """A short MJPG clip of a moving pattern (no faces: the daemon's plumbing does not need any)."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(int(seconds * fps)):
+        frame = np.full((size[1], size[0], 3), 40, np.uint8)
+        cv2.circle(frame, (20 + (i * 7) % (size[0] - 40), size[1] // 2), 15, (0, 200, 255), -1)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+class Feed:
+    """Everything the device publishes, by kind."""
+
+    def __init__(self, port: int) -> None:
+        self.msgs: dict[str, list[dict]] = {"summary": [], "status": [], "stats": []}
+        self.lock = threading.Lock()
+        self.client = MqttClient(MqttOptions(port=port, client_id=f"feed-{os.getpid()}-{time.monotonic_ns()}"),
+                                 on_message=self._on)
+        self.client.subscribe("kiosk/+/+/+")
+        self.client.start()
+        assert self.client.wait_connected(10)
+
+    def _on(self, topic: str, payload: bytes) -> None:
+        with self.lock:
+            self.msgs[topic.rsplit("/", 1)[-1]].append(json.loads(payload))
+
+    def last(self, kind: str) -> dict | None:
+        with self.lock:
+            return self.msgs[kind][-1] if self.msgs[kind] else None
+
+    def stop(self) -> None:
+        self.client.stop()
+
+
+def write_config(path: Path, tmp: Path, port: int, source: Path | str, **extra: str) -> Path:
+    sections = {
+        "camera": f"  source: {source}\n  loop: true\n  read_timeout_s: 2\n  reopen_max_s: 2\n",
+        "store": f"  path: {tmp / 'device.db'}\n  period_s: 1\n  flush_interval_s: 0.5\n",
+        "mqtt": f"  port: {port}\n  store_id: store-1\n  device_id: dev-1\n  stats_interval_s: 1\n  keepalive_s: 5\n",
+        "tracking": "  max_age_s: 1.0\n",
+        "vision": "  num_threads: 1\n",
+        "service": "  error_log_interval_s: 0\n",
+    }
+    for section, body in extra.items():
+        sections[section] = body
+    path.write_text("".join(f"{k}:\n{v}" for k, v in sections.items()))
+    return path
+
+
+def start_daemon(cfg: Path, env: dict | None = None) -> subprocess.Popen:
+    log = open(cfg.parent / "daemon.log", "a")  # a file: an unread pipe could block the daemon
+    return subprocess.Popen([sys.executable, "-m", "kiosk.cli", "run", "--config", str(cfg)],
+                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+
+
+def daemon_log(cfg: Path) -> str:
+    return (cfg.parent / "daemon.log").read_text()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "clip.avi")
+
+
+def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_path, broker, clip):
+    feed = Feed(broker.port)
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip)
+    proc = start_daemon(cfg)
+    try:
+        assert wait_for(lambda: len(feed.msgs["summary"]) >= 3, 40), daemon_log(cfg)[-3000:]
+        assert wait_for(lambda: any(s.get("frames_per_s", 0) > 0 for s in feed.msgs["stats"]), 10)
+        assert feed.last("status")["state"] == "online"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        took = time.monotonic() - started
+        assert took < 5.0, took
+        assert wait_for(lambda: feed.last("status")["state"] == "offline", 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        feed.stop()
+    summaries, stats = feed.msgs["summary"], feed.msgs["stats"]
+    summary_v, stats_v, status_v = (load_validator(f"{k}.v1.json") for k in ("summary", "stats", "status"))
+    for s in summaries:
+        summary_v.validate(s)
+    for s in stats:
+        stats_v.validate(s)
+    for s in feed.msgs["status"]:
+        status_v.validate(s)
+    seqs = [s["seq"] for s in summaries]
+    assert seqs == list(range(1, len(seqs) + 1)), seqs  # every period the daemon lived through, in order
+    starts = [s["period_start"] for s in summaries]
+    assert len(set(starts)) == len(starts)
+    assert stats[-1]["camera_state"] == "online" and stats[-1]["disk_free_bytes"] > 0
+    log = daemon_log(cfg)
+    assert "stopping" in log and "stopped" in log and "Traceback" not in log
+    # the periods that were over at the stop were closed: nothing is left open in the database
+    from kiosk.store.db import open_db
+
+    db = open_db(tmp_path / "device.db")
+    open_periods = db.execute("SELECT COUNT(*) FROM aggregates WHERE period_start NOT IN "
+                              "(SELECT period_start FROM closed_periods)").fetchone()[0]
+    assert open_periods == 0
+
+
+def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, broker, clip):
+    feed = Feed(broker.port)
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip)
+    proc = start_daemon(cfg)
+    try:
+        assert wait_for(lambda: feed.last("status") and feed.last("status")["state"] == "online", 30), daemon_log(cfg)
+        first_hash = feed.last("status")["config_hash"]
+        write_config(cfg, tmp_path, broker.port, clip, content="  default: spring-campaign\n")
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: feed.last("status")["config_hash"] != first_hash, 30), daemon_log(cfg)[-2000:]
+        second_hash = feed.last("status")["config_hash"]
+        n = len(feed.msgs["summary"])
+        cfg.write_text(cfg.read_text() + "zones:\n  - id: a\n    polygon: [[0, 0], [1, 1]]\n")
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "config reload refused" in (feed.last("status").get("error") or ""), 20)
+        assert "zones[0].polygon" in daemon_log(cfg)
+        assert feed.last("status")["config_hash"] == second_hash and proc.poll() is None  # still running
+        assert wait_for(lambda: len(feed.msgs["summary"]) >= n + 2, 20)  # on the previous config
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        feed.stop()
+    seqs = [s["seq"] for s in feed.msgs["summary"]]
+    assert seqs == list(range(1, len(seqs) + 1))  # a reload neither skips nor repeats a period
+
+
+def test_video_removed_sets_camera_offline_and_recovers_when_it_returns(tmp_path, broker, clip):
+    feed = Feed(broker.port)
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip)
+    proc = start_daemon(cfg)
+    hidden = tmp_path / "elsewhere.avi"
+    try:
+        assert wait_for(lambda: any(s.get("camera_state") == "online" for s in feed.msgs["stats"]), 30), daemon_log(cfg)
+        shutil.move(clip, hidden)  # the open file plays to its end (3 s); reopening it then fails
+        assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 10), daemon_log(cfg)[-2000:]
+        assert wait_for(lambda: feed.last("stats")["camera_state"] == "offline", 5)
+        assert proc.poll() is None
+        shutil.move(hidden, clip)
+        assert wait_for(lambda: feed.last("stats")["camera_state"] == "online", 15), daemon_log(cfg)[-2000:]
+        assert wait_for(lambda: feed.last("status").get("error") is None, 5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        feed.stop()
+    assert "does not exist" in daemon_log(cfg)
+
+
+def _notify_socket(tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / "notify.sock")
+    sock.bind(path)
+    sock.settimeout(0.2)
+    got: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def listen():
+        while not stop.is_set():
+            try:
+                got.append((time.monotonic(), sock.recv(4096).decode()))
+            except TimeoutError:
+                pass
+
+    thread = threading.Thread(target=listen, daemon=True)
+    thread.start()
+    return path, got, stop
+
+
+def _mjpeg_frames(n: int, start: int = 0) -> list[bytes]:
+    out = []
+    for i in range(start, start + n):
+        frame = np.full((240, 320, 3), 60, np.uint8)
+        cv2.circle(frame, (20 + (i * 7) % 280, 120), 15, (0, 200, 255), -1)
+        out.append(cv2.imencode(".jpg", frame)[1].tobytes())
+    return out
+
+
+def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_path, broker):
+    """The camera is a FIFO fed with MJPEG frames: while frames flow the daemon pings the watchdog;
+    when the writer stalls (a hung camera: the read blocks) the pings stop; they resume with the frames."""
+    fifo = tmp_path / "camera.mjpeg"
+    os.mkfifo(fifo)
+    path, got, stop = _notify_socket(tmp_path)
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
+                       camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 30\n")
+    proc = start_daemon(cfg, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000",
+                                  # FFmpeg would otherwise read 5 MB before it opens the stream
+                                  "OPENCV_FFMPEG_CAPTURE_OPTIONS": "probesize;32768|analyzeduration;0"})
+    writer = open(fifo, "wb")  # blocks until the daemon opens the camera
+    try:
+        def feed_frames(seconds: float, start: int) -> None:
+            frames = _mjpeg_frames(int(seconds * 10), start)
+            for jpg in frames:
+                writer.write(jpg)
+                writer.flush()
+                time.sleep(0.1)
+
+        feed_frames(6, 0)
+        assert any("READY=1" in m for _, m in got), got
+        flowing = [t for t, m in got if m == "WATCHDOG=1"]
+        assert len(flowing) >= 4, got
+        stalled_at = time.monotonic()
+        time.sleep(6)  # the writer stalls: the capture thread is stuck in its read
+        during = [t for t, m in got if m == "WATCHDOG=1" and t > stalled_at + 2.0]
+        assert during == [], f"watchdog pinged while the pipeline was stalled: {len(during)}"
+        assert proc.poll() is None
+        resumed_at = time.monotonic()
+        feed_frames(3, 60)
+        after = [t for t, m in got if m == "WATCHDOG=1" and t > resumed_at]
+        assert after, "no watchdog after frames resumed"
+        assert any(m.startswith("STATUS=") for _, m in got)
+        proc.send_signal(signal.SIGTERM)
+        writer.close()
+        assert proc.wait(10) == 0
+        time.sleep(0.3)
+        assert any("STOPPING=1" in m for _, m in got), got[-5:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stop.set()
+        if not writer.closed:
+            try:
+                writer.close()
+            except BrokenPipeError:
+                pass
