@@ -262,6 +262,40 @@ def collect(broker: str, db_path: Path, prefix: str, client_id: str, duration: f
     click.echo(json.dumps(report))
 
 
+@cli.command()
+@click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, help="mqtt://host:port")
+@click.option("--prefix", default="kiosk", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw JSON payloads, one per line.")
+@click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until Ctrl-C).")
+def watch(broker: str, prefix: str, as_json: bool, duration: float | None) -> None:
+    """Print every summary, status and stats message the devices publish, as they arrive."""
+    import os
+    import signal
+    import threading
+    from urllib.parse import urlparse
+
+    from kiosk.mqtt.client import MqttClient, MqttOptions
+    from kiosk.mqtt.watch import format_message
+
+    url = urlparse(broker)
+    if url.scheme not in ("mqtt", "") or not url.hostname:
+        raise click.BadParameter(f"{broker!r}: expected mqtt://host:port", param_hint="--broker")
+
+    def show(topic: str, payload: bytes) -> None:
+        click.echo(payload.decode(errors="replace") if as_json else format_message(topic, payload))
+
+    client = MqttClient(MqttOptions(host=url.hostname, port=url.port or 1883, client_id=f"kiosk-watch-{os.getpid()}"),
+                        on_message=show)
+    for kind in ("summary", "status", "stats"):
+        client.subscribe(f"{prefix}/+/+/{kind}", 1)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    client.start()
+    done.wait(duration)
+    client.stop()
+
+
 def main() -> None:
     try:
         cli(standalone_mode=True)

@@ -15,6 +15,7 @@ import ctypes
 import ctypes.util
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 STA_UNSYNC = 0x0040
 TIME_ERROR = 5
@@ -35,16 +36,22 @@ class _Timex(ctypes.Structure):  # struct timex, <sys/timex.h> (Linux, glibc)
     ]
 
 
+TIMESYNCD_FLAG = Path("/run/systemd/timesync/synchronized")
+
+
 def clock_synced() -> bool:
     """True when the kernel says an NTP client (timesyncd, chrony, ntpd) keeps the clock synchronised.
-    False when it is not, or when this cannot be told (not Linux)."""
+    Where adjtimex is forbidden (systemd's ProtectClock=), systemd-timesyncd's flag file decides.
+    False when it is not synchronised, or when this cannot be told."""
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         tx = _Timex()  # modes = 0: read only
         state = libc.adjtimex(ctypes.byref(tx))
     except (OSError, AttributeError):
-        return False
-    return state >= 0 and state != TIME_ERROR and not (tx.status & STA_UNSYNC)
+        state = -1
+    if state < 0:
+        return TIMESYNCD_FLAG.exists()
+    return state != TIME_ERROR and not (tx.status & STA_UNSYNC)
 
 
 @dataclass(frozen=True)

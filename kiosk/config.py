@@ -425,6 +425,9 @@ def parse_config(data: object, source: str = "<config>", lines: dict | None = No
         raise ConfigError("\n".join(out)) from None
 
 
+_PLAIN_TAGS = frozenset({"map", "seq", "str", "int", "float", "bool", "null", "timestamp"})
+
+
 class _Reader:
     """YAML nodes to plain data, keeping string fields as written and recording each key's line."""
 
@@ -434,6 +437,9 @@ class _Reader:
 
     def read(self, node, model: type[BaseModel] | None, loc: tuple):
         self.lines.setdefault(loc, node.start_mark.line + 1)
+        if node.tag.removeprefix("tag:yaml.org,2002:") not in _PLAIN_TAGS:
+            raise ConfigError(f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}: not valid YAML for a config: "
+                              f"the tag {node.tag} is not allowed (plain values, lists and mappings only)")
         if isinstance(node, yaml.MappingNode):
             out, seen = {}, {}
             for key_node, value_node in node.value:

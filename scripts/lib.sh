@@ -39,7 +39,7 @@ ensure_venv() {
   local venv_flags=()
   if [ ! -x "$dir/bin/python" ]; then
     check_python
-    if is_raspberry_pi && [ "$dir" = "$PROJECT_ROOT/.venv" ]; then
+    if is_raspberry_pi && [[ "$dir" != *-tflite && "$dir" != *-convert ]]; then
       # picamera2 and libcamera come only from Raspberry Pi OS's apt (see ../shared/docs/pi.md)
       apt_install python3-picamera2
       venv_flags+=(--system-site-packages)

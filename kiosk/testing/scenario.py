@@ -24,6 +24,7 @@ face centre for most of the time.
 from __future__ import annotations
 
 import argparse
+import itertools
 import csv
 import json
 import random
@@ -124,7 +125,10 @@ def make_script(data: Path, seed: int = 1, duration: float = 150.0, people: int 
     """Scripted people, deterministic for a seed: visits (some turning away for a moment),
     passers-by (some crossing each other), and a cashier in the exclusion zone."""
     rng = random.Random(seed)
-    faces = iter(_load_faces(data, rng, 2 * people + 4))
+    chosen = _load_faces(data, rng, 2 * people + 4)
+    if not chosen:
+        raise ValueError(f"no usable face (adult, sharp, near-frontal) under {data / 'utkface-dev'}")
+    faces = itertools.cycle(chosen)  # a small face folder (the demo's samples) repeats its faces
     slots = [0.12, 0.27, 0.56, 0.70]  # standing spots: two per shelf, clear of the pillar
     crosses = max(1, people // 12)  # each "cross" is two passers-by at once
     entries = max(1, people - crosses)
@@ -349,6 +353,38 @@ def generate(out_dir: Path, data: Path, seed: int = 1, duration: float = 150.0, 
     return video, truth_path
 
 
+def face_folder_from_images(images: list[Path], out_root: Path) -> Path:
+    """A UTKFace-like folder (``out_root/utkface-dev``: 200 px face crops and labels.csv) made from
+    ordinary photos, for machines without ../shared/data. Labels are kiosk's own estimates."""
+    from kiosk.vision.pipeline import VisionPipeline
+
+    folder = out_root / "utkface-dev"
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    rows = []
+    with VisionPipeline() as pipeline:
+        for path in images:
+            img = cv2.imread(str(path))
+            if img is None:
+                continue
+            for face in pipeline.analyze(img):
+                b = face.detection.box
+                x0, y0, x1, y1 = b.x0, b.y0, b.x1, b.y1
+                cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 1.7 * max(x1 - x0, y1 - y0)
+                ix0, iy0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+                crop = img[iy0:int(cy + side / 2), ix0:int(cx + side / 2)]
+                if crop.size == 0 or face.age is None or face.gender is None:
+                    continue
+                name = f"images/{len(rows):05d}.jpg"
+                cv2.imwrite(str(folder / name), cv2.resize(crop, (200, 200), interpolation=cv2.INTER_AREA))
+                gender = "female" if face.gender[0] > face.gender[1] else "male"
+                rows.append((name, int(round(min(60, max(20, face.age)))), gender))
+    with (folder / "labels.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["path", "age", "gender"])
+        w.writerows(rows)
+    return out_root
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
@@ -356,7 +392,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--duration", type=float, default=150.0)
     ap.add_argument("--people", type=int, default=24)
+    ap.add_argument("--faces-from", type=Path, nargs="+", default=None,
+                    help="Photos to take the faces from when there is no UTKFace folder (the demo's samples).")
     a = ap.parse_args()
+    if a.faces_from and not (a.data / "utkface-dev").is_dir():
+        a.data = face_folder_from_images(a.faces_from, a.out / "faces")
     if not (a.data / "utkface-dev").is_dir():
         raise SystemExit(f"no UTKFace faces under {a.data}: pass --data with a folder holding utkface-dev/")
     video, truth_path = generate(a.out, a.data, a.seed, a.duration, a.people)

@@ -1,0 +1,54 @@
+"""`kiosk watch`: one readable line per message a device publishes (summary, status, stats).
+
+For people, not machines: central servers use the JSON (``--json``) and ``docs/schema``.
+Suppressed figures (fewer than k people) are shown as ``<k``.
+"""
+
+from __future__ import annotations
+
+import json
+
+
+def _n(v) -> str:
+    return "<k" if v is None else str(v)
+
+
+def _top(counts: dict | None, n: int = 2) -> str:
+    if not counts:
+        return "<k"
+    items = sorted(((k, v) for k, v in counts.items() if v), key=lambda kv: -kv[1])[:n]
+    return ", ".join(f"{k} {v}" for k, v in items) or "none"
+
+
+def format_message(topic: str, payload: bytes) -> str:
+    kind = topic.rsplit("/", 1)[-1]
+    try:
+        msg = json.loads(payload)
+    except ValueError:
+        return f"{topic}: (not JSON, {len(payload)} bytes)"
+    device = f"{msg.get('store_id')}/{msg.get('device_id')}"
+    if kind == "summary":
+        head = (f"summary {device} seq {msg['seq']} {msg['period_start']}..{msg['period_end'][11:]} "
+                f"(k={msg['k']}, {msg['suppressed_cells']} cells suppressed, clock_synced={msg['clock_synced']})")
+        lines = [head]
+        for z in msg["zones"]:
+            dwell = z.get("dwell_s") or {}
+            if z["visits"] == 0:
+                lines.append(f"    {z['zone']}: no visits, passers-by {_n(z['passers_by'])}")
+                continue
+            lines.append(
+                f"    {z['zone']}: visits {_n(z['visits'])}, attentive {_n(z['attentive'])}, "
+                f"passers-by {_n(z['passers_by'])}, mean dwell {_n(dwell.get('mean'))} s, "
+                f"mood {_top(z.get('dominant_emotion'))}, gender {_top(z.get('gender'))}, "
+                f"age {_top(z.get('age_bands'))}")
+        if not msg["zones"]:
+            lines.append("    nobody seen")
+        return "\n".join(lines)
+    if kind == "status":
+        extra = f", error: {msg['error']}" if msg.get("error") else ""
+        return f"status  {device} {msg['state']} (version {msg.get('version')}, config {msg.get('config_hash')}){extra}"
+    if kind == "stats":
+        return (f"stats   {device} {msg.get('frames_per_s')} frames/s, {msg.get('faces_per_s')} faces/s, "
+                f"{msg.get('inference_ms')} ms/frame, camera {msg.get('camera_state')}, "
+                f"outbox {msg['outbox_backlog']}")
+    return f"{topic}: {payload[:200]!r}"
