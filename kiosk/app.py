@@ -300,7 +300,7 @@ class Runtime:
         """Progress in the last ``window_s``: frames analysed, or the camera thread alive (reopening)."""
         now = time.monotonic()
         vision_alive = now - self.vision_heartbeat < window_s
-        capture_alive = now - self.capture.heartbeat < window_s
+        capture_alive = now - self.capture.heartbeat < window_s or self.capture.state == "ended"
         return vision_alive and capture_alive
 
     def status_line(self) -> str:
@@ -405,7 +405,15 @@ class Daemon:
         log.info("config reloaded (%s -> %s): restarting the pipeline", config_hash(self.cfg), config_hash(cfg))
         runtime.stop(self.cfg.service.stop_timeout_s, offline=False)
         pipeline.close()
+        try:
+            pipeline, runtime = self._build(cfg)
+        except Exception as exc:  # a model file or the database the new config names: back to the old one
+            log.error("the reloaded config could not start (%s); going back to the previous config", exc)
+            pipeline, runtime = self._build(self.cfg)
+            if runtime.link is not None:
+                runtime.link.problem = f"config reload failed: {exc}"[:300]
+            self.notifier.ready(runtime.status_line())
+            return pipeline, runtime
         self.cfg = cfg
-        pipeline, runtime = self._build(cfg)
         self.notifier.ready(runtime.status_line())
         return pipeline, runtime

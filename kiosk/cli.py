@@ -193,11 +193,16 @@ def run(config_path: Path) -> None:
         for line in problems:
             click.echo(f"{config_path}: {line}", err=True)
         sys.exit(EX_CONFIG)
+    log = logging.getLogger("kiosk.daemon")
     try:
         code = Daemon(config_path, cfg).run()
     except ModelFileError as exc:
-        logging.getLogger("kiosk.daemon").error("%s", exc)
+        log.error("%s", exc)
         sys.exit(EX_CONFIG)  # restarting cannot fix a missing or corrupt model file
+    except Exception as exc:  # the database cannot be opened, for example: systemd restarts after RestartSec
+        log.exception("kiosk could not start or stopped on an unexpected error: %s (store.path is %s)", exc,
+                      cfg.store.path)
+        sys.exit(1)
     sys.exit(code)
 
 
