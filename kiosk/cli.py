@@ -236,24 +236,29 @@ def publish(config_path: Path) -> None:
 
 @cli.command()
 @click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, help="mqtt://host:port")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="SQLite file the summaries are stored in (idempotent by device and seq).")
+@click.option("--db", "db_path", required=True,
+              help="Where the summaries are stored, idempotently by (device, seq): an SQLite file, or "
+              "postgresql://user@host/dbname for a fleet.")
 @click.option("--prefix", default="kiosk", show_default=True)
 @click.option("--client-id", default="kiosk-collector", show_default=True)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until SIGTERM).")
-def collect(broker: str, db_path: Path, prefix: str, client_id: str, duration: float | None) -> None:
+def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: float | None) -> None:
     """Central collector: subscribe to every device's summaries and status, validate, store, report gaps."""
     import signal
     import threading
     from urllib.parse import urlparse
 
     from kiosk.mqtt.client import MqttOptions
-    from kiosk.mqtt.collector import Collector, CollectorStore
+    from kiosk.collectdb import CollectorStore
+    from kiosk.mqtt.collector import Collector
 
     url = urlparse(broker)
     if url.scheme not in ("mqtt", "") or not url.hostname:
         raise click.BadParameter(f"{broker!r}: expected mqtt://host:port", param_hint="--broker")
-    store = CollectorStore(db_path)
+    try:
+        store = CollectorStore(db_path)
+    except Exception as exc:  # sqlite3.Error, psycopg.Error, a missing driver
+        raise click.ClickException(f"cannot open the collector database {db_path}: {exc}") from None
     collector = Collector(MqttOptions(host=url.hostname, port=url.port or 1883, client_id=client_id, clean_start=False,
                                       session_expiry_s=7 * 86400), store, prefix)
     done = threading.Event()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 PROJECT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("KIOSK_DATA_DIR", PROJECT.parent / "shared" / "data"))
 SAMPLE = PROJECT / ".cache" / "samples" / "astronaut.png"
+SCENE_T0 = 1_800_000_000.0  # wall time of the generated scene's first frame (2027-01-15T08:00:00Z)
 
 
 def data_path(*parts: str) -> Path:
@@ -31,3 +33,26 @@ def sample_image() -> Path:
     if not SAMPLE.exists():
         pytest.skip(f"{SAMPLE} is missing: run `kiosk models install --samples` (the README's commands do)")
     return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def scene(tmp_path_factory):
+    from kiosk.app import VisitChain, video_frames
+    from kiosk.config import parse_config
+    from kiosk.testing.evaluate import score
+    from kiosk.testing.scenario import generate
+    from kiosk.vision.pipeline import VisionPipeline
+
+    data_path("utkface-dev")
+    video, truth_path = generate(tmp_path_factory.mktemp("scene"), DATA, seed=11, duration=240.0, people=40)
+    truth = json.loads(truth_path.read_text())
+    cfg = parse_config(truth["config"])
+    visits = []
+    with VisionPipeline(cfg.vision.pipeline_options()) as pipeline:
+        chain = VisitChain(cfg, pipeline)
+        for _, t, frame in video_frames(str(video)):
+            visits += chain.process(frame, t, SCENE_T0 + t)
+        visits += chain.finish()
+    result = score(truth["people"], visits, SCENE_T0)
+    print(json.dumps(result.summary()))
+    return truth, visits, result, chain

@@ -14,7 +14,8 @@ import time
 import pytest
 
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.collector import Collector, CollectorStore, load_validator
+from kiosk.collectdb import CollectorStore
+from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import build_summary

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.collector import Collector, CollectorStore, load_validator
+from kiosk.collectdb import CollectorStore
+from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.mqtt.device import DeviceLink
 from kiosk.mqtt.drain import OutboxDrainer
 from kiosk.store.db import open_db
@@ -176,7 +177,7 @@ def test_outbox_cap_during_an_outage_drops_the_oldest_and_the_count_matches_the_
     got = store.seqs("dev-1")
     assert got == [1, 2, 3] + list(range(19, 29))
     (gap,) = store.gaps()
-    newest = json.loads(store.conn.execute("SELECT payload FROM summaries WHERE seq = 28").fetchone()[0])
+    newest = store.payload("dev-1", 28)
     assert newest["dropped_summaries"] == len(gap.missing) == 15  # seqs 4-18, exactly
 
 

@@ -10,7 +10,8 @@ import pytest
 
 from kiosk.aggregate import Aggregator
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.collector import Collector, CollectorStore, load_validator
+from kiosk.collectdb import CollectorStore
+from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.mqtt.drain import OutboxDrainer
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db

@@ -3,37 +3,14 @@ faces, and the real clips in ../shared/data/videos."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 from kiosk.app import VisitChain, video_frames
 from kiosk.config import parse_config
-from kiosk.testing.evaluate import score
 from kiosk.vision.pipeline import VisionPipeline
 
-from tests.conftest import DATA, data_path
-
-T0 = 1_800_000_000.0  # wall time of the first frame (2027-01-15, any fixed instant will do)
-
-
-@pytest.fixture(scope="module")
-def scene(tmp_path_factory):
-    from kiosk.testing.scenario import generate
-
-    data_path("utkface-dev")
-    video, truth_path = generate(tmp_path_factory.mktemp("scene"), DATA, seed=11, duration=240.0, people=40)
-    truth = json.loads(truth_path.read_text())
-    cfg = parse_config(truth["config"])
-    visits = []
-    with VisionPipeline(cfg.vision.pipeline_options()) as pipeline:
-        chain = VisitChain(cfg, pipeline)
-        for _, t, frame in video_frames(str(video)):
-            visits += chain.process(frame, t, T0 + t)
-        visits += chain.finish()
-    result = score(truth["people"], visits, T0)
-    print(json.dumps(result.summary()))
-    return truth, visits, result, chain
+from tests.conftest import SCENE_T0 as T0, data_path
 
 
 def test_scene_is_big_enough(scene):

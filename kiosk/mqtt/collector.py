@@ -2,19 +2,17 @@
 
 Subscribes to ``{prefix}/+/+/summary`` and ``{prefix}/+/+/status``, validates
 every message against ``docs/schema``, stores summaries idempotently keyed by
-(device, seq) and reports the gaps in each device's seqs.
+(device, seq) in SQLite or PostgreSQL (:mod:`kiosk.collectdb`) and reports the
+gaps in each device's seqs.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk.collectdb import CollectorStore
 from kiosk.mqtt.client import MqttClient, MqttOptions
 
 log = logging.getLogger("kiosk.collect")
@@ -28,60 +26,6 @@ def load_validator(name: str):
         raise RuntimeError("the collector needs jsonschema: pip install 'kiosk[collect]'") from exc
     schema = json.loads((SCHEMA_DIR / name).read_text())
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
-
-
-@dataclass(frozen=True)
-class Gap:
-    device_id: str
-    missing: tuple[int, ...]
-
-
-class CollectorStore:
-    """Summaries keyed by (device, seq); a repeated message is ignored."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS summaries (device_id TEXT NOT NULL, store_id TEXT NOT NULL, seq INTEGER NOT NULL, "
-            "period_start TEXT NOT NULL, payload TEXT NOT NULL, received_at REAL NOT NULL, PRIMARY KEY (device_id, seq))"
-        )
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS status (device_id TEXT PRIMARY KEY, store_id TEXT, state TEXT, payload TEXT, received_at REAL)"
-        )
-        self.lock = threading.Lock()
-        self.duplicates = 0
-        self.invalid = 0
-
-    def add_summary(self, msg: dict) -> bool:
-        with self.lock:
-            cur = self.conn.execute(
-                "INSERT OR IGNORE INTO summaries VALUES (?, ?, ?, ?, ?, ?)",
-                [msg["device_id"], msg["store_id"], msg["seq"], msg["period_start"], json.dumps(msg), time.time()],
-            )
-            if cur.rowcount == 0:
-                self.duplicates += 1
-            return cur.rowcount == 1
-
-    def set_status(self, msg: dict) -> None:
-        with self.lock:
-            self.conn.execute("INSERT OR REPLACE INTO status VALUES (?, ?, ?, ?, ?)",
-                              [msg["device_id"], msg["store_id"], msg["state"], json.dumps(msg), time.time()])
-
-    def seqs(self, device_id: str) -> list[int]:
-        return [r[0] for r in self.conn.execute("SELECT seq FROM summaries WHERE device_id = ? ORDER BY seq", [device_id])]
-
-    def gaps(self) -> list[Gap]:
-        out = []
-        for (device,) in self.conn.execute("SELECT DISTINCT device_id FROM summaries ORDER BY device_id").fetchall():
-            have = self.seqs(device)
-            missing = sorted(set(range(have[0], have[-1] + 1)) - set(have))
-            out.append(Gap(device, tuple(missing)))
-        return out
-
-    def status_of(self, device_id: str) -> str | None:
-        row = self.conn.execute("SELECT state FROM status WHERE device_id = ?", [device_id]).fetchone()
-        return row[0] if row else None
 
 
 class Collector:
