@@ -273,6 +273,62 @@ def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: fl
 
 
 @cli.command()
+@click.option("--db", "db", required=True,
+              help="A device database (store.path) or a collector database (SQLite file or postgresql://...).")
+@click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default=Path("kiosk-report.html"),
+              show_default=True, help="The HTML file to write (self-contained).")
+@click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Also write the table behind every chart as CSV into this folder.")
+@click.option("--since", default=None, help="First moment, ISO 8601 (UTC unless stated), e.g. 2026-11-01 or 2026-11-01T08:00Z.")
+@click.option("--until", default=None, help="End of the range (exclusive), ISO 8601.")
+@click.option("--device", "device_id", default=None, help="Collector databases: one device only.")
+@click.option("--store", "store_id", default=None, help="Collector databases: one store only.")
+@click.option("--compare", default=None, help="Two zones or two campaigns side by side: zone:A,B or content:A,B.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Device databases: the device's config (its period length, k and ids).")
+@click.option("--title", default="kiosk report", show_default=True)
+def report(db: str, out_html: Path, csv_dir: Path | None, since: str | None, until: str | None,
+           device_id: str | None, store_id: str | None, compare: str | None, config_path: Path | None,
+           title: str) -> None:
+    """Write an HTML report (charts embedded) of product interest, reactions, demographics, timeline,
+    a comparison and queues, from k-suppressed summaries only."""
+    from kiosk.report.build import ReportOptions, make_report
+    from kiosk.report.sources import from_collector, from_device_db, is_collector_db, parse_time
+
+    try:
+        lo, hi = parse_time(since), parse_time(until)
+    except ValueError as exc:
+        raise click.BadParameter(f"{exc}; use ISO 8601, e.g. 2026-11-01 or 2026-11-01T08:00Z") from None
+    cmp = None
+    if compare:
+        kind, _, names = compare.partition(":")
+        parts = [n for n in names.split(",") if n]
+        if kind not in ("zone", "content") or len(parts) != 2:
+            raise click.BadParameter(f"{compare!r}: expected zone:A,B or content:A,B", param_hint="--compare")
+        cmp = (kind, parts[0], parts[1])
+    if "://" not in db and not Path(db).is_file():
+        raise click.ClickException(f"no database at {db}: give --db the device's store.path or a collector database")
+    try:
+        if is_collector_db(db):
+            data = from_collector(db, since=lo, until=hi, device_id=device_id, store_id=store_id)
+        else:
+            cfg = _load_config(config_path) if config_path else KioskConfig()
+            data = from_device_db(db, since=lo, until=hi, k=cfg.store.k_anonymity if config_path else None,
+                                  period_s=cfg.store.period_s if config_path else None,
+                                  device_id=cfg.mqtt.device_id, store_id=cfg.mqtt.store_id)
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"{exc}: give --db the device's store.path or a collector database") from None
+    except Exception as exc:  # a database that is not kiosk's, a PostgreSQL server that is down
+        raise click.ClickException(f"cannot read {db}: {exc}") from None
+    range_text = f"{since or 'the beginning'} to {until or 'now'}"
+    sections = make_report(data, out_html, ReportOptions(title=title, compare=cmp), range_text, csv_dir)
+    charts_drawn = sum(s.png is not None for s in sections)
+    click.echo(json.dumps({"report": str(out_html), "csv": str(csv_dir) if csv_dir else None,
+                           "summaries": len(data.summaries), "devices": list(data.coverage.devices),
+                           "charts": charts_drawn}))
+
+
+@cli.command()
 @click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, help="mqtt://host:port")
 @click.option("--prefix", default="kiosk", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw JSON payloads, one per line.")

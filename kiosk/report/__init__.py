@@ -1,0 +1,1 @@
+"""`kiosk report`: charts and tables from device or collector databases (k-suppressed summaries only)."""

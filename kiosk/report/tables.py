@@ -1,0 +1,211 @@
+"""The tables behind every chart, computed from summary payloads only.
+
+A figure suppressed in a summary (fewer than k people) is never turned into a number: totals
+add the published figures and say in how many period cells a figure was suppressed
+(``*_suppressed``); per-period tables keep it as ``None`` (written ``suppressed``). Medians are
+estimated from the published histograms (linear within a bin; the open last bin gives its lower
+bound).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from kiosk.vision.types import EMOTIONS
+
+
+def _cells(summaries) -> list[tuple[str, str, dict]]:
+    """(period_start, zone key, zone figures); zones are keyed device/zone when there are several devices."""
+    many = len({s["device_id"] for s in summaries}) > 1
+    out = []
+    for s in summaries:
+        for z in s["zones"]:
+            key = f"{s['device_id']}/{z['zone']}" if many else z["zone"]
+            out.append((s["period_start"], key, z))
+    return out
+
+
+def histogram_median(bins: list[float], counts: list[int]) -> float | None:
+    total = sum(counts)
+    if total == 0:
+        return None
+    half, seen = total / 2.0, 0
+    for i, c in enumerate(counts):
+        if c and seen + c >= half:
+            lo = bins[i]
+            if i + 1 == len(bins):
+                return float(lo)
+            hi = bins[i + 1]
+            return round(lo + (hi - lo) * (half - seen) / c, 2)
+        seen += c
+    return float(bins[-1])
+
+
+def aggregate(cells: list[dict]) -> dict:
+    """Totals over zone cells: published figures added, suppressed ones counted."""
+    out = {"cells": len(cells), "visits": 0, "visits_suppressed": 0, "attentive": 0, "passers_by": 0,
+           "passers_by_suppressed": 0, "dwell_sum_s": 0.0, "attention_sum_s": 0.0}
+    dwell_h = attention_h = None
+    bins_d = bins_a = None
+    dominant = dict.fromkeys(EMOTIONS, 0)
+    first = dict.fromkeys(EMOTIONS, 0)
+    for z in cells:
+        if z["passers_by"] is None:
+            out["passers_by_suppressed"] += 1
+        else:
+            out["passers_by"] += z["passers_by"]
+        if z["visits"] is None:
+            out["visits_suppressed"] += 1
+            continue
+        out["visits"] += z["visits"]
+        out["attentive"] += z["attentive"] or 0
+        for name, key in (("dwell_s", "dwell_sum_s"), ("attention_s", "attention_sum_s")):
+            stats = z.get(name)
+            if stats:
+                out[key] += stats["sum"]
+        if z.get("dwell_s"):
+            h = z["dwell_s"]["histogram"]
+            bins_d = h["bins_s"]
+            dwell_h = [a + b for a, b in zip(dwell_h or [0] * len(h["counts"]), h["counts"])]
+        if z.get("attention_s"):
+            h = z["attention_s"]["histogram"]
+            bins_a = h["bins_s"]
+            attention_h = [a + b for a, b in zip(attention_h or [0] * len(h["counts"]), h["counts"])]
+        for e, n in (z.get("dominant_emotion") or {}).items():
+            dominant[e] += n or 0
+        for e, n in (z.get("first_reaction") or {}).items():
+            first[e] += n or 0
+    v = out["visits"]
+    out["attentive_share"] = round(out["attentive"] / v, 3) if v else None
+    out["dwell_mean_s"] = round(out["dwell_sum_s"] / v, 2) if v else None
+    out["dwell_median_s"] = histogram_median(bins_d, dwell_h) if dwell_h else None
+    out["attention_median_s"] = histogram_median(bins_a, attention_h) if attention_h else None
+    out["dwell_sum_s"] = round(out["dwell_sum_s"], 2)
+    out["attention_sum_s"] = round(out["attention_sum_s"], 2)
+    out["dominant"] = dominant
+    out["first_reaction"] = first
+    return out
+
+
+def interest(summaries) -> list[dict]:
+    by_zone: dict[str, list] = defaultdict(list)
+    for _, key, z in _cells(summaries):
+        by_zone[key].append(z)
+    rows = []
+    for key in sorted(by_zone):
+        a = aggregate(by_zone[key])
+        rows.append({"zone": key, "periods": a["cells"], "visits": a["visits"],
+                     "visits_suppressed": a["visits_suppressed"], "attentive": a["attentive"],
+                     "attentive_share": a["attentive_share"], "passers_by": a["passers_by"],
+                     "passers_by_suppressed": a["passers_by_suppressed"], "dwell_mean_s": a["dwell_mean_s"],
+                     "dwell_median_s": a["dwell_median_s"], "attention_median_s": a["attention_median_s"]})
+    return rows
+
+
+def reactions(summaries) -> list[dict]:
+    by_zone: dict[str, list] = defaultdict(list)
+    for _, key, z in _cells(summaries):
+        by_zone[key].append(z)
+    rows = []
+    for key in sorted(by_zone):
+        a = aggregate(by_zone[key])
+        for kind, counts in (("dominant", a["dominant"]), ("first_reaction", a["first_reaction"])):
+            for e in EMOTIONS:
+                rows.append({"zone": key, "kind": kind, "emotion": e, "visits": counts[e]})
+    return rows
+
+
+def splits(summaries, attribute: str) -> list[dict]:
+    """``attribute``: age_bands or gender. Visits per value, one attribute at a time."""
+    totals: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for _, key, z in _cells(summaries):
+        for value, n in (z.get(attribute) or {}).items():
+            cell = totals[(key, value)]
+            if n is None:
+                cell[1] += 1
+            else:
+                cell[0] += n
+    return [{"zone": k, "attribute": attribute, "value": v, "visits": n, "suppressed": s}
+            for (k, v), (n, s) in sorted(totals.items())]
+
+
+def timeline(summaries) -> list[dict]:
+    rows = []
+    for period, key, z in _cells(summaries):
+        labels = sorted(label for label, n in (z.get("content") or {}).items() if n is None or n > 0)
+        row = {"period_start": period, "zone": key, "visits": z["visits"], "passers_by": z["passers_by"],
+               "content": " + ".join(labels)}
+        dominant = z.get("dominant_emotion")
+        for e in EMOTIONS:
+            row[e] = None if dominant is None else dominant.get(e, 0)
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["zone"], r["period_start"]))
+
+
+def queues(summaries) -> list[dict]:
+    rows = []
+    for period, key, z in _cells(summaries):
+        q = z.get("queue")
+        if q is None:
+            continue
+        waiting = (z.get("dwell_s") or {}).get("mean") if z["visits"] is not None else None
+        rows.append({"period_start": period, "zone": key, "samples": q["samples"],
+                     "occupancy_mean": q["occupancy_mean"], "occupancy_peak": q["occupancy_peak"],
+                     "waiting_mean_s": waiting})
+    return sorted(rows, key=lambda r: (r["zone"], r["period_start"]))
+
+
+def _only_label(z: dict, label: str) -> bool:
+    """Every visit of this cell was under ``label`` (no other label has a visit or a suppressed count)."""
+    content = z.get("content") or {}
+    others = [n for other, n in content.items() if other != label]
+    return content.get(label) not in (None, 0) and all(n == 0 for n in others)
+
+
+def compare(summaries, kind: str, a: str, b: str) -> list[dict]:
+    """Two zones, or two content labels side by side. A content label's figures come from the
+    period cells in which every visit was under that label (the device publishes no finer split)."""
+    rows = []
+    cells = _cells(summaries)
+    for name in (a, b):
+        if kind == "zone":
+            chosen = [z for _, key, z in cells if key == name]
+        else:
+            chosen = [z for _, _, z in cells if _only_label(z, name)]
+        agg = aggregate(chosen)
+        v = agg["visits"]
+        row = {"compare": kind, "name": name, "cells": agg["cells"], "visits": v,
+               "visits_suppressed": agg["visits_suppressed"], "attentive_share": agg["attentive_share"],
+               "dwell_median_s": agg["dwell_median_s"], "attention_median_s": agg["attention_median_s"]}
+        for e in EMOTIONS:
+            row[f"share_{e}"] = round(agg["dominant"][e] / v, 3) if v else None
+        rows.append(row)
+    return rows
+
+
+def coverage_rows(coverage) -> list[dict]:
+    return [
+        {"item": "source", "value": coverage.source},
+        {"item": "devices", "value": ", ".join(coverage.devices) or "none"},
+        {"item": "period summaries", "value": coverage.periods},
+        {"item": "first period", "value": coverage.first or "none"},
+        {"item": "last period", "value": coverage.last or "none"},
+        {"item": "period length (s)", "value": ", ".join(map(str, coverage.period_s)) or "none"},
+        {"item": "k (smallest count shown)", "value": ", ".join(map(str, coverage.k)) or "none"},
+        {"item": "missing summaries (seq gaps)",
+         "value": "; ".join(f"{d}: {len(m)} ({_ranges(m)})" for d, m in coverage.gaps.items()) or "none"},
+        {"item": "periods with an unsynchronised clock", "value": coverage.unsynced},
+    ]
+
+
+def _ranges(seqs) -> str:
+    out, start, prev = [], None, None
+    for s in list(seqs) + [None]:
+        if start is None:
+            start = prev = s
+        elif s is not None and s == prev + 1:
+            prev = s
+        else:
+            out.append(f"{start}" if start == prev else f"{start}-{prev}")
+            start = prev = s
+    return ", ".join(out[:10]) + (" ..." if len(out) > 10 else "")

@@ -1,0 +1,221 @@
+"""`kiosk report` from a database filled by a generated scenario (real faces), from an empty one,
+and from a real PostgreSQL collector; the HTML opened in headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kiosk.aggregate import Aggregator
+from kiosk.cli import cli
+from kiosk.collectdb import CollectorStore
+from kiosk.report.sources import from_device_db
+from kiosk.store.aggregates import AggregateStore
+from kiosk.store.db import open_db
+
+from tests.conftest import PROJECT, SCENE_T0
+from tests.postgres import Postgres
+from tests.test_store import visit
+
+K = 5  # the product's default
+PERIOD = 60
+
+
+def fill_from_scene(db_path: Path, scene) -> None:
+    """The scene's visits, the first half under a campaign label, plus a queue zone (checkout) with
+    head counts and waiting visits, into a device database."""
+    _, visits, _, _ = scene
+    agg = Aggregator(PERIOD)
+    for v in visits:
+        label = "spring-promo" if v.wall_start < SCENE_T0 + 120 else "none"
+        agg.add(dataclasses.replace(v, content=label))
+    for s in range(240):
+        agg.add_occupancy(SCENE_T0 + s, "checkout", (s // 20) % 4)
+    for i in range(24):  # six people waiting per minute
+        agg.add(visit(SCENE_T0 + 5 + i * 9.8, zone="checkout", dwell=20 + i, content="none"))
+    AggregateStore(open_db(db_path)).write(agg.drain())
+
+
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "kiosk.yaml"
+    path.write_text(f"store:\n  period_s: {PERIOD}\n  k_anonymity: {K}\nmqtt:\n  store_id: store-1\n  device_id: dev-1\n")
+    return path
+
+
+def read_csv(path: Path) -> list[dict]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def report(*args: str) -> dict:
+    result = CliRunner().invoke(cli, ["report", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def scene_report(scene, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("report")
+    db = tmp / "device.db"
+    fill_from_scene(db, scene)
+    out = report("--db", str(db), "--config", str(config(tmp)), "--out", str(tmp / "report.html"),
+                 "--csv", str(tmp / "csv"), "--compare", "content:spring-promo,none")
+    return tmp, db, out
+
+
+def _sql_per_period(db, columns: str) -> dict:
+    sql = f"SELECT period_start, {columns}, SUM(visits) FROM aggregates GROUP BY period_start, {columns}"
+    return {tuple(r[:-1]): r[-1] for r in db.execute(sql).fetchall()}
+
+
+def test_every_chart_is_present_and_every_csv_figure_equals_sql(scene_report):
+    tmp, db_path, out = scene_report
+    html = (tmp / "report.html").read_text()
+    for key in ("interest", "reactions", "demographics", "timeline", "comparison", "queues"):
+        assert f'id="chart-{key}"' in html, key
+    assert out["charts"] == 6 and "http://" not in html and "https://" not in html  # self-contained
+    db = open_db(db_path)
+    per_zone = _sql_per_period(db, "zone")
+    expect: dict[str, list[int]] = {}
+    for (period, zone), n in per_zone.items():
+        shown, hidden = expect.setdefault(zone, [0, 0])
+        if 0 < n < K:
+            expect[zone][1] += 1
+        else:
+            expect[zone][0] += n
+    interest = {r["zone"]: r for r in read_csv(tmp / "csv" / "interest.csv")}
+    assert set(interest) == set(expect)
+    for zone, (shown, hidden) in expect.items():
+        assert int(interest[zone]["visits"]) == shown and int(interest[zone]["visits_suppressed"]) == hidden, zone
+    per_gender = _sql_per_period(db, "zone, gender")
+    gender_expect: dict[tuple, int] = {}
+    for (period, zone, gender), n in per_gender.items():
+        gender_expect.setdefault((zone, gender), 0)
+        if not 0 < n < K:
+            gender_expect[(zone, gender)] += n
+    got = {(r["zone"], r["value"]): int(r["visits"]) for r in read_csv(tmp / "csv" / "gender.csv")}
+    assert got == gender_expect
+    timeline = read_csv(tmp / "csv" / "timeline.csv")
+    from kiosk.summary import iso
+
+    for row in timeline:
+        n = per_zone.get((int(_epoch(row["period_start"])), row["zone"]), 0)
+        assert row["visits"] == ("suppressed" if 0 < n < K else str(n)), row
+    assert any(r["visits"] == "suppressed" for r in timeline)  # the scene has small cells: they are hidden
+    # suppressed cells are never shown as numbers, anywhere
+    for name in ("timeline", "gender", "age_bands", "interest"):
+        for row in read_csv(tmp / "csv" / f"{name}.csv"):
+            for col in ("visits", "passers_by"):
+                if col in row and row[col] not in ("", "suppressed"):
+                    assert not 0 < int(row[col]) < K, (name, row)
+    assert html.count('class="suppressed"') == sum(
+        v == "suppressed" for r in timeline for k, v in r.items())
+    assert {r["period_start"] for r in timeline} == {iso(SCENE_T0 + 60 * i) for i in range(4)}
+
+
+def _epoch(text: str) -> float:
+    from kiosk.report.sources import parse_time
+
+    return parse_time(text)
+
+
+def test_campaign_comparison_and_queue_tables(scene_report):
+    tmp, _, _ = scene_report
+    comparison = {r["name"]: r for r in read_csv(tmp / "csv" / "comparison.csv")}
+    assert set(comparison) == {"spring-promo", "none"}
+    assert int(comparison["spring-promo"]["cells"]) > 0 and int(comparison["none"]["cells"]) > 0
+    queues = read_csv(tmp / "csv" / "queues.csv")
+    assert [r["zone"] for r in queues] == ["checkout"] * 4
+    assert all(float(r["occupancy_mean"]) > 0 and int(r["samples"]) == 60 for r in queues)
+    assert any(r["waiting_mean_s"] for r in queues)
+    timeline = read_csv(tmp / "csv" / "timeline.csv")
+    labels = {r["content"] for r in timeline if r["zone"] != "checkout" and r["content"]}
+    assert {"spring-promo", "none"} <= labels  # the campaign change can be read off the timeline
+
+
+def test_html_opens_in_headless_chromium_without_console_errors(scene_report, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("chromium is not installed (scripts/test installs the Debian packages chromium, chromium-driver)")
+    report_dir, _, _ = scene_report
+
+    def open_page(path: Path, shot: Path) -> str:
+        result = subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--enable-logging=stderr", "--v=0", "--window-size=1280,4000",
+             f"--screenshot={shot}", path.resolve().as_uri()],
+            capture_output=True, text=True, timeout=120)
+        return result.stderr
+
+    control = tmp_path / "broken.html"  # the check must see an error when there is one
+    control.write_text("<html><body><script>notDefinedAnywhere();</script></body></html>")
+    assert "CONSOLE" in open_page(control, tmp_path / "broken.png")
+    shot = tmp_path / "report.png"
+    log = open_page(report_dir / "report.html", shot)
+    console = [line for line in log.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    assert shot.exists() and shot.stat().st_size > 50_000 and shot.read_bytes()[:4] == b"\x89PNG"
+    keep = PROJECT / ".cache" / "test-artifacts"
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copy(shot, keep / "report.png")  # the screenshot of this run, to look at
+
+
+def test_empty_database_one_period_and_a_range_without_data(tmp_path):
+    empty = tmp_path / "empty.db"
+    open_db(empty).conn.close()
+    out = report("--db", str(empty), "--out", str(tmp_path / "empty.html"), "--csv", str(tmp_path / "empty"))
+    html = (tmp_path / "empty.html").read_text()
+    assert out["summaries"] == 0 and out["charts"] == 0 and "There is no data for this selection" in html
+    one = tmp_path / "one.db"
+    agg = Aggregator(PERIOD)
+    for i in range(6):
+        agg.add(visit(SCENE_T0 + 5 + i))
+    AggregateStore(open_db(one)).write(agg.drain())
+    out = report("--db", str(one), "--config", str(config(tmp_path)), "--out", str(tmp_path / "one.html"))
+    assert out["summaries"] == 1 and out["charts"] >= 4
+    out = report("--db", str(one), "--since", "2030-01-01", "--out", str(tmp_path / "none.html"))
+    assert out["summaries"] == 0 and "There is no data" in (tmp_path / "none.html").read_text()
+    result = CliRunner().invoke(cli, ["report", "--db", str(tmp_path / "missing.db")])
+    assert result.exit_code != 0 and "no database at" in result.output
+    result = CliRunner().invoke(cli, ["report", "--db", str(one), "--since", "last tuesday"])
+    assert result.exit_code != 0 and "ISO 8601" in result.output
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    pg = Postgres().start()
+    yield pg
+    pg.stop()
+
+
+def test_report_from_a_postgres_collector_equals_the_device_report_and_shows_gaps(scene_report, postgres, tmp_path):
+    report_dir, db_path, _ = scene_report
+    data = from_device_db(db_path, k=K, period_s=PERIOD, device_id="dev-1", store_id="store-1")
+    store = CollectorStore(postgres.url)
+    store._run("DELETE FROM summaries")
+    for seq, msg in enumerate(data.summaries, start=1):
+        if seq != 2:  # one summary never arrived
+            assert store.add_summary({**msg, "seq": seq})
+    assert not store.add_summary({**data.summaries[0], "seq": 1})  # redelivered: ignored
+    store.close()
+    out = report("--db", postgres.url, "--out", str(tmp_path / "fleet.html"), "--csv", str(tmp_path / "csv"),
+                 "--store", "store-1")
+    assert out["devices"] == ["dev-1"] and out["summaries"] == len(data.summaries) - 1
+    coverage = {r["item"]: r["value"] for r in read_csv(tmp_path / "csv" / "coverage.csv")}
+    assert coverage["missing summaries (seq gaps)"] == "dev-1: 1 (2)"
+    # with the missing period left out, the per-zone totals are the device's minus that period's
+    second = data.summaries[1]
+    device_rows = {r["zone"]: r for r in read_csv(report_dir / "csv" / "interest.csv")}
+    fleet_rows = {r["zone"]: r for r in read_csv(tmp_path / "csv" / "interest.csv")}
+    for zone, row in device_rows.items():
+        missing = next((z["visits"] for z in second["zones"] if z["zone"] == zone), 0) or 0
+        assert int(fleet_rows[zone]["visits"]) == int(row["visits"]) - missing, zone
+    assert re.search(r'id="chart-timeline"', (tmp_path / "fleet.html").read_text())
