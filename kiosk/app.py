@@ -16,7 +16,17 @@ The main thread handles signals, systemd notifications and config reloads.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import queue
+import shutil
+import signal
+import statistics
+import threading
+import time
+from collections import deque
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 
@@ -96,17 +106,6 @@ def video_frames(path: str, every: int = 1) -> Iterator[tuple[int, float, np.nda
 
 # --- the daemon ------------------------------------------------------------------------------------
 
-import hashlib  # noqa: E402
-import json  # noqa: E402
-import logging  # noqa: E402
-import queue  # noqa: E402
-import shutil  # noqa: E402
-import signal  # noqa: E402
-import statistics  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from collections import deque  # noqa: E402
-from pathlib import Path  # noqa: E402
 
 log = logging.getLogger("kiosk.daemon")
 

@@ -184,7 +184,7 @@ def test_outbox_cap_during_an_outage_drops_the_oldest_and_the_count_matches_the_
 def test_commands_ping_republish_malformed_unknown_and_stats(tmp_path, broker):
     db = open_db(tmp_path / "device.db")
     fill(db, 5)
-    outbox = _queue(db, 5)
+    _queue(db, 5)
     store = CollectorStore(tmp_path / "central.db")
     collector = Collector(MqttOptions(port=broker.port, client_id="collector"), store)
     collector.start()

@@ -85,8 +85,8 @@ def test_every_chart_is_present_and_every_csv_figure_equals_sql(scene_report):
     db = open_db(db_path)
     per_zone = _sql_per_period(db, "zone")
     expect: dict[str, list[int]] = {}
-    for (period, zone), n in per_zone.items():
-        shown, hidden = expect.setdefault(zone, [0, 0])
+    for (_, zone), n in per_zone.items():
+        expect.setdefault(zone, [0, 0])
         if 0 < n < K:
             expect[zone][1] += 1
         else:
@@ -97,7 +97,7 @@ def test_every_chart_is_present_and_every_csv_figure_equals_sql(scene_report):
         assert int(interest[zone]["visits"]) == shown and int(interest[zone]["visits_suppressed"]) == hidden, zone
     per_gender = _sql_per_period(db, "zone, gender")
     gender_expect: dict[tuple, int] = {}
-    for (period, zone, gender), n in per_gender.items():
+    for (_, zone, gender), n in per_gender.items():
         gender_expect.setdefault((zone, gender), 0)
         if not 0 < n < K:
             gender_expect[(zone, gender)] += n
