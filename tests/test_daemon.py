@@ -267,3 +267,30 @@ def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_pa
                 writer.close()
             except BrokenPipeError:
                 pass
+
+
+def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):
+    """mqtt.enabled: false (a store without a broker yet): the daemon runs, closes periods into the
+    outbox and stops cleanly; nothing tries to connect."""
+    from kiosk.store.db import open_db
+
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, 9, clip)
+    cfg.write_text(cfg.read_text().replace("  keepalive_s: 5\n", "  keepalive_s: 5\n  enabled: false\n"))
+    proc = start_daemon(cfg)
+    try:
+        def queued() -> int:
+            if not (tmp_path / "device.db").exists():
+                return 0
+            db = open_db(tmp_path / "device.db")
+            try:
+                return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+            finally:
+                db.conn.close()
+        assert wait_for(lambda: queued() >= 3, 40), daemon_log(cfg)[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    log = daemon_log(cfg)
+    assert "MQTT" not in log and "Traceback" not in log

@@ -17,7 +17,9 @@ def _top(counts: dict | None, n: int = 2) -> str:
     if not counts:
         return "<k"
     items = sorted(((k, v) for k, v in counts.items() if v), key=lambda kv: -kv[1])[:n]
-    return ", ".join(f"{k} {v}" for k, v in items) or "none"
+    hidden = [k for k, v in counts.items() if v is None]
+    text = ", ".join([f"{k} {v}" for k, v in items] + [f"{k} <k" for k in hidden[:2]])
+    return text or "none"
 
 
 def format_message(topic: str, payload: bytes) -> str:
