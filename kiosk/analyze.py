@@ -143,46 +143,35 @@ class Analyzer:
             cv2.imwrite(str(out), _annotate(frame, faces))
 
     def _video(self, path: Path) -> None:
-        cap = cv2.VideoCapture(str(path))
+        from kiosk.camera.sources import video_frames
+
+        writer = None
+        decoded = False
         try:
-            if not cap.isOpened():
-                self._error(path, "not a readable image or video (cannot open it)")
-                return
-            fps = cap.get(cv2.CAP_PROP_FPS) or 0.0
-            writer = None
-            index = read = 0
-            while True:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                read += 1
-                if index % self.options.every == 0:
-                    try:
-                        faces = self._run(frame)
-                    except FrameError as exc:
-                        self._error(path, str(exc), frame=index)
-                        index += 1
-                        continue
-                    self.summary.video_frames += 1
-                    record = {"source": str(path), "frame": index}
-                    if fps > 0:
-                        record["t"] = round(index / fps, 3)
-                    record["faces"] = [f.to_dict() for f in faces]
-                    self.emit(record)
-                    if self.options.annotate_dir is not None:
-                        if writer is None:
-                            h, w = frame.shape[:2]
-                            out = self.options.annotate_dir / (path.stem + ".annotated.mp4")
-                            rate = max(1.0, (fps or 10.0) / self.options.every)
-                            writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), rate, (w, h))
-                        writer.write(_annotate(frame, faces))
-                index += 1
-            if read == 0:
-                self._error(path, "no frame could be decoded (unreadable or empty video)")
+            for index, t, frame in video_frames(str(path), self.options.every):
+                decoded = True
+                try:
+                    faces = self._run(frame)
+                except FrameError as exc:
+                    self._error(path, str(exc), frame=index)
+                    continue
+                self.summary.video_frames += 1
+                self.emit({"source": str(path), "frame": index, "t": round(t, 3), "faces": [f.to_dict() for f in faces]})
+                if self.options.annotate_dir is not None:
+                    if writer is None:
+                        h, w = frame.shape[:2]
+                        out = self.options.annotate_dir / (path.stem + ".annotated.mp4")
+                        rate = max(1.0, (index / t if t > 0 else 10.0) / self.options.every)
+                        writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"mp4v"), rate, (w, h))
+                    writer.write(_annotate(frame, faces))
+        except OSError:
+            self._error(path, "not a readable image or video (cannot open it)")
+            return
+        finally:
             if writer is not None:
                 writer.release()
-        finally:
-            cap.release()
+        if not decoded:
+            self._error(path, "no frame could be decoded (unreadable or empty video)")
 
 
 def run_visits(
@@ -195,16 +184,20 @@ def run_visits(
     video time) or a throw-away in-memory database, and are read back through the
     one k-anonymity reader, exactly as the daemon's summaries will be.
     """
-    from kiosk.app import VisitChain, video_frames
+    from kiosk.aggregate import period_start
+    from kiosk.app import VisitChain
+    from kiosk.camera.sources import video_frames
+    from kiosk.clock import clock_synced
     from kiosk.store.aggregates import AggregateStore
     from kiosk.store.db import open_db
-    from kiosk.store.kanon import read_aggregates, read_occupancy
+    from kiosk.summary import SummaryContext, build_summary
 
     chain = VisitChain(cfg, pipeline)
     db = open_db(db_path if db_path is not None else ":memory:")
     store = AggregateStore(db)
-    last_flush = 0.0
+    last_flush = last_t = 0.0
     for _, t, frame in video_frames(str(video)):
+        last_t = t
         for v in chain.process(frame, t, start_wall + t):
             emit({"visit": v.to_dict()})
         if t - last_flush >= cfg.store.flush_interval_s:
@@ -213,34 +206,11 @@ def run_visits(
     for v in chain.finish():
         emit({"visit": v.to_dict()})
     store.write(chain.drain())
-    k = cfg.store.k_anonymity
-    summary = {
-        "k": k,
-        "frames": chain.frames,
-        "faces": chain.faces,
-        "excluded_faces": chain.excluded,
-        "zones": [],
-        "suppressed_cells": 0,
-    }
-    for group in (("zone",), ("zone", "gender"), ("zone", "age_band")):
-        result = read_aggregates(db, k=k, group_by=group)
-        summary["suppressed_cells"] += result.suppressed_cells
-        key = "zones" if group == ("zone",) else "by_" + group[1]
-        summary[key] = [_public(c) for c in result.cells]
-    summary["queue_occupancy"] = list(read_occupancy(db))
-    return {"summary": summary}
-
-
-def _public(cell: dict) -> dict:
-    """A cell as printed: counts and means, suppressed figures as null."""
-    out = {k: cell[k] for k in ("zone", "gender", "age_band") if k in cell}
-    out["suppressed"] = cell["suppressed"]
-    for k in ("visits", "passers_by", "attentive"):
-        out[k] = cell[k]
-    v = cell["visits"]
-    out["mean_dwell_s"] = round(cell["dwell_sum"] / v, 2) if v else None
-    out["mean_attention_s"] = round(cell["attention_sum"] / v, 2) if v else None
-    if v is not None:
-        out["dominant_emotions"] = {e: cell[f"dominant_{e}"] for e in EMOTIONS}
-        out["first_reactions"] = {e: cell[f"first_{e}"] for e in EMOTIONS}
-    return out
+    # the same versioned, k-suppressed payload a device publishes, over the whole clip
+    first = period_start(start_wall, cfg.store.period_s)
+    last = period_start(start_wall + max(0.0, last_t), cfg.store.period_s) + cfg.store.period_s
+    ctx = SummaryContext(device_id=cfg.mqtt.device_id, store_id=cfg.mqtt.store_id, period_s=last - first,
+                         k=cfg.store.k_anonymity, models=pipeline.model_versions,
+                         queue_zones=tuple(z.id for z in cfg.zones if z.type == "queue"))
+    summary = build_summary(db, ctx, first, seq=0, dropped=0, clock_synced=clock_synced())
+    return {"summary": summary, "frames": chain.frames, "faces": chain.faces, "excluded_faces": chain.excluded}

@@ -25,7 +25,6 @@ import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -81,27 +80,6 @@ class VisitChain:
         for v in visits:
             self.aggregator.add(v)
         return visits
-
-
-def video_frames(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
-    """(index, seconds, frame) of a video file, at its own frame rate."""
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise OSError(f"cannot open video {path}")
-        fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
-        index = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                return
-            if index % every == 0:
-                yield index, index / fps, frame
-            index += 1
-    finally:
-        cap.release()
 
 
 # --- the daemon ------------------------------------------------------------------------------------

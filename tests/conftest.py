@@ -37,7 +37,8 @@ def sample_image() -> Path:
 
 @pytest.fixture(scope="session")
 def scene(tmp_path_factory):
-    from kiosk.app import VisitChain, video_frames
+    from kiosk.app import VisitChain
+    from kiosk.camera.sources import video_frames
     from kiosk.config import parse_config
     from kiosk.testing.evaluate import score
     from kiosk.testing.scenario import generate

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from kiosk.aggregate import Aggregator
-from kiosk.app import VisitChain, video_frames
+from kiosk.app import VisitChain
+from kiosk.camera.sources import video_frames
 from kiosk.config import parse_config
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
@@ -36,6 +37,14 @@ def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_p
     assert proc.returncode == 0, proc.stderr
     visits = [json.loads(line)["visit"] for line in proc.stdout.splitlines() if line.startswith('{"visit"')]
     assert len(visits) == 3
+    # the closing summary is the payload a device would publish (seq 0: it was not queued), k-suppressed
+    from kiosk.mqtt.collector import load_validator
+
+    last = json.loads(proc.stdout.splitlines()[-1])
+    summary = {**last["summary"], "seq": 1}
+    load_validator("summary.v1.json").validate(summary)
+    assert summary["period_start"] == "2027-01-15T10:00:00Z" and last["frames"] > 0
+    assert all(z["visits"] is None for z in summary["zones"])  # 3 visits < k = 5: hidden
     files = [p for p in tmp_path.iterdir() if p.name.startswith("kiosk.db")]
     assert db_path in files
     for path in files:  # the database, its -wal and -shm

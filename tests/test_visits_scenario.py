@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.app import VisitChain, video_frames
+from kiosk.app import VisitChain
+from kiosk.camera.sources import video_frames
 from kiosk.config import parse_config
 from kiosk.vision.pipeline import VisionPipeline
 

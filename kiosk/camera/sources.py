@@ -12,6 +12,7 @@ the kind from ``CameraOptions.source``:
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -125,3 +126,26 @@ def open_source(options: CameraOptions) -> FrameSource:
 
         return PicameraSource(options)
     return OpenCVSource(options)
+
+
+def video_frames(path: str, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+    """(index, seconds, frame) of every ``every``-th frame of a video file, timed at its own frame
+    rate (10 frames/s when the file does not say), as fast as they decode: for analysing a clip.
+    Raises OSError when the file cannot be opened."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise OSError(f"cannot open video {path}")
+        fps = cap.get(cv2.CAP_PROP_FPS) or 10.0
+        index = 0
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return
+            if index % every == 0:
+                yield index, index / fps, frame
+            index += 1
+    finally:
+        cap.release()
