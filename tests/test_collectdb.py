@@ -3,6 +3,8 @@ inserts, gaps, status, range queries."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from kiosk.collectdb import CollectorStore
@@ -59,3 +61,53 @@ def test_a_bad_postgres_url_is_a_clear_error():
     with pytest.raises(Exception) as exc:
         CollectorStore("postgresql://nobody@127.0.0.1:9/none?connect_timeout=2")
     assert "127.0.0.1" in str(exc.value) or "connect" in str(exc.value).lower()
+
+
+def test_kiosk_collect_writes_to_postgres_through_a_real_broker(tmp_path, postgres):
+    import json
+    import subprocess
+    import sys
+    import threading
+
+    from kiosk.mqtt.client import MqttClient, MqttOptions
+    from kiosk.mqtt.drain import OutboxDrainer
+    from kiosk.store.db import open_db
+
+    from tests.broker import Broker
+    from tests.test_mqtt_link import _queue
+    from tests.test_mqtt_outbox import TOPIC, fill, wait_for
+
+    s = CollectorStore(postgres.url)
+    s._run("DELETE FROM summaries")
+    s.close()
+    b = Broker(tmp_path / "broker").start()
+    try:
+        log = open(tmp_path / "collect.log", "w")
+        collect = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "collect", "--broker",
+                                    f"mqtt://127.0.0.1:{b.port}", "--db", postgres.url, "--duration", "12"],
+                                   stdout=subprocess.PIPE, stderr=log, text=True)
+        db = open_db(tmp_path / "device.db")
+        fill(db, 4)
+        outbox = _queue(db, 4)
+        store = CollectorStore(postgres.url)
+        time.sleep(2)  # the collector subscribes
+        client = MqttClient(MqttOptions(port=b.port, client_id="dev-1"))
+        client.start()
+        assert client.wait_connected(10)
+        drainer = OutboxDrainer(outbox, client, TOPIC)
+        stop = threading.Event()
+        thread = threading.Thread(target=drainer.run, args=(stop,), daemon=True)
+        thread.start()
+        assert wait_for(lambda: store.seqs("dev-1") == [1, 2, 3, 4], 15), store.seqs("dev-1")
+        outbox.republish(1)  # sent again: stored once
+        assert wait_for(lambda: outbox.backlog()[0] == 0, 10)
+        stop.set()
+        thread.join(5)
+        client.stop()
+        out, _ = collect.communicate(timeout=30)
+        report = json.loads(out.strip().splitlines()[-1])
+        assert report["invalid"] == 0 and report["duplicates"] == 4 and report["gaps"] == {"dev-1": []}
+        assert store.seqs("dev-1") == [1, 2, 3, 4]
+        store.close()
+    finally:
+        b.stop()

@@ -246,3 +246,36 @@ def test_commands_ping_republish_malformed_unknown_and_stats(tmp_path, broker):
         stats_v.validate(s)
     assert seen["stats"][-1]["frames_per_s"] == 9.5 and seen["stats"][-1]["outbox_backlog"] == 0
     assert seen["status"][-1]["state"] == "offline"
+
+
+def test_acl_denial_keeps_rows_and_the_retained_status_says_why(tmp_path):
+    acl = tmp_path / "acl"
+    acl.write_text("user dev-1\ntopic write kiosk/+/+/status\ntopic read kiosk/+/+/cmd/#\n\n"
+                   "user watcher\ntopic read kiosk/#\n")
+    passwd = tmp_path / "passwd"
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "dev-1", "secret"], check=True, capture_output=True)
+    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "watcher", "secret"], check=True, capture_output=True)
+    b = Broker(tmp_path / "broker", extra=f"acl_file {acl}\npassword_file {passwd}\n")
+    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    b.start()
+    db = open_db(tmp_path / "device.db")
+    fill(db, 3)
+    outbox = _queue(db, 3)
+    statuses: list[dict] = []
+    watcher = MqttClient(MqttOptions(port=b.port, client_id="watcher", username="watcher", password="secret"),
+                         on_message=lambda t, p: statuses.append(json.loads(p)))
+    watcher.subscribe("kiosk/+/+/status")
+    watcher.start()
+    link = DeviceLink(MqttOptions(port=b.port, client_id="dev-1", username="dev-1", password="secret"),
+                      Outbox(open_db(tmp_path / "device.db")), prefix="kiosk", store_id="store-1", device_id="dev-1")
+    try:
+        assert watcher.wait_connected(10)
+        link.start()
+        assert wait_for(lambda: any("Not authorized" in (s.get("error") or "") for s in statuses), 15), statuses
+        assert outbox.backlog()[0] == 3  # nothing lost
+        assert statuses[-1]["state"] == "online"
+    finally:
+        link.stop()
+        watcher.stop()
+        b.stop()
+    load_validator("status.v1.json").validate(statuses[-1])

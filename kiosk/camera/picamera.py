@@ -21,10 +21,10 @@ class PicameraSource:
             from picamera2 import Picamera2
         except ImportError:
             raise CameraError(
-                "camera.source is picamera2 but picamera2 is not importable: on a Raspberry Pi run "
-                "'sudo apt install -y python3-picamera2' and use a virtual environment made with "
-                "--system-site-packages (scripts/demo does both); elsewhere use a USB camera index, "
-                "a stream URL or a video file"
+                "camera.source is picamera2 but picamera2 is not importable: on a Raspberry Pi install the "
+                "'pi' extra the supported way, 'sudo apt install -y python3-picamera2' into a virtual environment "
+                "made with --system-site-packages (scripts/demo and systemd/install.sh do both); elsewhere use "
+                "a USB camera index, a stream URL or a video file"
             ) from None
         import cv2
 
