@@ -302,6 +302,7 @@ class Runtime:
                 self.link.stop(timeout=max(0.2, min(1.0, deadline - time.monotonic())))
             else:
                 self.link.stop(timeout=0.5, final_status=False)
+            self.link.outbox.db.conn.close()
         self.store_db.conn.close()
 
 
@@ -345,7 +346,7 @@ class Daemon:
         while not self._stop.wait(tick):
             if watchdog and runtime.healthy(watchdog / 2):
                 self.notifier.watchdog()  # only while frames flow or the camera thread is alive
-            problem = None if runtime.capture.state in ("online", "ended") else (
+            problem = None if runtime.capture.state in ("starting", "online", "ended") else (
                 f"camera_offline: {runtime.capture.error or 'no frames'}")
             if problem != last_problem and runtime.link is not None:
                 last_problem = runtime.link.problem = problem
