@@ -1,4 +1,4 @@
-"""The outbox drainer: publishes queued summaries in seq order, deletes each one only on a success PUBACK."""
+"""The outbox drainer: publishes queued summaries in seq order, marks each one sent only on a success PUBACK."""
 
 from __future__ import annotations
 
