@@ -125,6 +125,7 @@ class Runtime:
         self.clock_synced = clock_synced
         self.chain = VisitChain(cfg, pipeline)
         self.capture = Capture(cfg.camera.options())
+        self.capture_replacements = 0
         m = cfg.mqtt
         # two connections: the store thread's and the publisher's (SQLite WAL lets them work side by side)
         self.store_db = open_db(cfg.store.path)
@@ -273,6 +274,28 @@ class Runtime:
                 if stopping:
                     return
 
+    MAX_CAPTURE_REPLACEMENTS = 3
+
+    def replace_stuck_capture(self) -> bool:
+        """A camera stuck in a read: start a fresh capture thread beside the stuck one, up to
+        MAX_CAPTURE_REPLACEMENTS times; beyond that, stop feeding the watchdog so that systemd
+        restarts the process (threads stuck in a driver cannot be ended from inside)."""
+        from kiosk.camera.capture import Capture
+
+        if self.capture_replacements >= self.MAX_CAPTURE_REPLACEMENTS:
+            return False
+        self.capture_replacements += 1
+        log.warning("camera stuck in a read for over %.0f s: reopening it in a new thread (%d of %d)",
+                    self.cfg.camera.read_timeout_s, self.capture_replacements, self.MAX_CAPTURE_REPLACEMENTS)
+        old, new = self.capture, Capture(self.cfg.camera.options())
+        old.abandon()
+        new.start()
+        self.capture = new  # the vision thread takes frames from the new one from its next wait
+        if self.capture_replacements == self.MAX_CAPTURE_REPLACEMENTS:
+            log.error("camera stuck %d times: if it hangs again the watchdog is no longer fed and the service "
+                      "manager restarts kiosk", self.capture_replacements)
+        return True
+
     def healthy(self, window_s: float) -> bool:
         """Progress in the last ``window_s``: frames analysed, or the camera thread alive (reopening)."""
         now = time.monotonic()
@@ -344,10 +367,12 @@ class Daemon:
         next_status = 0.0
         last_problem = None
         while not self._stop.wait(tick):
+            if runtime.capture.stuck():
+                runtime.replace_stuck_capture()
             if watchdog and runtime.healthy(watchdog / 2):
                 self.notifier.watchdog()  # only while frames flow or the camera thread is alive
             problem = None if runtime.capture.state in ("starting", "online", "ended") else (
-                f"camera_offline: {runtime.capture.error or 'no frames'}")
+                f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
             if problem != last_problem and runtime.link is not None:
                 last_problem = runtime.link.problem = problem
                 runtime.link.announce()

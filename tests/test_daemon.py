@@ -294,3 +294,43 @@ def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):
             proc.kill()
     log = daemon_log(cfg)
     assert "MQTT" not in log and "Traceback" not in log
+
+
+def test_a_camera_stuck_in_a_read_is_reopened_then_left_to_the_watchdog(tmp_path, broker):
+    """The FIFO camera stalls for good: after 1.5 x read_timeout_s the capture thread is replaced
+    (status camera_offline), three times at most; then the watchdog is no longer fed."""
+    fifo = tmp_path / "camera.mjpeg"
+    os.mkfifo(fifo)
+    path, got, stop = _notify_socket(tmp_path)
+    feed = Feed(broker.port)
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
+                       camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 1\n")
+    proc = start_daemon(cfg, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000",
+                                  "OPENCV_FFMPEG_CAPTURE_OPTIONS": "probesize;32768|analyzeduration;0"})
+    writer = open(fifo, "wb")
+    try:
+        for jpg in _mjpeg_frames(40):
+            writer.write(jpg)
+            writer.flush()
+            time.sleep(0.1)
+        assert [m for _, m in got if m == "WATCHDOG=1"], got
+        stalled = time.monotonic()
+        assert wait_for(lambda: daemon_log(cfg).count("reopening it in a new thread") == 3, 20), daemon_log(cfg)[-3000:]
+        assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 5)
+        time.sleep(4)  # the third replacement hangs too
+        last_ping = max(t for t, m in got if m == "WATCHDOG=1")
+        assert time.monotonic() - last_ping > 2.5, "the watchdog is still fed with a camera stuck for good"
+        assert last_ping > stalled  # it was fed while fresh capture threads were trying
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        stop.set()
+        feed.stop()
+        try:
+            writer.close()
+        except BrokenPipeError:
+            pass
+    assert "the service manager restarts kiosk" in daemon_log(cfg)

@@ -56,9 +56,24 @@ class Capture:
 
     @property
     def state(self) -> str:
-        if self._state == "online" and time.monotonic() - self._last_frame_t > self.options.read_timeout_s:
-            return "offline"  # the read is blocked: a hung camera
+        if self._state in ("starting", "online") and time.monotonic() - self._last_frame_t > self.options.read_timeout_s:
+            return "offline"  # no frame for read_timeout_s: the open or the read is blocked (a hung camera)
         return self._state
+
+    def stuck(self) -> bool:
+        """The thread has been inside one read or open for 1.5 x read_timeout_s (the stream's own
+        timeouts are read_timeout_s): a hung driver or stream. It cannot be interrupted; the owner
+        may :meth:`abandon` it."""
+        if self._thread is None or not self._thread.is_alive() or self._stop.is_set():
+            return False
+        return time.monotonic() - self.heartbeat > 1.5 * self.options.read_timeout_s
+
+    def abandon(self) -> None:
+        """Leave a stuck thread behind: if its read ever returns, it closes the source and ends."""
+        self._stop.set()
+        self._set_state("offline", "camera stuck in a read; reopening")
+        with self._cond:
+            self._cond.notify_all()
 
     def wait_frame(self, timeout: float) -> Frame | None:
         """The newest frame not yet taken, waiting up to ``timeout``; None when there is none."""
