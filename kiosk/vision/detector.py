@@ -36,18 +36,6 @@ def ssd_anchors(input_size: int, strides: tuple[int, ...], anchors_per_layer: in
 _ANCHOR_LAYOUT = {128: ((8, 16, 16, 16), 2), 192: ((4,), 1)}
 
 
-def letterbox(frame: np.ndarray, size: int) -> tuple[np.ndarray, float, float, float]:
-    """Resize (bilinear, as MediaPipe) keeping the aspect ratio and pad to size x size (black).
-    Returns (image, scale, pad_x, pad_y) with frame = (input - pad) / scale."""
-    h, w = frame.shape[:2]
-    scale = min(size / w, size / h)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    px, py = (size - nw) // 2, (size - nh) // 2
-    canvas = np.zeros((size, size, 3), dtype=np.uint8)
-    canvas[py : py + nh, px : px + nw] = cv2.resize(frame, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return canvas, scale, float(px), float(py)
-
-
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4),
     corners (x0, y0, x1, y1): an (N, M) array, 0 where there is no overlap."""
@@ -137,16 +125,30 @@ class FaceDetector:
     def _candidates(self, image: np.ndarray, x0: int, y0: int, threshold: float):
         """Boxes (N, 4), keypoints (N, 6, 2) in frame pixels and scores (N,) above the threshold."""
         size = self.input_size
-        img, scale, px, py = letterbox(image, size)
-        x = cv2.LUT(cv2.cvtColor(img, cv2.COLOR_BGR2RGB), self._LUT)[None]
-        outputs = self._model.run(x)
-        raw_scores = outputs[self._score_out].reshape(-1)
-        keep = raw_scores > _logit(threshold)
+        h, w = image.shape[:2]
+        scale = min(size / w, size / h)
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        px, py = (size - nw) // 2, (size - nh) // 2
+        rgb = cv2.cvtColor(cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+        pad = float(self._LUT[0, 0])  # black, normalised
+
+        def fill(x: np.ndarray) -> None:  # the letterboxed, normalised frame, written into the input tensor
+            x[0, :py], x[0, py + nh:], x[0, :, :px], x[0, :, px + nw:] = pad, pad, pad, pad
+            x[0, py:py + nh, px:px + nw] = cv2.LUT(rgb, self._LUT)
+
+        cut = _logit(threshold)
+
+        def read(*outs):  # only the rows above the threshold are copied out
+            raw = outs[self._score_out].reshape(-1)
+            keep = raw > cut
+            return keep, raw[keep].copy(), outs[self._reg_out].reshape(-1, 16)[keep]
+
+        keep, raw_kept, reg = self._model.run_in_place(fill, read)
         if not keep.any():
             return None
-        reg = outputs[self._reg_out].reshape(-1, 16)[keep] / size
+        reg = reg / size
         anchors = self._anchors[keep]
-        scores = 1.0 / (1.0 + np.exp(-np.clip(raw_scores[keep], -80, 80)))
+        scores = 1.0 / (1.0 + np.exp(-np.clip(raw_kept, -80, 80)))
         cx, cy = reg[:, 0] + anchors[:, 0], reg[:, 1] + anchors[:, 1]
         w, h = reg[:, 2], reg[:, 3]
         boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)

@@ -97,13 +97,19 @@ class FaceMesh:
         and the face-presence probability."""
         n = self.input_size
         m = roi.to_input(n)
-        patch = cv2.warpAffine(frame_bgr, m, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-        x = cv2.LUT(cv2.cvtColor(patch, cv2.COLOR_BGR2RGB), _UNIT_LUT)[None]
-        outs = self._model.run(x)
-        pts = outs[self._mesh_out].reshape(468, 3)
-        if indices is not None:
-            pts = pts[indices]
-        logit = min(max(float(outs[self._presence_out].reshape(-1)[0]), -80.0), 80.0)
+        patch = cv2.cvtColor(cv2.warpAffine(frame_bgr, m, (n, n), flags=cv2.INTER_LINEAR,
+                                            borderMode=cv2.BORDER_CONSTANT), cv2.COLOR_BGR2RGB)
+
+        def fill(x: np.ndarray) -> None:
+            cv2.LUT(patch, _UNIT_LUT, dst=x[0])  # straight into the input tensor
+
+        def read(*outs):
+            mesh = outs[self._mesh_out].reshape(468, 3)
+            return (mesh[indices] if indices is not None else mesh).astype(np.float32), float(
+                outs[self._presence_out].reshape(-1)[0])
+
+        pts, raw_presence = self._model.run_in_place(fill, read)
+        logit = min(max(raw_presence, -80.0), 80.0)
         presence = 1.0 / (1.0 + math.exp(-logit))
         inv = cv2.invertAffineTransform(m)
         out = np.empty(pts.shape, dtype=np.float64)

@@ -132,6 +132,39 @@ class TFLiteModel:
             return np.clip(q, info.min, info.max).astype(dtype)
         return array.astype(dtype)
 
+    def run_in_place(self, fill, read=None):
+        """Run once, writing the input straight into the interpreter's buffer (no copy):
+        ``fill(*inputs)`` gets a writable view of every input tensor, in the tensor's own dtype.
+        ``read(*outputs)`` gets read-only views of the outputs and must return copies of what it
+        keeps (the views die with the next run); without it, every output as float32, as :meth:`run`.
+        """
+        interp = self._interpreter
+        if interp is None:
+            raise RuntimeError(f"model {self.path.name} is closed")
+        views = [interp.tensor(i)() for i in self._in_index]
+        fill(*views)
+        del views  # the interpreter refuses to run while a view of its buffers is alive
+        start = time.perf_counter()
+        interp.invoke()
+        self.invoke_seconds += time.perf_counter() - start
+        self.invocations += 1
+        if read is None:
+            return self._outputs()
+        outs = [interp.tensor(i)() for i in self._out_index]
+        try:
+            return read(*outs)
+        finally:
+            del outs
+
+    def _outputs(self) -> list[np.ndarray]:
+        results = []
+        for spec, index in zip(self.outputs, self._out_index):
+            out = self._interpreter.get_tensor(index)
+            if spec.quantized:
+                out = (out.astype(np.float32) - spec.zero_point) * spec.scale
+            results.append(out.astype(np.float32, copy=False))
+        return results
+
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """Run the model once; returns every output as float32."""
         if self._interpreter is None:
@@ -144,10 +177,4 @@ class TFLiteModel:
         self._interpreter.invoke()
         self.invoke_seconds += time.perf_counter() - start
         self.invocations += 1
-        results = []
-        for spec, index in zip(self.outputs, self._out_index):
-            out = self._interpreter.get_tensor(index)
-            if spec.quantized:
-                out = (out.astype(np.float32) - spec.zero_point) * spec.scale
-            results.append(out.astype(np.float32, copy=False))
-        return results
+        return self._outputs()
