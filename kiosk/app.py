@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kiosk.aggregate import Aggregator, Deltas
+from kiosk.aggregate import Aggregator, Deltas, period_start
 from kiosk.config import KioskConfig
 from kiosk.tracking.observer import FaceObserver
 from kiosk.vision.pipeline import VisionPipeline
@@ -152,7 +152,8 @@ class Runtime:
         self.vision_heartbeat = time.monotonic()
         self.frames_skipped = 0  # over the fps cap
         self.frame_ms: deque[float] = deque(maxlen=200)
-        self._stats_last = (time.monotonic(), 0, 0)
+        self._begun = time.monotonic()  # this runtime's start (``started`` is the daemon's, across reloads)
+        self._stats_last = (self._begun, 0, 0)
         self.failed_frames = 0  # frames the analysis raised on (logged, rate-limited)
         self._threads = [
             threading.Thread(target=self._vision_loop, name="kiosk-vision", daemon=True),
@@ -257,8 +258,6 @@ class Runtime:
                     while self._flush_now.is_set() and time.monotonic() < deadline and not stopping:
                         time.sleep(0.05)
                     self._write_deltas()
-                    from kiosk.aggregate import period_start
-
                     self.closer.close_all_but(period_start(now, self.cfg.store.period_s))
                 self._write_deltas()
                 self.closer.note_time(now)
@@ -304,14 +303,9 @@ class Runtime:
         return vision_alive and capture_alive
 
     def status_line(self) -> str:
-        fps = 0.0
-        if len(self.frame_ms) >= 2:
-            fps = self.stats_fps()
+        fps = self.chain.frames / max(1e-3, time.monotonic() - self._begun)
         backlog = self.outbox.backlog()[0]
         return f"camera {self.capture.state}, {fps:.1f} frames/s, {self.chain.faces} faces, outbox {backlog}"
-
-    def stats_fps(self) -> float:
-        return self.chain.frames / max(1e-3, time.monotonic() - self.started)
 
     def stop(self, timeout: float, offline: bool = True) -> None:
         deadline = time.monotonic() + timeout

@@ -92,6 +92,27 @@ def models_verify(models_dir: Path | None, threads: int, runs: int) -> None:
         raise click.ClickException(f"{failures} model(s) failed verification; see above")
 
 
+def _broker_address(broker: str) -> tuple[str, int]:
+    """``mqtt://host:port`` (the --broker option) as (host, port)."""
+    from urllib.parse import urlparse
+
+    url = urlparse(broker)
+    if url.scheme not in ("mqtt", "") or not url.hostname:
+        raise click.BadParameter(f"{broker!r}: expected mqtt://host:port", param_hint="--broker")
+    return url.hostname, url.port or 1883
+
+
+def _stop_on_signals():
+    """An event set by SIGTERM or SIGINT (installed before the work starts, so no signal is missed)."""
+    import signal
+    import threading
+
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    return done
+
+
 def _load_config(path: Path | None) -> KioskConfig:
     if path is None:
         return KioskConfig()
@@ -211,9 +232,6 @@ def run(config_path: Path) -> None:
               help="YAML config; its mqtt: and store: sections are used.")
 def publish(config_path: Path) -> None:
     """Drain the outbox of store.path to the broker (until SIGTERM/SIGINT); publishes retained status."""
-    import signal
-    import threading
-
     from kiosk.mqtt.device import DeviceLink
     from kiosk.store.db import open_db
     from kiosk.store.outbox import Outbox
@@ -226,9 +244,7 @@ def publish(config_path: Path) -> None:
     outbox = Outbox(open_db(cfg.store.path), m.outbox_max_rows, m.outbox_max_bytes)
     link = DeviceLink(m.client_options(), outbox, prefix=m.prefix, store_id=m.store_id, device_id=m.device_id,
                       rate_per_s=m.drain_rate_per_s)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    done = _stop_on_signals()
     link.start()
     done.wait()
     link.stop()
@@ -244,26 +260,18 @@ def publish(config_path: Path) -> None:
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until SIGTERM).")
 def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: float | None) -> None:
     """Central collector: subscribe to every device's summaries and status, validate, store, report gaps."""
-    import signal
-    import threading
-    from urllib.parse import urlparse
-
     from kiosk.mqtt.client import MqttOptions
     from kiosk.collectdb import CollectorStore
     from kiosk.mqtt.collector import Collector
 
-    url = urlparse(broker)
-    if url.scheme not in ("mqtt", "") or not url.hostname:
-        raise click.BadParameter(f"{broker!r}: expected mqtt://host:port", param_hint="--broker")
+    host, port = _broker_address(broker)
     try:
         store = CollectorStore(db_path)
     except Exception as exc:  # sqlite3.Error, psycopg.Error, a missing driver
         raise click.ClickException(f"cannot open the collector database {db_path}: {exc}") from None
-    collector = Collector(MqttOptions(host=url.hostname, port=url.port or 1883, client_id=client_id, clean_start=False,
+    collector = Collector(MqttOptions(host=host, port=port, client_id=client_id, clean_start=False,
                                       session_expiry_s=7 * 86400), store, prefix)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    done = _stop_on_signals()
     collector.start()
     done.wait(duration)
     collector.stop()
@@ -336,27 +344,19 @@ def report(db: str, out_html: Path, csv_dir: Path | None, since: str | None, unt
 def watch(broker: str, prefix: str, as_json: bool, duration: float | None) -> None:
     """Print every summary, status and stats message the devices publish, as they arrive."""
     import os
-    import signal
-    import threading
-    from urllib.parse import urlparse
-
     from kiosk.mqtt.client import MqttClient, MqttOptions
     from kiosk.mqtt.watch import format_message
 
-    url = urlparse(broker)
-    if url.scheme not in ("mqtt", "") or not url.hostname:
-        raise click.BadParameter(f"{broker!r}: expected mqtt://host:port", param_hint="--broker")
+    host, port = _broker_address(broker)
 
     def show(topic: str, payload: bytes) -> None:
         click.echo(payload.decode(errors="replace") if as_json else format_message(topic, payload))
 
-    client = MqttClient(MqttOptions(host=url.hostname, port=url.port or 1883, client_id=f"kiosk-watch-{os.getpid()}"),
+    client = MqttClient(MqttOptions(host=host, port=port, client_id=f"kiosk-watch-{os.getpid()}"),
                         on_message=show)
     for kind in ("summary", "status", "stats"):
         client.subscribe(f"{prefix}/+/+/{kind}", 1)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    done = _stop_on_signals()
     client.start()
     done.wait(duration)
     client.stop()

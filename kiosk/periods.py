@@ -56,16 +56,18 @@ class PeriodCloser:
                 continue
             self._open.add(p)
 
-    def close_due(self, now: float, grace: bool = True, before: float | None = None) -> list[int]:
-        """Close every noted period that is over (by ``now`` minus the grace time, or entirely before
-        ``before``). Returns the seqs queued."""
+    def close_due(self, now: float, grace: bool = True) -> list[int]:
+        """Close every noted period that is over by ``now`` (minus the grace time). Returns the seqs queued."""
         limit = now - (self.grace_s if grace else 0.0)
-        if before is not None:
-            limit = max(limit, before)
+        return self._close(p for p in sorted(self._open) if p + self.ctx.period_s <= limit)
+
+    def close_all_but(self, current: int) -> list[int]:
+        """After a clock jump: close every noted period except ``current`` at once, without grace."""
+        return self._close(sorted(self._open - {current}))
+
+    def _close(self, periods) -> list[int]:
         seqs = []
-        for p in sorted(self._open):
-            if p + self.ctx.period_s > limit:
-                continue
+        for p in list(periods):
             seq = self.outbox.close_period(p, lambda seq, dropped, p=p: build_summary(
                 self.db, self.ctx, p, seq, dropped, self.clock_synced()))
             self._open.discard(p)
@@ -73,16 +75,4 @@ class PeriodCloser:
                 seqs.append(seq)
                 self.closed += 1
                 log.info("period %s closed: summary seq %d queued", iso(p), seq)
-        return seqs
-
-    def close_all_but(self, current: int) -> list[int]:
-        """After a clock jump: close every noted period except ``current`` at once, without grace."""
-        seqs = []
-        for p in sorted(self._open - {current}):
-            seq = self.outbox.close_period(p, lambda seq, dropped, p=p: build_summary(
-                self.db, self.ctx, p, seq, dropped, self.clock_synced()))
-            self._open.discard(p)
-            if seq is not None:
-                seqs.append(seq)
-                self.closed += 1
         return seqs

@@ -20,6 +20,16 @@ def data_path(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture
+def broker(tmp_path):
+    """A real Mosquitto on a free loopback port, for one test."""
+    from tests.broker import Broker
+
+    b = Broker(tmp_path / "broker").start()
+    yield b
+    b.stop()
+
+
 @pytest.fixture(scope="session")
 def pipeline():
     from kiosk.vision.pipeline import VisionPipeline

@@ -21,7 +21,6 @@ import pytest
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.collector import load_validator
 
-from tests.broker import Broker
 from tests.test_mqtt_outbox import wait_for
 
 
@@ -83,13 +82,6 @@ def start_daemon(cfg: Path, env: dict | None = None) -> subprocess.Popen:
 
 def daemon_log(cfg: Path) -> str:
     return (cfg.parent / "daemon.log").read_text()
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.collectdb import CollectorStore
@@ -22,13 +21,6 @@ from kiosk.summary import build_summary
 
 from tests.broker import Broker
 from tests.test_mqtt_outbox import T0, context, fill, wait_for
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def _config(tmp_path, port: int, rate: float = 1000.0) -> str:

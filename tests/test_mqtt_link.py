@@ -41,13 +41,6 @@ def _drain_thread(outbox: Outbox, client: MqttClient):
 
 
 @pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
-
-
-@pytest.fixture
 def certs(tmp_path):
     return make_certs(tmp_path / "certs")
 

@@ -6,7 +6,6 @@ import json
 import threading
 import time
 
-import pytest
 
 from kiosk.aggregate import Aggregator
 from kiosk.mqtt.client import MqttClient, MqttOptions
@@ -82,13 +81,6 @@ def test_full_outbox_drops_the_oldest_and_says_how_many(tmp_path):
     # the cumulative count in the newest summary equals the seqs that will never arrive
     missing = set(range(1, seq)) - {p["seq"] for p in payloads}
     assert payloads[-1]["dropped"] == len(missing) == 8
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path / "broker").start()
-    yield b
-    b.stop()
 
 
 def test_broker_down_for_30_periods_every_seq_arrives(tmp_path, broker):

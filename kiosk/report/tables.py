@@ -87,13 +87,17 @@ def aggregate(cells: list[dict]) -> dict:
     return out
 
 
-def interest(summaries) -> list[dict]:
+def _totals_by_zone(summaries) -> list[tuple[str, dict]]:
+    """(zone key, :func:`aggregate` of its cells), in zone order."""
     by_zone: dict[str, list] = defaultdict(list)
     for _, key, z in _cells(summaries):
         by_zone[key].append(z)
+    return [(key, aggregate(by_zone[key])) for key in sorted(by_zone)]
+
+
+def interest(summaries) -> list[dict]:
     rows = []
-    for key in sorted(by_zone):
-        a = aggregate(by_zone[key])
+    for key, a in _totals_by_zone(summaries):
         rows.append({"zone": key, "periods": a["cells"], "visits": a["visits"],
                      "visits_suppressed": a["visits_suppressed"], "attentive": a["attentive"],
                      "attentive_share": a["attentive_share"], "passers_by": a["passers_by"],
@@ -103,12 +107,8 @@ def interest(summaries) -> list[dict]:
 
 
 def reactions(summaries) -> list[dict]:
-    by_zone: dict[str, list] = defaultdict(list)
-    for _, key, z in _cells(summaries):
-        by_zone[key].append(z)
     rows = []
-    for key in sorted(by_zone):
-        a = aggregate(by_zone[key])
+    for key, a in _totals_by_zone(summaries):
         for kind, counts in (("dominant", a["dominant"]), ("first_reaction", a["first_reaction"])):
             for e in EMOTIONS:
                 rows.append({"zone": key, "kind": kind, "emotion": e, "visits": counts[e]})
