@@ -75,10 +75,10 @@ class SyntheticFaces:
                                  tuple((x + dx, y) for dx in (-10, 10, 0, 0, -20, 20))))
         return out
 
-    def landmarks_for(self, bgr, det):
+    def landmarks_for(self, frame, det):
         return FaceLandmarks(alignment_points=((0, 0),) * 5, pose=HeadPose(5.0, 3.0, 0.0), presence=0.99)
 
-    def attributes_for(self, bgr, det, lm, whole_image=False):
+    def attributes_for(self, frame, det, lm, whole_image=False):
         return AnalysedFace(det, lm, (0.05, 0.0, 0.05, 0.6, 0.05, 0.05, 0.2), 31.0, (0.2, 0.8))
 
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kiosk.vision.pipeline import FrameError, VisionPipeline, as_bgr
+from kiosk.vision.frame import FrameError, as_bgr
+from kiosk.vision.pipeline import VisionPipeline
 from kiosk.vision.types import EMOTIONS, GENDERS, AnalysedFace
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}

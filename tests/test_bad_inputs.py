@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from kiosk.vision.pipeline import FrameError
+from kiosk.vision.frame import FrameError
 
 
 @pytest.mark.parametrize("frame, message", [

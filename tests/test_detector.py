@@ -25,15 +25,26 @@ def test_anchor_layouts_match_the_models():
 
 def test_weighted_nms_merges_overlaps_by_score():
     boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [50, 50, 60, 60]], dtype=float)
-    kps = np.zeros((3, 6, 2))
+    kps = np.zeros((3, 12))
     kps[1] += 1.0
-    scores = np.array([0.9, 0.3, 0.8])
-    out = weighted_nms(boxes, kps, scores, iou=0.3, limit=10)
+    rows = np.hstack([boxes, kps])
+    scores = np.array([0.3, 0.9, 0.8])
+    rows[[0, 1]] = rows[[1, 0]]  # the strongest is not first
+    out = weighted_nms(rows, scores, iou=0.3, limit=10)
     assert len(out) == 2
-    box, kp, score = out[0]
+    row, score = out[0]
     assert score == pytest.approx(0.9)
-    assert box[0] == pytest.approx(0.3 / 1.2)  # (0*0.9 + 1*0.3) / 1.2
-    assert kp[0, 0] == pytest.approx(0.3 / 1.2)
+    assert row[0] == pytest.approx(0.3 / 1.2)  # (0*0.9 + 1*0.3) / 1.2
+    assert row[4] == pytest.approx(0.3 / 1.2)
+    assert out[1][1] == pytest.approx(0.8) and list(out[1][0][:4]) == [50, 50, 60, 60]
+    assert len(weighted_nms(rows, scores, iou=0.3, limit=1)) == 1
+
+
+def test_weighted_nms_keeps_a_degenerate_box_as_its_own_cluster():
+    rows = np.zeros((2, 16))
+    rows[1, :4] = [0, 0, 10, 10]
+    out = weighted_nms(rows, np.array([0.9, 0.5]), iou=0.3, limit=10)
+    assert [s for _, s in out] == [0.9, 0.5] and all(np.isfinite(r).all() for r, _ in out)
 
 
 def _iou(a, b):

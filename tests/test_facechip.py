@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
+import cv2
 import numpy as np
 import pytest
 
-from kiosk.vision.facechip import TEMPLATE_5, chip_geometry, extract_chip, face_chip, pyramid_down2
+from kiosk.vision.facechip import TEMPLATE_5, _bilinear, chip_geometry, extract_chip, face_chip, pyramid_down2
 
 
 def test_template_points_map_to_an_axis_aligned_chip():
@@ -52,12 +55,53 @@ def test_chip_outside_the_image_is_black():
     assert extract_chip(img, chip_geometry(pts, 32)).max() == 0
 
 
+_FACES = (
+    np.array([[260, 120], [230, 122], [150, 118], [180, 121], [205, 170]]),  # inside the image
+    np.array([[110, 40], [80, 42], [0, 38], [30, 41], [55, 90]]),  # its chip leaves the image (top left)
+    np.array([[351, 225], [270, 230], [81, 220], [162, 228], [230, 360]]),  # large: pyramid steps
+)
+
+
 def test_matches_dlib_when_available():
     dlib = pytest.importorskip("dlib", reason="dlib is not installed here; converters/check_facechip.py runs this check")
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
-    pts = np.array([[260, 120], [230, 122], [150, 118], [180, 121], [205, 170]])
-    shape = dlib.full_object_detection(dlib.rectangle(120, 80, 290, 230), [dlib.point(int(x), int(y)) for x, y in pts])
-    for size in (32, 64):
-        ref = dlib.extract_image_chip(img, dlib.get_face_chip_details(shape, size, 0.2))
-        assert np.abs(ref.astype(int) - face_chip(img, pts.astype(float), size).astype(int)).max() <= 1
+    for pts in _FACES:
+        shape = dlib.full_object_detection(dlib.rectangle(0, 0, 400, 300), [dlib.point(int(x), int(y)) for x, y in pts])
+        for size in (32, 64):
+            ref = dlib.extract_image_chip(img, dlib.get_face_chip_details(shape, size, 0.2))
+            ours = face_chip(img, pts.astype(float), size)
+            assert np.abs(ref.astype(int) - ours.astype(int)).max() <= 1, (pts.tolist(), size)
+
+
+def test_rgba_frame_gives_the_same_chip_in_rgb_order():
+    """The pipeline cuts chips from the RGBA frame (sampled in place, or after pyramid steps): the
+    same pixels as from the BGR frame, channels reversed."""
+    rng = np.random.default_rng(3)
+    bgr = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    rgba = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGBA)
+    for pts in _FACES:
+        for size in (32, 64):
+            assert np.array_equal(face_chip(rgba, pts, size), face_chip(bgr, pts, size)[:, :, ::-1])
+
+
+def test_bilinear_matches_dlibs_formula_sample_by_sample():
+    """The vectorised sampler against dlib's interpolate_bilinear written out per sample,
+    with samples inside, on the border and outside the window."""
+    rng = np.random.default_rng(4)
+    img4 = rng.integers(0, 256, (40, 50, 4), dtype=np.uint8)
+    x0, y0, nr, nc = 5, 3, 30, 40
+    xs, ys = rng.uniform(-3, nc + 2, 500), rng.uniform(-3, nr + 2, 500)
+    xs[:4], ys[:4] = [0.0, nc - 1.0, nc - 1.5, 0.25], [0.0, 0.5, nr - 1.0, nr - 1.5]
+    ours = _bilinear(img4, x0, y0, nr, nc, xs, ys)
+    for k, (x, y) in enumerate(zip(xs.tolist(), ys.tolist())):
+        left, top = math.floor(x), math.floor(y)
+        if not (0 <= left < nc - 1 and 0 <= top < nr - 1):
+            assert not ours[k].any()
+            continue
+        fx, fy = x - left, y - top
+        win = img4[y0 + top : y0 + top + 2, x0 + left : x0 + left + 2].astype(float)
+        for ch in range(3):
+            tl, tr, bl, br = win[0, 0, ch], win[0, 1, ch], win[1, 0, ch], win[1, 1, ch]
+            v = (1 - fy) * ((1 - fx) * tl + fx * tr) + fy * ((1 - fx) * bl + fx * br)
+            assert ours[k, ch] == int(v), (x, y, ch)

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from kiosk.tracking.tracker import Track, Tracker, TrackerOptions
-from kiosk.vision.pipeline import VisionPipeline, as_bgr
+from kiosk.vision.frame import VisionFrame
+from kiosk.vision.pipeline import VisionPipeline
 from kiosk.vision.types import EMOTIONS, Detection, FaceLandmarks
 from kiosk.zones import ZoneMap
 
@@ -124,14 +125,15 @@ class FaceObserver:
         self._frame_index += 1
         if self._frame_index % self.options.detect_every:
             return FrameResult(ended=(), faces=0, excluded=0, occupancy=self._occupancy(t))
-        bgr = as_bgr(frame)
+        vf = VisionFrame(frame)  # validated and colour-converted once for every face in it
+        bgr = vf.bgr
         h, w = bgr.shape[:2]
         self._frame_size = (w, h)
         kept: list[Detection] = []
         weak: list[Detection] = []
         excluded = 0
         strong = self.pipeline.options.detector.score_threshold
-        for det in self.pipeline.detect(bgr, min(self.options.weak_score, strong)):
+        for det in self.pipeline.detect(vf, min(self.options.weak_score, strong)):
             cx, cy = det.box.center
             if self.zones.excluded(cx / w, cy / h):
                 excluded += det.score >= strong  # nothing more is inferred about this face, and it is never counted
@@ -146,7 +148,7 @@ class FaceObserver:
             self._stats.pop(track_id, None)  # a few frames of a tentative track, now part of another
         for tr in update.active:
             if tr.detection is not None:
-                self._observe(bgr, tr, t, wall, w, h)
+                self._observe(vf, tr, t, wall, w, h)
         ended = tuple(ft for ft in (self._finish(tr) for tr in update.ended) if ft is not None)
         return FrameResult(ended=ended, faces=len(kept), excluded=excluded, occupancy=self._occupancy(t))
 
@@ -174,7 +176,7 @@ class FaceObserver:
                     counts[zone.id] += 1
         return counts
 
-    def _observe(self, bgr: np.ndarray, tr: Track, t: float, wall: float, w: int, h: int) -> None:
+    def _observe(self, vf: VisionFrame, tr: Track, t: float, wall: float, w: int, h: int) -> None:
         det = tr.detection
         st = self._stats.get(tr.id)
         if st is None:
@@ -185,7 +187,7 @@ class FaceObserver:
         zone = self.zones.zone_at(cx / w, cy / h)
         key = zone.id if zone is not None else None
         st.zone_time[key] = st.zone_time.get(key, 0.0) + gap
-        lm = self.pipeline.landmarks_for(bgr, det)
+        lm = self.pipeline.landmarks_for(vf, det)
         st.max_presence = max(st.max_presence, lm.presence)
         a = self.attention
         frontal = lm.presence >= self.pipeline.options.min_presence and abs(lm.pose.yaw) <= a.max_yaw_deg and abs(lm.pose.pitch) <= a.max_pitch_deg
@@ -193,9 +195,9 @@ class FaceObserver:
             st.attention_s += gap  # credited only between two attentive observations
         st.attentive_now = frontal
         if t - st.last_sample >= 1.0 / self.options.attribute_rate_hz:
-            quality = self._quality(bgr, det, lm)
+            quality = self._quality(vf.bgr, det, lm)
             if quality > 0:
-                self._sample(bgr, det, lm, st, t, quality, frontal)
+                self._sample(vf, det, lm, st, t, quality, frontal)
 
     def _quality(self, bgr: np.ndarray, det: Detection, lm: FaceLandmarks) -> float:
         """0 when the face should not be sampled; otherwise larger for larger, more frontal, sharper faces."""
@@ -214,8 +216,8 @@ class FaceObserver:
             sharp = min(1.0, 0.25 + float(cv2.Laplacian(gray, cv2.CV_32F).var()) / 200.0)
         return min(size / 96.0, 1.0) * frontal * sharp
 
-    def _sample(self, bgr, det, lm, st: _Stats, t: float, quality: float, attentive: bool) -> None:
-        face = self.pipeline.attributes_for(bgr, det, lm)
+    def _sample(self, vf: VisionFrame, det, lm, st: _Stats, t: float, quality: float, attentive: bool) -> None:
+        face = self.pipeline.attributes_for(vf, det, lm)
         st.last_sample = t
         st.samples += 1
         if face.emotion is not None:

@@ -91,8 +91,12 @@ class EmotionClassifier:
         self._table = input_table(model.inputs[0], [levels * np.float32(2.0 / 255.0) - np.float32(1.0)])
 
     def classify(self, gray_crop: np.ndarray) -> tuple[float, ...]:
-        x = cv2.LUT(_resized(gray_crop), self._table)[None, :, :, None]
-        probs = self._model.run(x)[0].reshape(-1)
+        pixels = cv2.LUT(_resized(gray_crop), self._table)
+
+        def fill(x: np.ndarray) -> None:
+            x[0, :, :, 0] = pixels
+
+        probs = self._model.run_in_place(fill)[0].reshape(-1)
         return tuple(float(p) for p in probs)
 
 
@@ -111,35 +115,38 @@ def age_gender_input(chip_rgb: np.ndarray) -> np.ndarray:
 
 
 def _chip_table(model: TFLiteModel) -> np.ndarray:
-    """Look-up table for *BGR* chips: channel 0 is blue, so it takes the blue mean (RGB order in the model)."""
+    """Look-up table for RGB chips (the model's channel order)."""
     levels = np.arange(256, dtype=np.float32)
-    rgb = [(levels - mean) * np.float32(1.0 / 256.0) for mean in AGE_GENDER_MEAN]
-    return input_table(model.inputs[0], rgb[::-1])
+    return input_table(model.inputs[0], [(levels - mean) * np.float32(1.0 / 256.0) for mean in AGE_GENDER_MEAN])
 
 
-def _rgb_input(table: np.ndarray, chip_bgr: np.ndarray) -> np.ndarray:
-    return cv2.LUT(chip_bgr, table)[None, :, :, ::-1]
+def _run_on_chip(model: TFLiteModel, table: np.ndarray, chip_rgb: np.ndarray) -> np.ndarray:
+    pixels = cv2.LUT(chip_rgb, table)
+
+    def fill(x: np.ndarray) -> None:
+        x[0] = pixels
+
+    return model.run_in_place(fill)[0].reshape(-1)
 
 
 class AgeEstimator:
-    """Age in years from a 64 px BGR dlib chip: the expectation over 81 bins (0.25, 1, 2, ..., 80)."""
+    """Age in years from a 64 px RGB dlib chip: the expectation over 81 bins (0.25, 1, 2, ..., 80)."""
 
     def __init__(self, model: TFLiteModel) -> None:
         self._model = model
         self._table = _chip_table(model)
 
-    def estimate(self, chip64_bgr: np.ndarray) -> float:
-        probs = self._model.run(_rgb_input(self._table, chip64_bgr))[0].reshape(-1)
-        return float(probs @ AGE_WEIGHTS)
+    def estimate(self, chip64_rgb: np.ndarray) -> float:
+        return float(_run_on_chip(self._model, self._table, chip64_rgb) @ AGE_WEIGHTS)
 
 
 class GenderClassifier:
-    """(p_female, p_male) from a 32 px BGR dlib chip."""
+    """(p_female, p_male) from a 32 px RGB dlib chip."""
 
     def __init__(self, model: TFLiteModel) -> None:
         self._model = model
         self._table = _chip_table(model)
 
-    def classify(self, chip32_bgr: np.ndarray) -> tuple[float, float]:
-        probs = self._model.run(_rgb_input(self._table, chip32_bgr))[0].reshape(-1)
+    def classify(self, chip32_rgb: np.ndarray) -> tuple[float, float]:
+        probs = _run_on_chip(self._model, self._table, chip32_rgb)
         return float(probs[0]), float(probs[1])

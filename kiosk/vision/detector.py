@@ -36,35 +36,47 @@ def ssd_anchors(input_size: int, strides: tuple[int, ...], anchors_per_layer: in
 _ANCHOR_LAYOUT = {128: ((8, 16, 16, 16), 2), 192: ((4,), 1)}
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4),
-    corners (x0, y0, x1, y1): an (N, M) array, 0 where there is no overlap."""
-    a, b = a[:, None, :], b[None, :, :]
-    lo = np.maximum(a[..., :2], b[..., :2])
-    hi = np.minimum(a[..., 2:], b[..., 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
+def weighted_nms(rows: np.ndarray, scores: np.ndarray, iou: float, limit: int) -> list[tuple[np.ndarray, float]]:
+    """MediaPipe's weighted NMS: each cluster of candidates overlapping the strongest remaining
+    one by more than ``iou`` becomes one detection, the score-weighted mean of the cluster's rows,
+    scored by its strongest. ``rows`` (N, K) start with the box corners (x0, y0, x1, y1); the other
+    columns (keypoints) are averaged alike. Returns at most ``limit`` (row, score) pairs, strongest first.
 
-
-def weighted_nms(boxes: np.ndarray, keypoints: np.ndarray, scores: np.ndarray, iou: float, limit: int):
-    """MediaPipe's weighted NMS: each cluster of overlapping candidates becomes one
-    detection whose box and keypoints are the score-weighted mean, scored by the best."""
-    order = np.argsort(-scores)
-    boxes, keypoints, scores = boxes[order], keypoints[order], scores[order]
-    out = []
-    remaining = np.arange(len(scores))
-    while remaining.size and len(out) < limit:
-        top = remaining[0]
-        overlap = iou_matrix(boxes[top][None], boxes[remaining])[0]
-        cluster = remaining[overlap > iou]
-        w = scores[cluster][:, None]
-        box = (boxes[cluster] * w).sum(0) / w.sum()
-        kps = (keypoints[cluster] * w[:, :, None]).sum(0) / w.sum()
-        out.append((box, kps, float(scores[top])))
-        remaining = remaining[overlap <= iou]
+    The overlaps are computed in plain Python: there are a few candidates per face, and numpy's
+    per-call cost is larger than the work.
+    """
+    order = np.argsort(-scores, kind="stable")
+    rows, scores = rows[order], scores[order]
+    boxes = rows[:, :4].tolist()
+    remaining = list(range(len(boxes)))
+    out: list[tuple[np.ndarray, float]] = []
+    while remaining and len(out) < limit:
+        first = remaining[0]
+        top = boxes[first]
+        cluster, rest = [first], []
+        for i in remaining[1:]:
+            (cluster if _iou(top, boxes[i]) > iou else rest).append(i)
+        w = scores[cluster]
+        out.append((w @ rows[cluster] / w.sum(), float(scores[first])))
+        remaining = rest
     return out
+
+
+def _iou(a: list[float], b: list[float]) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return inter / max((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter, 1e-9)
+
+
+# The detector's 16 regressors per anchor: box centre x, y, width, height, then six keypoints (x, y).
+# (centre, size) -> corners, applied to the first four columns; the keypoints pass through.
+_TO_CORNERS = np.eye(16)
+_TO_CORNERS[:4, :4] = [[1, 0, 1, 0], [0, 1, 0, 1], [-0.5, 0, 0.5, 0], [0, -0.5, 0, 0.5]]
+_X_COLS = np.array([1.0, 0, 0, 0] + [1.0, 0] * 6)  # columns that hold an x coordinate (w, h hold none)
+_Y_COLS = np.array([0, 1.0, 0, 0] + [0, 1.0] * 6)
 
 
 class FaceDetector:
@@ -81,7 +93,9 @@ class FaceDetector:
         if self.input_size not in _ANCHOR_LAYOUT or spec.shape[1] != spec.shape[2]:
             raise ValueError(f"{model.path.name}: unsupported detector input {spec.shape}")
         strides, per_layer = _ANCHOR_LAYOUT[self.input_size]
-        self._anchors = ssd_anchors(self.input_size, strides, per_layer)
+        anchors = ssd_anchors(self.input_size, strides, per_layer) * self.input_size
+        # Each regressor row is an offset (input pixels) from its anchor centre: the anchor, per column.
+        self._anchor_rows = anchors[:, :1] * _X_COLS + anchors[:, 1:] * _Y_COLS
         # The two outputs come in different orders in different files: pick by last dimension.
         last = [o.shape[-1] for o in model.outputs]
         self._reg_out, self._score_out = last.index(16), last.index(1)
@@ -102,28 +116,24 @@ class FaceDetector:
         found = [c for c in (self._candidates(img, x0, y0, threshold) for img, x0, y0 in regions) if c is not None]
         if not found:
             return []
-        boxes = np.concatenate([f[0] for f in found])
-        kps = np.concatenate([f[1] for f in found])
-        scores = np.concatenate([f[2] for f in found])
+        rows = np.concatenate([f[0] for f in found])
+        scores = np.concatenate([f[1] for f in found])
         results = []
-        kept: list[np.ndarray] = []
-        for box, kp, score in weighted_nms(boxes, kps, scores, o.nms_iou, o.max_faces):
+        kept: list[list[float]] = []
+        for row, score in weighted_nms(rows, scores, o.nms_iou, o.max_faces):
+            v = row.tolist()
+            box = v[:4]
             if min(box[2] - box[0], box[3] - box[1]) < o.min_face_px:
                 continue
             if any(_nested(box, other) for other in kept):
                 continue  # the same face found again at another scale (tiles), inside a stronger box
             kept.append(box)
-            results.append(
-                Detection(
-                    box=Box(*(float(v) for v in box)),
-                    score=score,
-                    keypoints=tuple((float(x), float(y)) for x, y in kp),
-                )
-            )
+            results.append(Detection(box=Box(*box), score=score, keypoints=tuple(zip(v[4::2], v[5::2]))))
         return results
 
     def _candidates(self, image: np.ndarray, x0: int, y0: int, threshold: float):
-        """Boxes (N, 4), keypoints (N, 6, 2) in frame pixels and scores (N,) above the threshold."""
+        """Rows (N, 16): box corners then six keypoints (x, y), in frame pixels; and scores (N,),
+        for the candidates above the threshold."""
         size = self.input_size
         h, w = image.shape[:2]
         scale = min(size / w, size / h)
@@ -134,7 +144,10 @@ class FaceDetector:
 
         def fill(x: np.ndarray) -> None:  # the letterboxed, normalised frame, written into the input tensor
             x[0, :py], x[0, py + nh:], x[0, :, :px], x[0, :, px + nw:] = pad, pad, pad, pad
-            x[0, py:py + nh, px:px + nw] = cv2.LUT(rgb, self._LUT)
+            inside = x[0, py:py + nh, px:px + nw]
+            out = cv2.LUT(rgb, self._LUT, dst=inside)  # written in place (OpenCV takes strided views)
+            if out is not inside:
+                inside[...] = out
 
         cut = _logit(threshold)
 
@@ -146,16 +159,11 @@ class FaceDetector:
         keep, raw_kept, reg = self._model.run_in_place(fill, read)
         if not keep.any():
             return None
-        reg = reg / size
-        anchors = self._anchors[keep]
+        # input pixels -> frame pixels: (p - pad) / scale + region origin, for every x and y column
+        shift = (x0 - px / scale) * _X_COLS + (y0 - py / scale) * _Y_COLS
+        rows = (reg + self._anchor_rows[keep]) @ (_TO_CORNERS / scale) + shift @ _TO_CORNERS
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_kept, -80, 80)))
-        cx, cy = reg[:, 0] + anchors[:, 0], reg[:, 1] + anchors[:, 1]
-        w, h = reg[:, 2], reg[:, 3]
-        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        kps = reg[:, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
-        boxes = (boxes * size - [px, py, px, py]) / scale + [x0, y0, x0, y0]
-        kps = (kps * size - [px, py]) / scale + [x0, y0]
-        return boxes, kps, scores
+        return rows, scores
 
 
 def tile_regions(frame: np.ndarray, n: int, overlap: float = 0.3) -> list[tuple[np.ndarray, int, int]]:

@@ -127,42 +127,64 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return _GRIDS[size]
 
 
-def _bilinear(src: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """dlib's interpolate_bilinear of a 3-channel uint8 image at (xs, ys) (1-D arrays).
+def _bilinear(img4: np.ndarray, x0: int, y0: int, nr: int, nc: int, xs: np.ndarray, ys: np.ndarray,
+              corners: tuple[int, ...] = ()) -> np.ndarray:
+    """dlib's interpolate_bilinear at (xs, ys) (1-D arrays) in the window of ``nr`` x ``nc`` pixels
+    whose top-left corner is (x0, y0) of ``img4``, a C-contiguous (H, W, 4) uint8 image.
 
-    Samples whose 2x2 neighbourhood leaves the image are black; values are
-    truncated to uint8. Pixels are gathered as 32-bit words and the arithmetic
-    runs per channel in float64, in dlib's order of operations.
+    Samples whose 2x2 neighbourhood leaves the window are black; values are
+    truncated to uint8; the result holds the first three channels, in the
+    image's order. Each pixel is gathered as one 32-bit word (no copy of the
+    window) and the arithmetic runs per channel in float64, in dlib's order of
+    operations. When the samples lie on an affine grid, ``corners`` (the indices
+    of its four corners) lets the bounds be checked on those four alone.
     """
-    nr, nc = src.shape[:2]
     n = xs.shape[0]
     if nr < 2 or nc < 2:
         return np.zeros((n, 3), dtype=np.uint8)
     left, top = np.floor(xs), np.floor(ys)
+    if corners:
+        sel = list(corners)
+        everywhere = all(0 <= v < nc - 1 for v in left[sel].tolist()) and all(0 <= v < nr - 1 for v in top[sel].tolist())
+    else:
+        everywhere = False
     li, ti = left.astype(np.intp), top.astype(np.intp)
-    inside = (li >= 0) & (ti >= 0) & (li < nc - 1) & (ti < nr - 1)
-    everywhere = bool(inside.all())
+    inside = None
     if not everywhere:
+        inside = (li >= 0) & (ti >= 0) & (li < nc - 1) & (ti < nr - 1)
         li, ti = np.where(inside, li, 0), np.where(inside, ti, 0)
-    # Each pixel as one little-endian 32-bit word (B | G << 8 | R << 16 | A << 24).
-    words = cv2.cvtColor(np.ascontiguousarray(src), cv2.COLOR_BGR2BGRA).reshape(-1).view("<u4")
-    idx = ti * nc + li
-    corners = [np.take(words, idx + offset) for offset in (0, 1, nc, nc + 1)]
+    width = img4.shape[1]
+    words = img4.reshape(-1).view("<u4")
+    idx = ti * width + li
+    idx += y0 * width + x0
+    px = [np.take(words, idx + offset).view(np.uint8).reshape(n, 4) for offset in (0, 1, width, width + 1)]
     fx, fy = xs - left, ys - top
     gx, gy = 1 - fx, 1 - fy
     out = np.empty((n, 3), dtype=np.uint8)
     for ch in range(3):
-        tl, tr, bl, br = (((w >> (8 * ch)) & 0xFF).astype(np.float64) for w in corners)
-        out[:, ch] = (gy * (gx * tl + fx * tr) + fy * (gx * bl + fx * br)).astype(np.uint8)  # truncation, as dlib
-    if not everywhere:
+        tl, tr, bl, br = (p[:, ch] for p in px)  # uint8 operands are widened to float64 exactly by the ufuncs
+        out[:, ch] = gy * (gx * tl + fx * tr) + fy * (gx * bl + fx * br)  # truncated, as dlib
+    if inside is not None:
         out[~inside] = 0
     return out
 
 
-def extract_chip(image: np.ndarray, geom: ChipGeometry) -> np.ndarray:
-    """``extract_image_chip(image, details)`` for a rotated/scaled chip of an (H, W, 3) uint8 image.
+def _four_channels(img: np.ndarray) -> np.ndarray:
+    """A C-contiguous 4-channel copy of a 3-channel image (channel order kept), or the image itself."""
+    if img.shape[2] == 4 and img.flags.c_contiguous:
+        return img
+    if img.shape[2] == 4:
+        return np.ascontiguousarray(img)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)  # appends a channel; swaps nothing
 
-    The geometry is scalar work, done with plain floats (numpy on 2-vectors costs more than it saves).
+
+def extract_chip(image: np.ndarray, geom: ChipGeometry) -> np.ndarray:
+    """``extract_image_chip(image, details)`` for a rotated/scaled chip of an (H, W, 3) or (H, W, 4)
+    uint8 image; the chip has three channels in the image's order (RGBA in, RGB out).
+
+    A contiguous 4-channel image (see :class:`kiosk.vision.frame.VisionFrame`) is sampled in
+    place when no pyramid step is needed. The geometry is scalar work, done with plain floats
+    (numpy on 2-vectors costs more than it saves).
     """
     size = geom.size
     chip_area = float(size * size)
@@ -186,9 +208,15 @@ def extract_chip(image: np.ndarray, geom: ChipGeometry) -> np.ndarray:
     while _area(_rect_down(local)) > chip_area:
         level += 1
         local = _rect_down(local)
-    src = image[bt : bb + 1, bl : br + 1]
-    for _ in range(level + 1):
-        src = pyramid_down2(src)
+    if level < 0:
+        src, x0, y0 = _four_channels(image), bl, bt
+        nr, nc = min(bb + 1, h) - bt, min(br + 1, w) - bl
+    else:
+        src = image[bt : bb + 1, bl : br + 1]
+        for _ in range(level + 1):
+            src = pyramid_down2(src)
+        src, x0, y0 = _four_channels(src), 0, 0
+        nr, nc = src.shape[:2]
     ll, lt, lr, lb = local
     lcx, lcy = (ll + lr) / 2, (lt + lb) / 2
     tlx, tly = _rotate(lcx, lcy, ll, lt, c, s)
@@ -201,9 +229,11 @@ def extract_chip(image: np.ndarray, geom: ChipGeometry) -> np.ndarray:
     cc, rr = _grid(size)
     xs = tlx + axx * cc + ayx * rr
     ys = tly + axy * cc + ayy * rr
-    return _bilinear(src, xs, ys).reshape(size, size, 3)
+    corners = (0, size - 1, size * (size - 1), size * size - 1)
+    return _bilinear(src, x0, y0, nr, nc, xs, ys, corners).reshape(size, size, 3)
 
 
-def face_chip(image_rgb: np.ndarray, points: np.ndarray, size: int, padding: float = 0.2) -> np.ndarray:
-    """The dlib face chip of ``size`` x ``size`` pixels for 5 landmarks in dlib's order."""
-    return extract_chip(image_rgb, chip_geometry(points, size, padding))
+def face_chip(image: np.ndarray, points: np.ndarray, size: int, padding: float = 0.2) -> np.ndarray:
+    """The dlib face chip of ``size`` x ``size`` pixels for 5 landmarks in dlib's order,
+    from an (H, W, 3) or (H, W, 4) image; three channels in the image's order."""
+    return extract_chip(image, chip_geometry(points, size, padding))

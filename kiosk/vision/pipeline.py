@@ -3,6 +3,10 @@
 Models are loaded once, when the pipeline is built, and released when it is
 closed (it is a context manager). Crops and chips are made and consumed
 inside :meth:`VisionPipeline.analyze`; only numbers leave it.
+
+Callers that make several calls on one frame (the tracker: detection, then the
+mesh and attributes of each tracked face) wrap it once in a
+:class:`~kiosk.vision.frame.VisionFrame`, so it is validated and converted once.
 """
 
 from __future__ import annotations
@@ -28,15 +32,10 @@ from kiosk.vision.classifiers import (
 )
 from kiosk.vision.detector import FaceDetector
 from kiosk.vision.facechip import face_chip
+from kiosk.vision.frame import VisionFrame
 from kiosk.vision.landmarks import FaceMesh, roi_from_detection, roi_from_image
 from kiosk.vision.runtime import TFLiteModel
 from kiosk.vision.types import AnalysedFace, Box, Detection, FaceLandmarks, PipelineOptions
-
-MAX_FRAME_PIXELS = 40_000_000  # refuse absurd frames rather than exhaust memory on the device
-
-
-class FrameError(ValueError):
-    """The frame cannot be analysed (empty, wrong type, wrong shape). The message says why."""
 
 
 @dataclass(frozen=True)
@@ -48,28 +47,6 @@ class StageTimes:
     emotion: float
     age: float
     gender: float
-
-
-def as_bgr(frame: np.ndarray) -> np.ndarray:
-    """Validate a frame (BGR, BGRA or grayscale uint8) and return it as BGR, without a copy when it is BGR."""
-    if not isinstance(frame, np.ndarray):
-        raise FrameError(f"frame must be a numpy array, got {type(frame).__name__}")
-    if frame.dtype != np.uint8:
-        raise FrameError(f"frame must be uint8, got {frame.dtype}")
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        frame = frame[:, :, 0]
-    if frame.ndim not in (2, 3) or (frame.ndim == 3 and frame.shape[2] not in (3, 4)):
-        raise FrameError(f"frame must be HxW, HxWx3 or HxWx4, got shape {frame.shape}")
-    h, w = frame.shape[:2]
-    if h == 0 or w == 0:
-        raise FrameError(f"frame is empty ({w}x{h})")
-    if h * w > MAX_FRAME_PIXELS:
-        raise FrameError(f"frame is {w}x{h}, more than {MAX_FRAME_PIXELS} pixels; downscale it first")
-    if frame.ndim == 2:
-        return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
-    if frame.shape[2] == 4:
-        return cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
-    return frame
 
 
 class VisionPipeline:
@@ -124,38 +101,38 @@ class VisionPipeline:
         get = lambda s: self._models[s].invoke_seconds if s in self._models else 0.0  # noqa: E731
         return StageTimes(get("detect"), get("landmarks"), get("emotion"), get("age"), get("gender"))
 
-    def analyze(self, frame_bgr: np.ndarray) -> list[AnalysedFace]:
+    def analyze(self, frame: np.ndarray | VisionFrame) -> list[AnalysedFace]:
         """Detect every face in a frame and infer its attributes."""
-        bgr = as_bgr(frame_bgr)
-        return [self._attributes(bgr, d, d.box) for d in self.detector.detect(bgr)]
+        vf = VisionFrame.of(frame)
+        return [self._attributes(vf, d, d.box) for d in self.detector.detect(vf.bgr)]
 
-    def analyze_detections(self, frame_bgr: np.ndarray, detections: list[Detection]) -> list[AnalysedFace]:
+    def analyze_detections(self, frame: np.ndarray | VisionFrame, detections: list[Detection]) -> list[AnalysedFace]:
         """Infer attributes for detections made elsewhere (for example a tracker's chosen faces)."""
         if not detections:
             return []
-        bgr = as_bgr(frame_bgr)
-        return [self._attributes(bgr, d, d.box) for d in detections]
+        vf = VisionFrame.of(frame)
+        return [self._attributes(vf, d, d.box) for d in detections]
 
-    def detect(self, frame_bgr: np.ndarray, min_score: float | None = None) -> list[Detection]:
+    def detect(self, frame: np.ndarray | VisionFrame, min_score: float | None = None) -> list[Detection]:
         """Detection only (the tracker runs attributes at a lower rate); ``min_score`` below the
         configured threshold returns weaker candidates too (the tracker uses them to continue tracks)."""
-        return self.detector.detect(as_bgr(frame_bgr), min_score)
+        return self.detector.detect(VisionFrame.of(frame).bgr, min_score)
 
-    def analyze_face_crop(self, image_bgr: np.ndarray) -> AnalysedFace:
+    def analyze_face_crop(self, image: np.ndarray | VisionFrame) -> AnalysedFace:
         """Treat the whole image as one already-cropped face: no detection; the
         emotion crop is the whole image and the mesh ROI is the whole image."""
-        bgr = as_bgr(image_bgr)
-        h, w = bgr.shape[:2]
+        vf = VisionFrame.of(image)
+        h, w = vf.shape[:2]
         det = Detection(box=Box(0.0, 0.0, float(w), float(h)), score=1.0, keypoints=())
-        return self._attributes(bgr, det, None)
+        return self._attributes(vf, det, None)
 
-    def landmarks_for(self, bgr: np.ndarray, det: Detection) -> FaceLandmarks:
-        """Face mesh on one detection of a validated BGR frame (see :func:`as_bgr`): alignment points and pose."""
-        return self.mesh.landmarks(bgr, roi_from_detection(det))
+    def landmarks_for(self, frame: np.ndarray | VisionFrame, det: Detection) -> FaceLandmarks:
+        """Face mesh on one detection: alignment points and pose."""
+        return self.mesh.landmarks(VisionFrame.of(frame).rgba, roi_from_detection(det))
 
     def attributes_for(
         self,
-        bgr: np.ndarray,
+        frame: np.ndarray | VisionFrame,
         det: Detection,
         landmarks: FaceLandmarks | None,
         *,
@@ -166,25 +143,31 @@ class VisionPipeline:
         Age and gender need landmarks with enough presence; emotion needs only the box
         (or the whole image when ``whole_image``, for already-cropped faces).
         """
-        emotion = age = gender = None
+        vf = VisionFrame.of(frame)
+        # Every input is cut first and the models run afterwards, back to back: a model's run
+        # evicts the CPU caches, and Python work right after one runs about twice as slow.
+        gray = chip64 = chip32 = None
         if self.emotion is not None:
-            crop = bgr if whole_image else crop_square(bgr, fer_crop_box(det.box))
+            crop = vf.bgr if whole_image else crop_square(vf.bgr, fer_crop_box(det.box))
             if crop.size:
-                emotion = self.emotion.classify(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY))
+                gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)
         if landmarks is not None and landmarks.presence >= self.options.min_presence:
             pts = np.asarray(landmarks.alignment_points)
-            # Chips are cut from the BGR frame (per channel, so identical); the classifiers take BGR.
+            # RGB chips, cut from the RGBA frame (per channel, so the same pixels as from BGR)
             if self.age is not None:
-                age = self.age.estimate(face_chip(bgr, pts, AGE_CHIP, CHIP_PADDING))
+                chip64 = face_chip(vf.rgba, pts, AGE_CHIP, CHIP_PADDING)
             if self.gender is not None:
-                gender = self.gender.classify(face_chip(bgr, pts, GENDER_CHIP, CHIP_PADDING))
+                chip32 = face_chip(vf.rgba, pts, GENDER_CHIP, CHIP_PADDING)
+        emotion = self.emotion.classify(gray) if gray is not None else None
+        age = self.age.estimate(chip64) if chip64 is not None else None
+        gender = self.gender.classify(chip32) if chip32 is not None else None
         return AnalysedFace(detection=det, landmarks=landmarks, emotion=emotion, age=age, gender=gender)
 
-    def _attributes(self, bgr: np.ndarray, det: Detection, box: Box | None) -> AnalysedFace:
+    def _attributes(self, vf: VisionFrame, det: Detection, box: Box | None) -> AnalysedFace:
         landmarks = None
         if self.options.landmarks:
             if box is None:
-                landmarks = self.mesh.landmarks(bgr, roi_from_image(bgr.shape))
+                landmarks = self.mesh.landmarks(vf.rgba, roi_from_image(vf.shape))
             else:
-                landmarks = self.landmarks_for(bgr, det)
-        return self.attributes_for(bgr, det, landmarks, whole_image=box is None)
+                landmarks = self.landmarks_for(vf, det)
+        return self.attributes_for(vf, det, landmarks, whole_image=box is None)
