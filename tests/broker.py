@@ -19,7 +19,10 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = "") -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra: str = "",
+                 users: dict[str, str] | None = None) -> None:
+        """``users`` (name -> password): only they may connect (a password file made with
+        mosquitto_passwd; anonymous clients refused). ``extra`` is appended to the configuration."""
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
         if exe is None:
             pytest.skip("mosquitto is not installed (scripts/test installs the Debian package)")
@@ -30,8 +33,17 @@ class Broker:
         self.conf = self.dir / "mosquitto.conf"
         # started as root, mosquitto would switch to user "mosquitto", who cannot read pytest's private tmp dirs
         run_as = "user root\n" if os.geteuid() == 0 else ""
+        anonymous = "true"
+        if users:
+            passwd = self.dir / "passwd"
+            passwd.unlink(missing_ok=True)
+            for name, password in users.items():
+                flags = ["-b"] if passwd.exists() else ["-b", "-c"]
+                subprocess.run(["mosquitto_passwd", *flags, str(passwd), name, password], check=True, capture_output=True)
+            anonymous = "false"
+            extra = f"password_file {passwd}\n{extra}"
         self.conf.write_text(
-            f"{run_as}listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"{run_as}listener {self.port} 127.0.0.1\nallow_anonymous {anonymous}\npersistence true\n"
             f"persistence_location {self.dir}/\nlog_dest file {self.dir}/mosquitto.log\n{extra}"
         )
         self.proc: subprocess.Popen | None = None

@@ -126,10 +126,7 @@ def test_sigkill_20_times_while_draining_loses_no_seq(tmp_path, broker):
 
 
 def test_wrong_password_keeps_rows_and_drains_once_fixed(tmp_path):
-    passwd = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "dev-1", "right"], check=True, capture_output=True)
-    b = Broker(tmp_path / "broker", extra=f"password_file {passwd}\n")
-    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    b = Broker(tmp_path / "broker", users={"dev-1": "right"})
     b.start()
     secret = tmp_path / "secret"
     secret.write_text("wrong\n")

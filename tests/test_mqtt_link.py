@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import time
 
@@ -118,10 +117,7 @@ def test_mqtt_311_delivers_in_order(tmp_path, broker):
 
 
 def test_refused_connections_back_off_exponentially(tmp_path):
-    passwd = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "dev-1", "right"], check=True, capture_output=True)
-    b = Broker(tmp_path / "broker", extra=f"password_file {passwd}\nlog_timestamp_format %s\nlog_type all\n")
-    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    b = Broker(tmp_path / "broker", users={"dev-1": "right"}, extra="log_timestamp_format %s\nlog_type all\n")
     b.start()
     try:
         client = MqttClient(MqttOptions(port=b.port, client_id="dev-1", username="dev-1", password="wrong",
@@ -245,11 +241,7 @@ def test_acl_denial_keeps_rows_and_the_retained_status_says_why(tmp_path):
     acl = tmp_path / "acl"
     acl.write_text("user dev-1\ntopic write kiosk/+/+/status\ntopic read kiosk/+/+/cmd/#\n\n"
                    "user watcher\ntopic read kiosk/#\n")
-    passwd = tmp_path / "passwd"
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "dev-1", "secret"], check=True, capture_output=True)
-    subprocess.run(["mosquitto_passwd", "-b", str(passwd), "watcher", "secret"], check=True, capture_output=True)
-    b = Broker(tmp_path / "broker", extra=f"acl_file {acl}\npassword_file {passwd}\n")
-    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    b = Broker(tmp_path / "broker", users={"dev-1": "secret", "watcher": "secret"}, extra=f"acl_file {acl}\n")
     b.start()
     db = open_db(tmp_path / "device.db")
     fill(db, 3)

@@ -125,12 +125,7 @@ def test_broker_down_for_30_periods_every_seq_arrives(tmp_path, broker):
 def test_refused_publish_keeps_the_row_and_reports_why(tmp_path):
     acl = tmp_path / "acl"
     acl.write_text("user dev\ntopic write kiosk/+/+/status\n")
-    passwd = tmp_path / "passwd"
-    import subprocess
-
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwd), "dev", "secret"], check=True, capture_output=True)
-    b = Broker(tmp_path / "broker", extra=f"acl_file {acl}\npassword_file {passwd}\n")
-    b.conf.write_text(b.conf.read_text().replace("allow_anonymous true", "allow_anonymous false"))
+    b = Broker(tmp_path / "broker", users={"dev": "secret"}, extra=f"acl_file {acl}\n")
     b.start()
     try:
         db = open_db(tmp_path / "device.db")
