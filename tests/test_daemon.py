@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -58,6 +59,12 @@ class Feed:
     def stop(self) -> None:
         self.client.stop()
 
+    def __enter__(self) -> Feed:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
 
 def write_config(path: Path, tmp: Path, port: int, source: Path | str, **extra: str) -> Path:
     sections = {
@@ -80,6 +87,24 @@ def start_daemon(cfg: Path, env: dict | None = None) -> subprocess.Popen:
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
 
 
+@contextmanager
+def running_daemon(cfg: Path, env: dict | None = None):
+    """`kiosk run` as a subprocess, killed on the way out if a test left it running."""
+    proc = start_daemon(cfg, env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _close_writer(writer) -> None:
+    try:
+        writer.close()
+    except BrokenPipeError:  # the daemon has gone: what was left unread is of no use
+        pass
+
+
 def daemon_log(cfg: Path) -> str:
     return (cfg.parent / "daemon.log").read_text()
 
@@ -90,10 +115,8 @@ def clip(tmp_path):
 
 
 def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_path, broker, clip):
-    feed = Feed(broker.port)
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip)
-    proc = start_daemon(cfg)
-    try:
+    with Feed(broker.port) as feed, running_daemon(cfg) as proc:
         assert wait_for(lambda: len(feed.msgs["summary"]) >= 3, 40), daemon_log(cfg)[-3000:]
         assert wait_for(lambda: any(s.get("frames_per_s", 0) > 0 for s in feed.msgs["stats"]), 10)
         assert feed.last("status")["state"] == "online"
@@ -103,10 +126,6 @@ def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_p
         took = time.monotonic() - started
         assert took < 5.0, took
         assert wait_for(lambda: feed.last("status")["state"] == "offline", 5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        feed.stop()
     summaries, stats = feed.msgs["summary"], feed.msgs["stats"]
     summary_v, stats_v, status_v = (load_validator(f"{k}.v1.json") for k in ("summary", "stats", "status"))
     for s in summaries:
@@ -132,10 +151,8 @@ def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_p
 
 
 def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, broker, clip):
-    feed = Feed(broker.port)
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip)
-    proc = start_daemon(cfg)
-    try:
+    with Feed(broker.port) as feed, running_daemon(cfg) as proc:
         assert wait_for(lambda: feed.last("status") and feed.last("status")["state"] == "online", 30), daemon_log(cfg)
         first_hash = feed.last("status")["config_hash"]
         write_config(cfg, tmp_path, broker.port, clip, content="  default: spring-campaign\n")
@@ -151,20 +168,14 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, brok
         assert wait_for(lambda: len(feed.msgs["summary"]) >= n + 2, 20)  # on the previous config
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        feed.stop()
     seqs = [s["seq"] for s in feed.msgs["summary"]]
     assert seqs == list(range(1, len(seqs) + 1))  # a reload neither skips nor repeats a period
 
 
 def test_video_removed_sets_camera_offline_and_recovers_when_it_returns(tmp_path, broker, clip):
-    feed = Feed(broker.port)
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip)
-    proc = start_daemon(cfg)
     hidden = tmp_path / "elsewhere.avi"
-    try:
+    with Feed(broker.port) as feed, running_daemon(cfg) as proc:
         assert wait_for(lambda: any(s.get("camera_state") == "online" for s in feed.msgs["stats"]), 30), daemon_log(cfg)
         shutil.move(clip, hidden)  # the open file plays to its end (3 s); reopening it then fails
         assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 10), daemon_log(cfg)[-2000:]
@@ -175,10 +186,6 @@ def test_video_removed_sets_camera_offline_and_recovers_when_it_returns(tmp_path
         assert wait_for(lambda: feed.last("status").get("error") is None, 5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        feed.stop()
     assert "does not exist" in daemon_log(cfg)
 
 
@@ -202,6 +209,13 @@ def _notify_socket(tmp_path):
     return path, got, stop
 
 
+def _fifo_camera_env(notify_path: str) -> dict:
+    """systemd's notify socket with a 2 s watchdog, and an FFmpeg that opens a FIFO stream at once
+    (it would otherwise read 5 MB before it opens it)."""
+    return {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "2000000",
+            "OPENCV_FFMPEG_CAPTURE_OPTIONS": "probesize;32768|analyzeduration;0"}
+
+
 def _mjpeg_frames(n: int, start: int = 0) -> list[bytes]:
     out = []
     for i in range(start, start + n):
@@ -219,46 +233,38 @@ def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_pa
     path, got, stop = _notify_socket(tmp_path)
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
                        camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 30\n")
-    proc = start_daemon(cfg, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000",
-                                  # FFmpeg would otherwise read 5 MB before it opens the stream
-                                  "OPENCV_FFMPEG_CAPTURE_OPTIONS": "probesize;32768|analyzeduration;0"})
-    writer = open(fifo, "wb")  # blocks until the daemon opens the camera
-    try:
-        def feed_frames(seconds: float, start: int) -> None:
-            frames = _mjpeg_frames(int(seconds * 10), start)
-            for jpg in frames:
-                writer.write(jpg)
-                writer.flush()
-                time.sleep(0.1)
+    with running_daemon(cfg, _fifo_camera_env(path)) as proc:
+        writer = open(fifo, "wb")  # blocks until the daemon opens the camera
+        try:
+            def feed_frames(seconds: float, start: int) -> None:
+                frames = _mjpeg_frames(int(seconds * 10), start)
+                for jpg in frames:
+                    writer.write(jpg)
+                    writer.flush()
+                    time.sleep(0.1)
 
-        feed_frames(6, 0)
-        assert any("READY=1" in m for _, m in got), got
-        flowing = [t for t, m in got if m == "WATCHDOG=1"]
-        assert len(flowing) >= 4, got
-        stalled_at = time.monotonic()
-        time.sleep(6)  # the writer stalls: the capture thread is stuck in its read
-        during = [t for t, m in got if m == "WATCHDOG=1" and t > stalled_at + 2.0]
-        assert during == [], f"watchdog pinged while the pipeline was stalled: {len(during)}"
-        assert proc.poll() is None
-        resumed_at = time.monotonic()
-        feed_frames(3, 60)
-        after = [t for t, m in got if m == "WATCHDOG=1" and t > resumed_at]
-        assert after, "no watchdog after frames resumed"
-        assert any(m.startswith("STATUS=") for _, m in got)
-        proc.send_signal(signal.SIGTERM)
-        writer.close()
-        assert proc.wait(10) == 0
-        time.sleep(0.3)
-        assert any("STOPPING=1" in m for _, m in got), got[-5:]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        stop.set()
-        if not writer.closed:
-            try:
-                writer.close()
-            except BrokenPipeError:
-                pass
+            feed_frames(6, 0)
+            assert any("READY=1" in m for _, m in got), got
+            flowing = [t for t, m in got if m == "WATCHDOG=1"]
+            assert len(flowing) >= 4, got
+            stalled_at = time.monotonic()
+            time.sleep(6)  # the writer stalls: the capture thread is stuck in its read
+            during = [t for t, m in got if m == "WATCHDOG=1" and t > stalled_at + 2.0]
+            assert during == [], f"watchdog pinged while the pipeline was stalled: {len(during)}"
+            assert proc.poll() is None
+            resumed_at = time.monotonic()
+            feed_frames(3, 60)
+            after = [t for t, m in got if m == "WATCHDOG=1" and t > resumed_at]
+            assert after, "no watchdog after frames resumed"
+            assert any(m.startswith("STATUS=") for _, m in got)
+            proc.send_signal(signal.SIGTERM)
+            writer.close()
+            assert proc.wait(10) == 0
+            time.sleep(0.3)
+            assert any("STOPPING=1" in m for _, m in got), got[-5:]
+        finally:
+            stop.set()
+            _close_writer(writer)
 
 
 def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):
@@ -268,8 +274,7 @@ def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):
 
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, 9, clip)
     cfg.write_text(cfg.read_text().replace("  keepalive_s: 5\n", "  keepalive_s: 5\n  enabled: false\n"))
-    proc = start_daemon(cfg)
-    try:
+    with running_daemon(cfg) as proc:
         def queued() -> int:
             if not (tmp_path / "device.db").exists():
                 return 0
@@ -281,9 +286,6 @@ def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):
         assert wait_for(lambda: queued() >= 3, 40), daemon_log(cfg)[-2000:]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     log = daemon_log(cfg)
     assert "MQTT" not in log and "Traceback" not in log
 
@@ -294,35 +296,27 @@ def test_a_camera_stuck_in_a_read_is_reopened_then_left_to_the_watchdog(tmp_path
     fifo = tmp_path / "camera.mjpeg"
     os.mkfifo(fifo)
     path, got, stop = _notify_socket(tmp_path)
-    feed = Feed(broker.port)
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
                        camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 1\n")
-    proc = start_daemon(cfg, env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "2000000",
-                                  "OPENCV_FFMPEG_CAPTURE_OPTIONS": "probesize;32768|analyzeduration;0"})
-    writer = open(fifo, "wb")
-    try:
-        for jpg in _mjpeg_frames(40):
-            writer.write(jpg)
-            writer.flush()
-            time.sleep(0.1)
-        assert [m for _, m in got if m == "WATCHDOG=1"], got
-        stalled = time.monotonic()
-        assert wait_for(lambda: daemon_log(cfg).count("reopening it in a new thread") == 3, 20), daemon_log(cfg)[-3000:]
-        assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 5)
-        time.sleep(4)  # the third replacement hangs too
-        last_ping = max(t for t, m in got if m == "WATCHDOG=1")
-        assert time.monotonic() - last_ping > 2.5, "the watchdog is still fed with a camera stuck for good"
-        assert last_ping > stalled  # it was fed while fresh capture threads were trying
-        assert proc.poll() is None
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        stop.set()
-        feed.stop()
+    with Feed(broker.port) as feed, running_daemon(cfg, _fifo_camera_env(path)) as proc:
+        writer = open(fifo, "wb")
         try:
-            writer.close()
-        except BrokenPipeError:
-            pass
+            for jpg in _mjpeg_frames(40):
+                writer.write(jpg)
+                writer.flush()
+                time.sleep(0.1)
+            assert [m for _, m in got if m == "WATCHDOG=1"], got
+            stalled = time.monotonic()
+            assert wait_for(lambda: daemon_log(cfg).count("reopening it in a new thread") == 3, 20), daemon_log(cfg)[-3000:]
+            assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 5)
+            time.sleep(4)  # the third replacement hangs too
+            last_ping = max(t for t, m in got if m == "WATCHDOG=1")
+            assert time.monotonic() - last_ping > 2.5, "the watchdog is still fed with a camera stuck for good"
+            assert last_ping > stalled  # it was fed while fresh capture threads were trying
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            stop.set()
+            _close_writer(writer)
     assert "the service manager restarts kiosk" in daemon_log(cfg)
