@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from kiosk.store.kanon import period_filter
+
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS summaries (device_id TEXT NOT NULL, store_id TEXT NOT NULL, seq BIGINT NOT NULL, "
     "period_start TEXT NOT NULL, payload TEXT NOT NULL, received_at DOUBLE PRECISION NOT NULL, "
@@ -109,17 +111,11 @@ class CollectorStore:
     def summaries(self, *, device_id: str | None = None, store_id: str | None = None, since: str | None = None,
                   until: str | None = None) -> list[dict]:
         """Stored summaries (period_start in [since, until), ISO 8601 UTC), oldest first."""
-        where, params = [], []
+        where, params = period_filter(since, until)
         for column, value in (("device_id", device_id), ("store_id", store_id)):
             if value is not None:
                 where.append(f"{column} = ?")
                 params.append(value)
-        if since is not None:
-            where.append("period_start >= ?")
-            params.append(since)
-        if until is not None:
-            where.append("period_start < ?")
-            params.append(until)
         sql = "SELECT payload FROM summaries" + (" WHERE " + " AND ".join(where) if where else "")
         return [json.loads(r[0]) for r in self._rows(sql + " ORDER BY period_start, device_id", params)]
 

@@ -40,8 +40,10 @@ class KAnonResult:
         return len(self.cells)
 
 
-def _period_filter(since: int | None, until: int | None) -> tuple[list[str], list]:
-    """SQL conditions and parameters selecting periods in [since, until)."""
+def period_filter(since: object | None, until: object | None) -> tuple[list[str], list]:
+    """SQL conditions (``?`` placeholders) and parameters selecting rows whose ``period_start``
+    is in [since, until); either bound may be None. The device store passes epoch seconds, the
+    collector's store ISO 8601 strings."""
     where, params = [], []
     if since is not None:
         where.append("period_start >= ?")
@@ -68,7 +70,7 @@ def read_aggregates(
     bad = [g for g in group_by if g not in KEY_COLUMNS]
     if bad:
         raise ValueError(f"cannot group by {bad}: choose from {KEY_COLUMNS}")
-    where, params = _period_filter(since, until)
+    where, params = period_filter(since, until)
     if zones:
         where.append(f"zone IN ({', '.join('?' * len(zones))})")
         params.extend(zones)
@@ -102,7 +104,7 @@ def read_aggregates(
 
 def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> tuple[dict, ...]:
     """Queue occupancy per (period, zone): head counts over time, with no attribute of anyone."""
-    where, params = _period_filter(since, until)
+    where, params = period_filter(since, until)
     sql = "SELECT period_start, zone, samples, total, peak FROM occupancy"
     if where:
         sql += " WHERE " + " AND ".join(where)
