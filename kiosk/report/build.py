@@ -7,6 +7,7 @@ import base64
 import csv
 import datetime as dt
 import html
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,36 +35,43 @@ class Section:
     empty: str | None = None  # why there is no chart
 
 
+def _section(key: str, title: str, explain: str, tables_: dict, has_data: bool, chart: Callable[[], bytes],
+             empty: str) -> Section:
+    """A section with the chart ``chart()`` draws when it has data; without data, no chart and
+    ``empty`` says why."""
+    return Section(key, title, explain, tables_, chart() if has_data else None, None if has_data else empty)
+
+
 def build_sections(data: ReportData, options: ReportOptions) -> list[Section]:
     s = data.summaries
     out = []
     interest = tables.interest(s)
-    out.append(Section("interest", "1. Product interest per zone",
-                       "Visits (people who stopped at least min_dwell_s), the share who looked at the shelf, "
-                       "and median dwell and attention. Totals add the published figures; a period in which a "
-                       "zone had fewer than k visits is not counted and is noted as suppressed.",
-                       {"interest": interest}, charts.interest_chart(interest) if interest else None,
-                       None if interest else "No visits in this range."))
+    out.append(_section("interest", "1. Product interest per zone",
+                        "Visits (people who stopped at least min_dwell_s), the share who looked at the shelf, "
+                        "and median dwell and attention. Totals add the published figures; a period in which a "
+                        "zone had fewer than k visits is not counted and is noted as suppressed.",
+                        {"interest": interest}, bool(interest), lambda: charts.interest_chart(interest),
+                        "No visits in this range."))
     reactions = tables.reactions(s)
     has_reactions = any(r["visits"] for r in reactions)
-    out.append(Section("reactions", "2. Reaction mix per zone",
-                       "Dominant emotion over each visit, and the first reaction (the first seconds of "
-                       "attention), as shares of the visits whose emotion was published.",
-                       {"reactions": reactions}, charts.reactions_chart(reactions) if has_reactions else None,
-                       None if has_reactions else "No published emotion counts in this range."))
+    out.append(_section("reactions", "2. Reaction mix per zone",
+                        "Dominant emotion over each visit, and the first reaction (the first seconds of "
+                        "attention), as shares of the visits whose emotion was published.",
+                        {"reactions": reactions}, has_reactions, lambda: charts.reactions_chart(reactions),
+                        "No published emotion counts in this range."))
     ages, genders = tables.splits(s, "age_bands"), tables.splits(s, "gender")
-    out.append(Section("demographics", "3. Visits by age band and by gender",
-                       "One attribute at a time, never crossed: the device publishes no finer split. '+<k' marks "
-                       "a value hidden in at least one period.",
-                       {"age_bands": ages, "gender": genders},
-                       charts.splits_chart(ages, genders) if (ages or genders) else None,
-                       None if (ages or genders) else "No visits in this range."))
+    out.append(_section("demographics", "3. Visits by age band and by gender",
+                        "One attribute at a time, never crossed: the device publishes no finer split. '+<k' marks "
+                        "a value hidden in at least one period.",
+                        {"age_bands": ages, "gender": genders},
+                        bool(ages or genders), lambda: charts.splits_chart(ages, genders),
+                        "No visits in this range."))
     timeline = tables.timeline(s)
-    out.append(Section("timeline", "4. Timeline of visits and emotions per zone",
-                       "Per period: visits stacked by dominant emotion; hatched grey: suppressed (fewer than k); "
-                       "dashed lines mark a change of content/campaign label.",
-                       {"timeline": timeline}, charts.timeline_chart(timeline) if timeline else None,
-                       None if timeline else "No periods in this range."))
+    out.append(_section("timeline", "4. Timeline of visits and emotions per zone",
+                        "Per period: visits stacked by dominant emotion; hatched grey: suppressed (fewer than k); "
+                        "dashed lines mark a change of content/campaign label.",
+                        {"timeline": timeline}, bool(timeline), lambda: charts.timeline_chart(timeline),
+                        "No periods in this range."))
     if options.compare:
         kind, a, b = options.compare
         rows = tables.compare(s, kind, a, b)
@@ -71,18 +79,18 @@ def build_sections(data: ReportData, options: ReportOptions) -> list[Section]:
         explain = (f"{kind} {a!r} against {b!r}." + (
             " A campaign's figures come from the periods in which every visit of a zone was under that label."
             if kind == "content" else ""))
-        out.append(Section("comparison", "5. Comparison", explain, {"comparison": rows},
-                           charts.compare_chart(rows) if usable else None,
-                           None if usable else f"Neither {a!r} nor {b!r} has data in this range."))
+        out.append(_section("comparison", "5. Comparison", explain, {"comparison": rows},
+                            usable, lambda: charts.compare_chart(rows),
+                            f"Neither {a!r} nor {b!r} has data in this range."))
     else:
         out.append(Section("comparison", "5. Comparison", "", {}, None,
                            "Choose two zones or two campaigns with --compare zone:A,B or --compare content:A,B."))
     queues = tables.queues(s)
-    out.append(Section("queues", "6. Queue zones",
-                       "People waiting (mean and peak of 1 Hz head counts) and the mean waiting time (dwell of "
-                       "visits in the queue zone) per period.",
-                       {"queues": queues}, charts.queue_chart(queues) if queues else None,
-                       None if queues else "No queue zone in this range."))
+    out.append(_section("queues", "6. Queue zones",
+                        "People waiting (mean and peak of 1 Hz head counts) and the mean waiting time (dwell of "
+                        "visits in the queue zone) per period.",
+                        {"queues": queues}, bool(queues), lambda: charts.queue_chart(queues),
+                        "No queue zone in this range."))
     return out
 
 
