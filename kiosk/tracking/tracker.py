@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kiosk.vision.detector import box_iou
 from kiosk.vision.types import Detection
 
 
@@ -66,12 +67,11 @@ def _cxcywh(det: Detection) -> np.ndarray:
 
 def _iou_cxcywh(a: list[float], b: list[float]) -> float:
     """Intersection over union of two centre/size boxes (cx, cy, w, h)."""
-    w = min(a[0] + a[2] / 2, b[0] + b[2] / 2) - max(a[0] - a[2] / 2, b[0] - b[2] / 2)
-    h = min(a[1] + a[3] / 2, b[1] + b[3] / 2) - max(a[1] - a[3] / 2, b[1] - b[3] / 2)
-    if w <= 0 or h <= 0:
-        return 0.0
-    inter = w * h
-    return inter / max(a[2] * a[3] + b[2] * b[3] - inter, 1e-9)
+    return box_iou(_corners(a), _corners(b))
+
+
+def _corners(b: list[float]) -> tuple[float, float, float, float]:
+    return (b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2)
 
 
 @dataclass(frozen=True)

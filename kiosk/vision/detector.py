@@ -7,6 +7,8 @@ overlapping boxes with weighted NMS, and map everything back to frame pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 
@@ -55,14 +57,15 @@ def weighted_nms(rows: np.ndarray, scores: np.ndarray, iou: float, limit: int) -
         top = boxes[first]
         cluster, rest = [first], []
         for i in remaining[1:]:
-            (cluster if _iou(top, boxes[i]) > iou else rest).append(i)
+            (cluster if box_iou(top, boxes[i]) > iou else rest).append(i)
         w = scores[cluster]
         out.append((w @ rows[cluster] / w.sum(), float(scores[first])))
         remaining = rest
     return out
 
 
-def _iou(a: list[float], b: list[float]) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two boxes given by corners (x0, y0, x1, y1), in plain floats."""
     w = min(a[2], b[2]) - max(a[0], b[0])
     h = min(a[3], b[3]) - max(a[1], b[1])
     if w <= 0 or h <= 0:
