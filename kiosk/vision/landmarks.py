@@ -35,15 +35,12 @@ class Roi:
     angle: float  # radians; the frame is rotated by -angle to make the eye line horizontal
 
     def to_input(self, input_size: int) -> np.ndarray:
-        """2x3 affine matrix mapping frame pixels to ROI input pixels."""
-        return np.array(self._affine(input_size))
-
-    def _affine(self, input_size: int) -> list[list[float]]:
-        # input = s * R(-angle) (p - centre) + input_size/2, in plain floats (numpy on 2x2 costs more)
+        """2x3 affine matrix mapping frame pixels to ROI input pixels:
+        input = s * R(-angle) (p - centre) + input_size / 2 (worked in plain floats: numpy on 2x2 costs more)."""
         s = input_size / self.size
         c, si = math.cos(self.angle) * s, math.sin(self.angle) * s
         half = input_size / 2.0
-        return [[c, si, half - (c * self.cx + si * self.cy)], [-si, c, half - (-si * self.cx + c * self.cy)]]
+        return np.array([[c, si, half - (c * self.cx + si * self.cy)], [-si, c, half - (-si * self.cx + c * self.cy)]])
 
     def to_frame(self, input_size: int) -> tuple[float, float, float, float, float, float]:
         """The inverse of :meth:`to_input` as (a, b, tx, c, d, ty): frame x = a*u + b*v + tx, y = c*u + d*v + ty."""
@@ -103,21 +100,10 @@ class FaceMesh:
         last = [int(np.prod(o.shape)) for o in model.outputs]
         self._mesh_out, self._presence_out = last.index(1404), last.index(1)
 
-    def mesh(self, frame: np.ndarray, roi: Roi, indices: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        """Mesh points in frame pixels, z in the same scale as x (all 468, or only ``indices``),
-        and the face-presence probability. ``frame`` is BGR (H, W, 3) or RGBA (H, W, 4); RGBA is
-        warped about 2.5 times faster (see :mod:`kiosk.vision.frame`), with identical pixels."""
-        pts, presence = self._run(frame, roi, indices)
-        a, b, tx, c, d, ty = roi.to_frame(self.input_size)
-        out = np.empty(pts.shape, dtype=np.float64)
-        out[:, 0] = a * pts[:, 0] + b * pts[:, 1] + tx
-        out[:, 1] = c * pts[:, 0] + d * pts[:, 1] + ty
-        out[:, 2] = pts[:, 2] * (roi.size / self.input_size)
-        return out, presence
-
     def landmarks(self, frame: np.ndarray, roi: Roi) -> FaceLandmarks:
-        """The five alignment points and head pose; ``frame`` as in :meth:`mesh`. Only the nine
-        mesh points they need are read, and mapped back in plain floats."""
+        """The five alignment points and head pose of the face in ``roi``. ``frame`` is BGR (H, W, 3)
+        or RGBA (H, W, 4); RGBA is warped about 2.5 times faster (see :mod:`kiosk.vision.frame`), with
+        identical pixels. Only the nine mesh points needed are read, and mapped back in plain floats."""
         raw, presence = self._run(frame, roi, _NEEDED)
         a, b, tx, c, d, ty = roi.to_frame(self.input_size)
         zs = roi.size / self.input_size
@@ -125,10 +111,10 @@ class FaceMesh:
         align = tuple((x, y) for x, y, _ in pts[:5])
         return FaceLandmarks(alignment_points=align, pose=head_pose(*pts[5:9]), presence=presence)
 
-    def _run(self, frame: np.ndarray, roi: Roi, indices: np.ndarray | None) -> tuple[np.ndarray, float]:
-        """Mesh points (or only ``indices``) in ROI input pixels, and the presence probability."""
+    def _run(self, frame: np.ndarray, roi: Roi, indices: np.ndarray) -> tuple[np.ndarray, float]:
+        """The mesh points ``indices`` in ROI input pixels (x, y, z), and the presence probability."""
         n = self.input_size
-        warped = cv2.warpAffine(frame, np.array(roi._affine(n)), (n, n), flags=cv2.INTER_LINEAR,
+        warped = cv2.warpAffine(frame, roi.to_input(n), (n, n), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT)
         patch = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB if frame.shape[2] == 4 else cv2.COLOR_BGR2RGB)
 
@@ -137,7 +123,7 @@ class FaceMesh:
 
         def read(*outs):
             mesh = outs[self._mesh_out].reshape(468, 3)
-            return (mesh[indices] if indices is not None else mesh).astype(np.float32), float(
+            return mesh[indices].astype(np.float32), float(
                 outs[self._presence_out].reshape(-1)[0])
 
         pts, raw_presence = self._model.run_in_place(fill, read)
