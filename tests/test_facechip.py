@@ -39,6 +39,20 @@ def test_pyramid_down_sizes_and_constant_images():
     assert pyramid_down2(np.zeros((8, 50, 3), np.uint8)).shape[:2] == (0, 0)
 
 
+@pytest.mark.parametrize("shape", [(9, 9, 3), (10, 11, 4), (37, 24, 3), (40, 53, 4)])
+def test_pyramid_down_matches_dlibs_integer_filter(shape):
+    """Each output pixel is the [1 4 6 4 1] x [1 4 6 4 1] sum over the 5x5 window whose top-left
+    corner is (2i, 2j), divided by 256 and truncated (dlib's pyramid_down<2>)."""
+    img = np.random.default_rng(5).integers(0, 256, shape, dtype=np.uint8)
+    out = pyramid_down2(img)
+    k = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1])
+    assert out.shape == ((shape[0] - 3) // 2, (shape[1] - 3) // 2, shape[2])
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            window = img[2 * i : 2 * i + 5, 2 * j : 2 * j + 5].astype(np.int64)
+            assert out[i, j].tolist() == ((window * k[:, :, None]).sum(axis=(0, 1)) // 256).tolist(), (i, j)
+
+
 def test_chip_of_a_large_face_uses_the_pyramid_and_keeps_content():
     rng = np.random.default_rng(1)
     img = np.zeros((800, 800, 3), np.uint8)

@@ -98,23 +98,25 @@ def _rotate(cx: float, cy: float, x: float, y: float, c: float, s: float) -> tup
     return cx + c * dx - s * dy, cy + s * dx + c * dy
 
 
-_PYR_KERNEL = np.array([1, 4, 6, 4, 1], dtype=np.float32)
-
-
 def pyramid_down2(img: np.ndarray) -> np.ndarray:
     """One ``pyramid_down<2>`` step on an (H, W, C) uint8 image.
 
     dlib filters with [1 4 6 4 1] in both directions without a border, keeps
     every second sample starting at the third, and truncates the integer sum
-    divided by 256. The sums (at most 65,280) are exact in float32.
+    divided by 256. OpenCV's ``pyrDown`` applies the same kernel and keeps
+    every second sample starting at the first, so dlib's samples are its
+    second onwards; those never reach the image border. In float32 the sums
+    (at most 65,280) and the division by 256 are exact, so truncating
+    reproduces dlib's integer result.
     """
     rows, cols = img.shape[:2]
     if rows <= 8 or cols <= 8:
         return np.zeros((0, 0) + img.shape[2:], dtype=np.uint8)
     oc, orr = (cols - 3) // 2, (rows - 3) // 2
-    summed = cv2.sepFilter2D(img.astype(np.float32), -1, _PYR_KERNEL, _PYR_KERNEL, borderType=cv2.BORDER_REPLICATE)
-    out = summed[2 : 2 + 2 * orr : 2, 2 : 2 + 2 * oc : 2]
-    return (out * np.float32(1 / 256)).astype(np.uint8)
+    out = cv2.pyrDown(img.astype(np.float32))
+    if out.ndim == 2:  # OpenCV drops a single channel's axis
+        out = out[:, :, None]
+    return out[1 : 1 + orr, 1 : 1 + oc].astype(np.uint8)
 
 
 _GRIDS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
