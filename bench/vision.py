@@ -83,6 +83,8 @@ def main() -> None:
                     "kiosk run does per frame (detection, mesh per tracked face, attributes sampled <= 3/s per "
                     "person, tracking and visits)")
     args = ap.parse_args()
+    if args.repeat < 2:
+        ap.error("--repeat must be at least 2: the first pass over the clip is a warm-up and is not timed")
     if not args.video.exists():
         sys.exit(f"benchmark clip {args.video} is absent: pass --video with any clip")
     w, h = (int(v) for v in args.size.split("x"))
