@@ -138,16 +138,11 @@ class TFLiteModel:
         ``read(*outputs)`` gets read-only views of the outputs and must return copies of what it
         keeps (the views die with the next run); without it, every output as float32, as :meth:`run`.
         """
-        interp = self._interpreter
-        if interp is None:
-            raise RuntimeError(f"model {self.path.name} is closed")
+        interp = self._live()
         views = [interp.tensor(i)() for i in self._in_index]
         fill(*views)
         del views  # the interpreter refuses to run while a view of its buffers is alive
-        start = time.perf_counter()
-        interp.invoke()
-        self.invoke_seconds += time.perf_counter() - start
-        self.invocations += 1
+        self._invoke(interp)
         if read is None:
             return self._outputs()
         outs = [interp.tensor(i)() for i in self._out_index]
@@ -155,6 +150,19 @@ class TFLiteModel:
             return read(*outs)
         finally:
             del outs
+
+    def _live(self) -> Any:
+        """The interpreter, or a clear error when the model has been closed."""
+        if self._interpreter is None:
+            raise RuntimeError(f"model {self.path.name} is closed")
+        return self._interpreter
+
+    def _invoke(self, interp: Any) -> None:
+        """One invoke(), timed into :attr:`invoke_seconds` (the benchmark reads it)."""
+        start = time.perf_counter()
+        interp.invoke()
+        self.invoke_seconds += time.perf_counter() - start
+        self.invocations += 1
 
     def _outputs(self) -> list[np.ndarray]:
         results = []
@@ -167,14 +175,10 @@ class TFLiteModel:
 
     def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """Run the model once; returns every output as float32."""
-        if self._interpreter is None:
-            raise RuntimeError(f"model {self.path.name} is closed")
+        interp = self._live()
         if len(arrays) != len(self._in_index):
             raise ValueError(f"{self.path.name} takes {len(self._in_index)} inputs, got {len(arrays)}")
         for i, (index, array) in enumerate(zip(self._in_index, arrays)):
-            self._interpreter.set_tensor(index, self._prepare(i, array))
-        start = time.perf_counter()
-        self._interpreter.invoke()
-        self.invoke_seconds += time.perf_counter() - start
-        self.invocations += 1
+            interp.set_tensor(index, self._prepare(i, array))
+        self._invoke(interp)
         return self._outputs()
