@@ -258,8 +258,12 @@ def publish(config_path: Path) -> None:
 @click.option("--prefix", default="kiosk", show_default=True)
 @click.option("--client-id", default="kiosk-collector", show_default=True)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until SIGTERM).")
-def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: float | None) -> None:
-    """Central collector: subscribe to every device's summaries and status, validate, store, report gaps."""
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True, help="Log lines on stderr; debug adds one line per summary stored or sent again.")
+def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: float | None, log_level: str) -> None:
+    """Central collector: subscribe to every device's summaries and status, validate, store, report gaps.
+    The report (JSON) is printed on stdout when it stops."""
+    from kiosk import logs
     from kiosk.mqtt.client import MqttOptions
     from kiosk.collectdb import CollectorStore
     from kiosk.mqtt.collector import Collector
@@ -271,6 +275,7 @@ def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: fl
         raise click.ClickException(f"cannot open the collector database {db_path}: {exc}") from None
     collector = Collector(MqttOptions(host=host, port=port, client_id=client_id, clean_start=False,
                                       session_expiry_s=7 * 86400), store, prefix)
+    logs.configure(log_level, stream=sys.stderr)
     done = _stop_on_signals()
     collector.start()
     done.wait(duration)

@@ -36,8 +36,10 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-def configure(level: str = "info", repeat_interval_s: float = 60.0) -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure(level: str = "info", repeat_interval_s: float = 60.0, stream=None) -> None:
+    """Log lines to ``stream`` (stdout unless given: a command whose stdout carries its result
+    logs to stderr)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
     under_journald = bool(os.environ.get("JOURNAL_STREAM"))
     handler.setFormatter(logging.Formatter(
         "%(levelname)s %(name)s: %(message)s" if under_journald else "%(asctime)s %(levelname)s %(name)s: %(message)s"))

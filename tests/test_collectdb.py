@@ -3,7 +3,6 @@ inserts, gaps, status, range queries."""
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -65,6 +64,7 @@ def test_a_bad_postgres_url_is_a_clear_error():
 
 def test_kiosk_collect_writes_to_postgres_through_a_real_broker(tmp_path, postgres):
     import json
+    import signal
     import subprocess
     import sys
     import threading
@@ -74,8 +74,7 @@ def test_kiosk_collect_writes_to_postgres_through_a_real_broker(tmp_path, postgr
     from kiosk.store.db import open_db
 
     from tests.broker import Broker
-    from tests.test_mqtt_link import _queue
-    from tests.test_mqtt_outbox import TOPIC, fill, wait_for
+    from tests.helpers import TOPIC, fill, queue_summaries, wait_for
 
     s = CollectorStore(postgres.url)
     s._run("DELETE FROM summaries")
@@ -84,13 +83,14 @@ def test_kiosk_collect_writes_to_postgres_through_a_real_broker(tmp_path, postgr
     try:
         log = open(tmp_path / "collect.log", "w")
         collect = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "collect", "--broker",
-                                    f"mqtt://127.0.0.1:{b.port}", "--db", postgres.url, "--duration", "12"],
+                                    f"mqtt://127.0.0.1:{b.port}", "--db", postgres.url, "--log-level", "debug"],
                                    stdout=subprocess.PIPE, stderr=log, text=True)
         db = open_db(tmp_path / "device.db")
         fill(db, 4)
-        outbox = _queue(db, 4)
+        outbox = queue_summaries(db, 4)
         store = CollectorStore(postgres.url)
-        time.sleep(2)  # the collector subscribes
+        collect_log = tmp_path / "collect.log"
+        assert wait_for(lambda: "subscribed" in collect_log.read_text(), 60), collect_log.read_text()
         client = MqttClient(MqttOptions(port=b.port, client_id="dev-1"))
         client.start()
         assert client.wait_connected(10)
@@ -104,6 +104,8 @@ def test_kiosk_collect_writes_to_postgres_through_a_real_broker(tmp_path, postgr
         stop.set()
         thread.join(5)
         client.stop()
+        assert wait_for(lambda: collect_log.read_text().count("already stored") == 4, 30), collect_log.read_text()
+        collect.send_signal(signal.SIGTERM)  # the collector stops on SIGTERM and reports
         out, _ = collect.communicate(timeout=30)
         report = json.loads(out.strip().splitlines()[-1])
         assert report["invalid"] == 0 and report["duplicates"] == 4 and report["gaps"] == {"dev-1": []}

@@ -9,7 +9,7 @@ import time
 from kiosk.app import Runtime
 from kiosk.config import parse_config
 
-from tests.test_store import visit
+from tests.helpers import visit
 
 
 def test_aggregates_survive_a_full_disk(tmp_path, pipeline, caplog):

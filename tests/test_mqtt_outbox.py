@@ -4,45 +4,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 
-from kiosk.aggregate import Aggregator
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.collectdb import CollectorStore
 from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.mqtt.drain import OutboxDrainer
-from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
-from kiosk.summary import SummaryContext, build_summary
+from kiosk.summary import build_summary
 
 from tests.broker import Broker
-from tests.test_store import visit
-
-T0 = 1_800_000_000
-TOPIC = "kiosk/store-1/dev-1/summary"
-
-
-def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
-
-
-def fill(db, periods: int, period_s: int = 1) -> None:
-    agg = Aggregator(period_s)
-    for p in range(periods):
-        for i in range(6):
-            agg.add(visit(T0 + p * period_s + 0.1 + i * 0.01, gender="female" if i < 5 else "male"))
-    AggregateStore(db).write(agg.drain())
-
-
-def context(period_s: int = 1) -> SummaryContext:
-    return SummaryContext(device_id="dev-1", store_id="store-1", period_s=period_s, k=5, models={"emotion": "be237b852ac9"})
+from tests.helpers import T0, TOPIC, context, fill, wait_for
 
 
 def test_summary_payload_validates_and_holds_no_small_cell(tmp_path):
@@ -88,8 +61,7 @@ def test_broker_down_for_30_periods_every_seq_arrives(tmp_path, broker):
     collector = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=False, session_expiry_s=3600,
                                       reconnect_max_s=2), store)
     collector.start()
-    assert collector.client.wait_connected(10)
-    time.sleep(0.3)  # subscription in place
+    assert collector.client.wait_subscribed(10)
 
     device_db = open_db(tmp_path / "device.db")
     fill(device_db, 30)
@@ -106,7 +78,7 @@ def test_broker_down_for_30_periods_every_seq_arrives(tmp_path, broker):
     for p in range(30):  # ... while 30 one-second periods close
         outbox.close_period(T0 + p, lambda seq, dropped, p=p: build_summary(device_db, context(), T0 + p, seq, dropped, True))
     assert outbox.backlog()[0] == 30
-    time.sleep(1.0)
+    assert wait_for(lambda: not client.connected, 30)  # the device has noticed the outage
     broker.start()  # the network is back
     try:
         assert wait_for(lambda: outbox.backlog()[0] == 0, 60), f"backlog {outbox.backlog()}, {drainer.last_error}"

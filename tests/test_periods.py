@@ -12,7 +12,7 @@ from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import SummaryContext
 
-from tests.test_store import visit
+from tests.helpers import visit
 
 T0 = 1_800_000_000  # a multiple of 60
 CTX = SummaryContext(device_id="dev-1", store_id="store-1", period_s=60, k=2, models={})

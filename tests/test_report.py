@@ -23,7 +23,7 @@ from kiosk.store.db import open_db
 
 from tests.conftest import PROJECT, SCENE_T0
 from tests.postgres import Postgres
-from tests.test_store import visit
+from tests.helpers import visit
 
 K = 5  # the product's default
 PERIOD = 60

@@ -10,16 +10,8 @@ from kiosk.aggregate import Aggregator, period_start
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import MIGRATIONS, Migration, migrate, open_db, schema_version
 from kiosk.store.kanon import read_aggregates, read_occupancy
-from kiosk.visits import Visit
 
-T0 = 1_800_000_000  # a multiple of 300 s
-
-
-def visit(wall: float, zone="shelf-a", kind="visit", gender="female", band="25-34", dwell=8.0, attention=3.0,
-          emotion="happy", content="spring") -> Visit:
-    return Visit(kind=kind, zone_id=zone, content=content, wall_start=wall - dwell, wall_end=wall, dwell_s=dwell,
-                 attention_s=attention, attentive=attention >= 1.0, first_reaction=emotion, dominant_emotion=emotion,
-                 age_band=band, gender=gender)
+from tests.helpers import T0, visit
 
 
 def test_open_creates_wal_full_and_records_migrations(tmp_path):
@@ -119,3 +111,21 @@ def test_retention_deletes_old_periods_only(tmp_path):
     store.write(agg.drain())
     assert store.apply_retention(90, now=T0) == 2
     assert [r[0] for r in db.execute("SELECT period_start FROM aggregates").fetchall()] == [T0]
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
+    """The daemon, the publisher and a reader may open a fresh database at the same moment: each
+    migration is applied by one of them, inside the write lock, and the others see it done."""
+    import subprocess
+    import sys
+
+    for round_ in range(3):
+        path = tmp_path / f"k{round_}.db"
+        code = f"from kiosk.store.db import open_db; open_db({str(path)!r}).conn.close()"
+        procs = [subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE, text=True) for _ in range(6)]
+        errors = [p.communicate(timeout=60)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0] * 6, "\n\n".join(e[-1500:] for e in errors if e)
+        db = open_db(path)
+        rows = db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+        assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
+        db.conn.close()

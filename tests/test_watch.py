@@ -8,7 +8,7 @@ from kiosk.mqtt.watch import format_message
 from kiosk.store.db import open_db
 from kiosk.summary import build_summary
 
-from tests.test_mqtt_outbox import T0, context, fill
+from tests.helpers import T0, context, fill
 
 
 def test_summary_status_and_stats_lines(tmp_path):

@@ -12,6 +12,7 @@ import logging
 import random
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -77,6 +78,9 @@ class MqttClient:
         self._early: dict[int, tuple[bool, str]] = {}  # PUBACKs that arrived before publish() returned
         self._lock = threading.Lock()  # guards the two dicts only; never held across a paho call
         self._subscriptions: list[tuple[str, int]] = []
+        self._sub_pending: set[int] = set()  # SUBSCRIBE mids without a SUBACK yet (guarded by _lock)
+        self._sub_early: set[int] = set()  # SUBACKs that arrived before subscribe() noted the mid
+        self._subscribed = threading.Event()  # every subscription of this connection acknowledged
         o = options
         protocol = paho.MQTTv5 if o.protocol == 5 else paho.MQTTv311
         kwargs = {"clean_session": o.clean_start} if protocol == paho.MQTTv311 else {}
@@ -96,6 +100,7 @@ class MqttClient:
         self._client.on_connect = self._guard(self._on_connect)
         self._client.on_disconnect = self._guard(self._on_disconnect)
         self._client.on_publish = self._guard(self._on_publish)
+        self._client.on_subscribe = self._guard(self._on_subscribe)
         self._client.on_message = self._guard(self._on_message)
         self._client.on_connect_fail = self._guard(self._on_connect_fail)
         self._client.on_log = self._guard(self._on_log)
@@ -121,8 +126,13 @@ class MqttClient:
             self.last_error = error
             return
         self.last_error = None
+        self._subscribed.clear()
+        with self._lock:
+            self._sub_pending.clear()
+            self._sub_early.clear()
         for topic, qos in self._subscriptions:
-            client.subscribe(topic, qos)
+            self._note_subscribe(client.subscribe(topic, qos)[1])
+        self._check_subscribed()
         self._connected.set()
         if self._on_connected_cb is not None:
             self._on_connected_cb()
@@ -165,6 +175,39 @@ class MqttClient:
         if handle is not None:
             handle._finish(*result)
 
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        refused = [str(rc) for rc in reason_codes if rc.is_failure]
+        if refused:  # an ACL that forbids the topic: say so, the messages would never come
+            error = f"broker refused a subscription: {', '.join(refused)} (check the broker's ACL for this client)"
+            if error != self.last_error:
+                log.error("MQTT %s", error)
+            self.last_error = error
+        with self._lock:
+            if mid in self._sub_pending:
+                self._sub_pending.discard(mid)
+            else:
+                self._sub_early.add(mid)
+        self._check_subscribed()
+
+    def _note_subscribe(self, mid: int | None) -> None:
+        if mid is None:
+            return
+        with self._lock:
+            if mid in self._sub_early:
+                self._sub_early.discard(mid)
+            else:
+                self._sub_pending.add(mid)
+
+    def _check_subscribed(self) -> None:
+        with self._lock:
+            done = not self._sub_pending
+        if done:
+            if not self._subscribed.is_set() and self._subscriptions:
+                log.info("MQTT subscribed to %s", ", ".join(topic for topic, _ in self._subscriptions))
+            self._subscribed.set()
+        else:
+            self._subscribed.clear()
+
     def _on_message(self, client, userdata, message) -> None:
         if self._on_message_cb is not None:
             self._on_message_cb(message.topic, message.payload)
@@ -189,10 +232,18 @@ class MqttClient:
     def wait_connected(self, timeout: float) -> bool:
         return self._connected.wait(timeout)
 
+    def wait_subscribed(self, timeout: float) -> bool:
+        """Connected, and the broker has answered every subscription (SUBACK): from then on,
+        messages published to those topics reach this client."""
+        deadline = time.monotonic() + timeout
+        return self._connected.wait(timeout) and self._subscribed.wait(max(0.0, deadline - time.monotonic()))
+
     def subscribe(self, topic: str, qos: int = 1) -> None:
         self._subscriptions.append((topic, qos))
         if self.connected:
-            self._client.subscribe(topic, qos)
+            self._subscribed.clear()
+            self._note_subscribe(self._client.subscribe(topic, qos)[1])
+            self._check_subscribed()
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> PublishHandle:
         handle = PublishHandle()

@@ -55,7 +55,10 @@ class Collector:
             return
         self.received += 1
         if kind == "summary":
-            self.store.add_summary(msg)
+            if self.store.add_summary(msg):
+                log.debug("summary %s seq %s stored", msg["device_id"], msg["seq"])
+            else:
+                log.debug("summary %s seq %s already stored (sent again)", msg["device_id"], msg["seq"])
         else:
             self.store.set_status(msg)
 

@@ -67,12 +67,14 @@ class DeviceLink:
         self._commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100)
         options = MqttOptions(**{**options.__dict__, "will_topic": self.topics.status,
                                  "will_payload": self._status("offline").encode()})
-        self.client = MqttClient(options, on_connected=self._announce, on_message=self._on_message)
+        self.client = MqttClient(options, on_connected=self._on_connected, on_message=self._on_message)
         self.client.subscribe(self.topics.commands, 1)
         self.drainer = OutboxDrainer(outbox, self.client, self.topics.summary, window=options.max_inflight,
                                      rate_per_s=rate_per_s)
         self.stats_published = 0
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a connect, a command or stop(): the thread acts at once
+        self._drain_now = False
         self._thread = threading.Thread(target=self._run, name="kiosk-publisher", daemon=True)
 
     # --- status --------------------------------------------------------------------------------
@@ -85,6 +87,11 @@ class DeviceLink:
             "store_id": self.store_id, "version": __version__, "config_hash": self.config_hash, "models": self.models,
             "started_at": self.started_at, "error": "; ".join(errors) or None, "last_command": self.last_command,
         })
+
+    def _on_connected(self) -> None:  # paho's thread
+        self._announce()
+        self._drain_now = True  # start draining as soon as the broker has accepted us, not after a poll
+        self._wake.set()
 
     def _announce(self) -> None:
         self.client.publish(self.topics.status, self._status("online").encode(), qos=1, retain=True)
@@ -100,6 +107,7 @@ class DeviceLink:
         if topic.startswith(self.topics.command_prefix):
             try:
                 self._commands.put_nowait((topic[len(self.topics.command_prefix):], payload))
+                self._wake.set()
             except queue.Full:
                 log.warning("command ignored: too many commands waiting")
 
@@ -162,13 +170,17 @@ class DeviceLink:
                         self._publish_stats()
                     except Exception:
                         log.exception("stats not published")
+            if self._drain_now:
+                self._drain_now = False
+                next_drain = 0.0
             if time.monotonic() >= next_drain:
                 next_drain = time.monotonic() + self.drainer.step()  # the wait is the backoff after a refusal
                 if self.drainer.last_error != last_error:  # a refusal appeared or cleared: say so in status
                     last_error = self.drainer.last_error
                     self.announce()
-            if self._commands.empty():  # wake at least twice a second for commands
-                self._stop.wait(min(0.5, max(0.0, min(next_drain, next_stats) - time.monotonic())))
+            if self._commands.empty() and not self._drain_now:  # a connect or a command wakes it at once
+                self._wake.wait(max(0.0, min(next_drain, next_stats) - time.monotonic()))
+            self._wake.clear()
 
     def start(self) -> None:
         self.client.start()
@@ -177,6 +189,7 @@ class DeviceLink:
     def stop(self, timeout: float = 2.0, final_status: bool = True) -> None:
         """Stop; with ``final_status`` publish the retained ``offline`` first (not when a new link follows)."""
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout)
         final = (self.topics.status, self._status("offline").encode()) if final_status else None
         self.client.stop(final=final, timeout=timeout)

@@ -72,5 +72,8 @@ class OutboxDrainer:
 
     def run(self, stop_event: threading.Event) -> None:
         while not stop_event.is_set():
-            if stop_event.wait(self.step()):
+            delay = self.step()
+            if not self.client.connected:  # woken by the connect itself (checking the stop twice a second)
+                self.client.wait_connected(min(0.5, delay or 0.5))
+            elif stop_event.wait(delay):
                 break

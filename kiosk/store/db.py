@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,8 +97,21 @@ def open_db(path: str | Path, *, migrations: tuple[Migration, ...] = MIGRATIONS)
     return db
 
 
-def configure(db: sqlite_utils.Database) -> None:
-    db.execute("PRAGMA journal_mode=WAL")
+def configure(db: sqlite_utils.Database, patience_s: float = 30.0) -> None:
+    # Switching a new file to WAL takes the file's exclusive lock, and SQLite answers "database is
+    # locked" at once, without its busy timeout, when another process is opening it at that moment
+    # (the daemon, the publisher and a report starting together): try again for a while.
+    deadline = time.monotonic() + patience_s
+    delay = 0.01
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(0.5, delay * 2)
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
@@ -121,8 +135,11 @@ def migrate(db: sqlite_utils.Database, migrations: tuple[Migration, ...] = MIGRA
         )
     applied = []
     for m in newer:
-        db.execute("BEGIN IMMEDIATE")
+        db.execute("BEGIN IMMEDIATE")  # the write lock: one process migrates, the others wait for it
         try:
+            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [m.version]).fetchone():
+                db.execute("COMMIT")  # applied by another process (the publisher, a reader) meanwhile
+                continue
             for sql in m.statements:
                 db.execute(sql)
             db.execute(
