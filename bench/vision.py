@@ -76,7 +76,10 @@ def main() -> None:
     ap.add_argument("--video", type=Path, default=PROJECT.parent / "shared/data/videos/hamilton-speech.mp4")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--detector", default="face_detector_full_sparse")
-    ap.add_argument("--size", default="640x360", help="frames are resized to this before analysis")
+    ap.add_argument("--size", default="640x360", help="frames are resized to this before analysis (native: the clip's own)")
+    ap.add_argument("--tiles", type=int, default=1, help="vision.detector.tiles: every tile of an n x n grid on every frame")
+    ap.add_argument("--set", dest="overrides", action="append", default=[],
+                    help="daemon mode: a config override, e.g. tracking.search_tiles=1 (dotted path = YAML value)")
     ap.add_argument("--repeat", type=int, default=2, help="passes over the clip (the first is a warm-up)")
     ap.add_argument("--mode", choices=("analyze", "daemon"), default="analyze",
                     help="analyze: every attribute of every face on every frame (kiosk analyze); daemon: what "
@@ -87,7 +90,12 @@ def main() -> None:
         ap.error("--repeat must be at least 2: the first pass over the clip is a warm-up and is not timed")
     if not args.video.exists():
         sys.exit(f"benchmark clip {args.video} is absent: pass --video with any clip")
-    w, h = (int(v) for v in args.size.split("x"))
+    if args.size == "native":
+        cap = cv2.VideoCapture(str(args.video))
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        cap.release()
+    else:
+        w, h = (int(v) for v in args.size.split("x"))
 
     def frames():
         """Decoded one at a time (decoding is not timed), as a camera would deliver them."""
@@ -102,7 +110,7 @@ def main() -> None:
             cap.release()
 
     rss_before = rss_mb()
-    opts = PipelineOptions(detector=DetectorOptions(model=args.detector), num_threads=args.threads)
+    opts = PipelineOptions(detector=DetectorOptions(model=args.detector, tiles=args.tiles), num_threads=args.threads)
     t0 = time.perf_counter()
     with VisionPipeline(opts) as p:
         load_s = time.perf_counter() - t0
@@ -114,10 +122,20 @@ def main() -> None:
         for rep in range(args.repeat):
             chain = None
             if args.mode == "daemon":
-                from kiosk.app import VisitChain
-                from kiosk.config import KioskConfig
+                import yaml
 
-                chain = VisitChain(KioskConfig(), p)
+                from kiosk.app import VisitChain
+                from kiosk.config import parse_config
+
+                raw: dict = {}
+                for item in args.overrides:
+                    key, _, value = item.partition("=")
+                    *parents, leaf = key.split(".")
+                    node = raw
+                    for part in parents:
+                        node = node.setdefault(part, {})
+                    node[leaf] = yaml.safe_load(value)
+                chain = VisitChain(parse_config(raw), p)
             for i, f in enumerate(frames()):
                 models = p._models
                 before = {s: (m.invoke_seconds, m.invocations) for s, m in models.items()}
@@ -149,6 +167,8 @@ def main() -> None:
         "runtime": runtime,
         "threads": args.threads,
         "detector": args.detector,
+        "tiles": args.tiles,
+        "overrides": args.overrides,
         "clip": args.video.name,
         "frame_size": f"{w}x{h}",
         "frames_timed": len(frame_ms),

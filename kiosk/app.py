@@ -135,7 +135,8 @@ class Runtime:
         zones = tuple(z.id for z in cfg.zones if z.type == "queue")
         ctx = SummaryContext(device_id=m.device_id, store_id=m.store_id, period_s=cfg.store.period_s,
                              k=cfg.store.k_anonymity, models=pipeline.model_versions, queue_zones=zones)
-        grace = cfg.tracking.max_age_s + 2 * cfg.store.flush_interval_s + 1.0  # a visit reaches the store by then
+        # a visit reaches the store by then: its track ends (a wait for the face included), then a flush
+        grace = cfg.tracking.visit_latency_s + 2 * cfg.store.flush_interval_s + 1.0
         self.closer = PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced)
         self.jumps = JumpDetector(cfg.service.clock_jump_s)
         self.link = None

@@ -80,18 +80,42 @@ class VisionConfig(Section):
 
 class TrackingConfig(Section):
     iou_threshold: float = Field(0.3, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it.")
-    max_age_s: float = Field(2.0, gt=0, le=30, description="Seconds a track survives without its face (turning away, occlusion).")
+    max_age_s: float = Field(2.0, gt=0, le=30, description="Seconds a track survives without its face; then it ends, or waits (reacquire_s) when lost mid-frame.")
     min_hits: int = Field(5, ge=1, le=50, description="Detections before a track counts as a person.")
     detect_every: int = Field(1, ge=1, le=10, description="Run the detector on every k-th frame; tracks coast in between.")
     attribute_rate_hz: float = Field(3.0, gt=0, le=30, description="At most this many emotion/age/gender samples per person per second.")
     min_sample_face_px: float = Field(32.0, ge=0, description="Faces smaller than this are tracked but not sampled for attributes.")
+    reacquire_s: float = Field(
+        20.0, ge=0, le=120,
+        description="A face lost mid-frame where its person is likely still there (turned to the products, hidden "
+        "by someone passing) waits this long for the same person (place and clothing/hair colours) to face the "
+        "camera again: one visit, not two. 0: never wait.")
+    follow_with_mesh: bool = Field(
+        True, description="Follow known faces with the face mesh where they were when the detector misses them "
+        "(MediaPipe's face pipeline): the detector is needed only to find new faces.")
+    search_tiles: int = Field(
+        3, ge=1, le=6, description="New faces are also searched in an n x n grid of tiles, one tile at a time in "
+        "turn (small, distant faces for a fraction of the cost of every tile on every frame). 1: the whole frame only.")
+    search_tile_every: int = Field(
+        2, ge=1, le=10, description="With search_tiles > 1: one tile is searched every this many frames.")
+    whole_frame_every: int = Field(
+        1, ge=1, le=10, description="The whole frame is searched every this many frames (known faces are followed "
+        "by the face mesh in between).")
 
     def tracker_options(self) -> TrackerOptions:
-        return TrackerOptions(iou_threshold=self.iou_threshold, max_age_s=self.max_age_s, min_hits=self.min_hits)
+        return TrackerOptions(iou_threshold=self.iou_threshold, max_age_s=self.max_age_s, min_hits=self.min_hits,
+                              reacquire_s=self.reacquire_s)
+
+    @property
+    def visit_latency_s(self) -> float:
+        """Longest time from a visit's end to the moment it is known (its track ends)."""
+        return max(self.max_age_s, self.reacquire_s)
 
     def observer_options(self) -> ObserverOptions:
         return ObserverOptions(detect_every=self.detect_every, attribute_rate_hz=self.attribute_rate_hz,
-                               min_sample_face_px=self.min_sample_face_px)
+                               min_sample_face_px=self.min_sample_face_px, follow_with_mesh=self.follow_with_mesh,
+                               search_tiles=self.search_tiles, search_tile_every=self.search_tile_every,
+                               whole_frame_every=self.whole_frame_every)
 
 
 class VisitsConfig(Section):

@@ -2,7 +2,8 @@
 
 A period is closed when it is over and a grace time has passed (visits are
 counted in the period their person was last seen in, and reach the store a
-little later: the track's ``max_age_s`` plus one flush interval). Periods the
+little later: the track's ``max_age_s``, or its wait for the face to come back
+``reacquire_s``, plus one flush interval). Periods the
 daemon lived through are closed even when nobody came (an empty summary says
 "running, nobody here", which a missing one cannot). Periods the daemon did not
 live through are not invented; periods with stored data that were never closed

@@ -47,23 +47,16 @@ def sample_image() -> Path:
 
 @pytest.fixture(scope="session")
 def scene(tmp_path_factory):
-    from kiosk.app import VisitChain
-    from kiosk.camera.sources import video_frames
     from kiosk.config import parse_config
     from kiosk.testing.evaluate import score
     from kiosk.testing.scenario import generate
-    from kiosk.vision.pipeline import VisionPipeline
+    from tests.helpers import run_visits
 
     data_path("utkface-dev")
     video, truth_path = generate(tmp_path_factory.mktemp("scene"), DATA, seed=11, duration=240.0, people=40)
     truth = json.loads(truth_path.read_text())
     cfg = parse_config(truth["config"])
-    visits = []
-    with VisionPipeline(cfg.vision.pipeline_options()) as pipeline:
-        chain = VisitChain(cfg, pipeline)
-        for _, t, frame in video_frames(str(video)):
-            visits += chain.process(frame, t, SCENE_T0 + t)
-        visits += chain.finish()
+    visits, chain = run_visits(cfg, video, SCENE_T0)
     result = score(truth["people"], visits, SCENE_T0)
     print(json.dumps(result.summary()))
     return truth, visits, result, chain

@@ -22,18 +22,7 @@ import pytest
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.collector import load_validator
 
-from tests.test_mqtt_outbox import wait_for
-
-
-def make_clip(path: Path, seconds: float = 3.0, fps: int = 10, size=(320, 240)) -> Path:
-    """A short MJPG clip of a moving pattern (no faces: the daemon's plumbing does not need any)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-    for i in range(int(seconds * fps)):
-        frame = np.full((size[1], size[0], 3), 40, np.uint8)
-        cv2.circle(frame, (20 + (i * 7) % (size[0] - 40), size[1] // 2), 15, (0, 200, 255), -1)
-        writer.write(frame)
-    writer.release()
-    return path
+from tests.helpers import make_clip, wait_for
 
 
 class Feed:
@@ -46,7 +35,7 @@ class Feed:
                                  on_message=self._on)
         self.client.subscribe("kiosk/+/+/+")
         self.client.start()
-        assert self.client.wait_connected(10)
+        assert self.client.wait_subscribed(10)
 
     def _on(self, topic: str, payload: bytes) -> None:
         with self.lock:
@@ -71,7 +60,7 @@ def write_config(path: Path, tmp: Path, port: int, source: Path | str, **extra: 
         "camera": f"  source: {source}\n  loop: true\n  read_timeout_s: 2\n  reopen_max_s: 2\n",
         "store": f"  path: {tmp / 'device.db'}\n  period_s: 1\n  flush_interval_s: 0.5\n",
         "mqtt": f"  port: {port}\n  store_id: store-1\n  device_id: dev-1\n  stats_interval_s: 1\n  keepalive_s: 5\n",
-        "tracking": "  max_age_s: 1.0\n",
+        "tracking": "  max_age_s: 1.0\n  reacquire_s: 2.0\n",  # the plumbing: periods close 4.5 s after their end
         "vision": "  num_threads: 1\n",
         "service": "  error_log_interval_s: 0\n",
     }
@@ -165,7 +154,7 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, brok
         assert wait_for(lambda: "config reload refused" in (feed.last("status").get("error") or ""), 20)
         assert "zones[0].polygon" in daemon_log(cfg)
         assert feed.last("status")["config_hash"] == second_hash and proc.poll() is None  # still running
-        assert wait_for(lambda: len(feed.msgs["summary"]) >= n + 2, 20)  # on the previous config
+        assert wait_for(lambda: len(feed.msgs["summary"]) >= n + 2, 60)  # on the previous config
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     seqs = [s["seq"] for s in feed.msgs["summary"]]
@@ -225,6 +214,22 @@ def _mjpeg_frames(n: int, start: int = 0) -> list[bytes]:
     return out
 
 
+def _pings(got: list[tuple[float, str]], after: float = 0.0) -> list[float]:
+    """When the daemon pinged the watchdog (monotonic seconds, as received)."""
+    return [t for t, m in list(got) if m == "WATCHDOG=1" and t > after]
+
+
+def _feed_until(writer, done, limit_s: float, start: int) -> bool:
+    """MJPEG frames into the FIFO camera at 10 per second until ``done()`` holds (at most ``limit_s``)."""
+    for jpg in _mjpeg_frames(int(limit_s * 10), start):
+        if done():
+            return True
+        writer.write(jpg)
+        writer.flush()
+        time.sleep(0.1)
+    return done()
+
+
 def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_path, broker):
     """The camera is a FIFO fed with MJPEG frames: while frames flow the daemon pings the watchdog;
     when the writer stalls (a hung camera: the read blocks) the pings stop; they resume with the frames."""
@@ -236,32 +241,25 @@ def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_pa
     with running_daemon(cfg, _fifo_camera_env(path)) as proc:
         writer = open(fifo, "wb")  # blocks until the daemon opens the camera
         try:
-            def feed_frames(seconds: float, start: int) -> None:
-                frames = _mjpeg_frames(int(seconds * 10), start)
-                for jpg in frames:
-                    writer.write(jpg)
-                    writer.flush()
-                    time.sleep(0.1)
+            def pings(after: float = 0.0) -> list[float]:
+                return _pings(got, after)
 
-            feed_frames(6, 0)
-            assert any("READY=1" in m for _, m in got), got
-            flowing = [t for t, m in got if m == "WATCHDOG=1"]
-            assert len(flowing) >= 4, got
-            stalled_at = time.monotonic()
-            time.sleep(6)  # the writer stalls: the capture thread is stuck in its read
-            during = [t for t, m in got if m == "WATCHDOG=1" and t > stalled_at + 2.0]
-            assert during == [], f"watchdog pinged while the pipeline was stalled: {len(during)}"
+            def feed_until(done, limit_s: float, start: int) -> bool:
+                return _feed_until(writer, done, limit_s, start)
+
+            assert feed_until(lambda: any("READY=1" in m for _, m in got) and len(pings()) >= 4, 60, 0), got
+            # the writer stalls: the capture thread is stuck in its read. A 2 s watchdog is pinged every
+            # 2/3 s while healthy; three seconds without a ping mean the daemon stopped feeding it.
+            assert wait_for(lambda: time.monotonic() - max(pings()) > 3.0, 30), \
+                "the watchdog is still pinged while the pipeline is stalled"
             assert proc.poll() is None
             resumed_at = time.monotonic()
-            feed_frames(3, 60)
-            after = [t for t, m in got if m == "WATCHDOG=1" and t > resumed_at]
-            assert after, "no watchdog after frames resumed"
+            assert feed_until(lambda: bool(pings(resumed_at)), 30, 600), "no watchdog after frames resumed"
             assert any(m.startswith("STATUS=") for _, m in got)
             proc.send_signal(signal.SIGTERM)
             writer.close()
             assert proc.wait(10) == 0
-            time.sleep(0.3)
-            assert any("STOPPING=1" in m for _, m in got), got[-5:]
+            assert wait_for(lambda: any("STOPPING=1" in m for _, m in got), 5), got[-5:]
         finally:
             stop.set()
             _close_writer(writer)
@@ -301,18 +299,17 @@ def test_a_camera_stuck_in_a_read_is_reopened_then_left_to_the_watchdog(tmp_path
     with Feed(broker.port) as feed, running_daemon(cfg, _fifo_camera_env(path)) as proc:
         writer = open(fifo, "wb")
         try:
-            for jpg in _mjpeg_frames(40):
-                writer.write(jpg)
-                writer.flush()
-                time.sleep(0.1)
-            assert [m for _, m in got if m == "WATCHDOG=1"], got
+            assert _feed_until(writer, lambda: len(_pings(got)) >= 2, 60, 0), got
             stalled = time.monotonic()
             assert wait_for(lambda: daemon_log(cfg).count("reopening it in a new thread") == 3, 20), daemon_log(cfg)[-3000:]
             assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 5)
-            time.sleep(4)  # the third replacement hangs too
-            last_ping = max(t for t, m in got if m == "WATCHDOG=1")
-            assert time.monotonic() - last_ping > 2.5, "the watchdog is still fed with a camera stuck for good"
-            assert last_ping > stalled  # it was fed while fresh capture threads were trying
+            def last_ping() -> float:
+                return max(_pings(got))
+
+            # the third replacement hangs too: the pings (every 2/3 s while healthy) stop for good
+            assert wait_for(lambda: time.monotonic() - last_ping() > 2.5, 30), \
+                "the watchdog is still fed with a camera stuck for good"
+            assert last_ping() > stalled  # it was fed while fresh capture threads were trying
             assert proc.poll() is None
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0

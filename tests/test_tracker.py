@@ -58,3 +58,74 @@ def test_a_partly_hidden_face_does_not_drag_its_track():
     before = tr.tracks[0].box.copy()
     tr.update(0.5, [det(215, size=50)])  # inside the box, much narrower: someone in front hides part of it
     assert np.allclose(tr.tracks[0].box, before) and tr.tracks[0].hits == 6
+
+
+def _look(bin_: int) -> np.ndarray:
+    """An appearance (two 32-bin histograms, each summing to 1) with its colour mass in one bin."""
+    h = np.full(64, 0.02 / 62)
+    h[bin_] += 0.49
+    h[32 + bin_] += 0.49
+    return h
+
+
+FRAME = (1280, 720)
+
+
+def _stand(tr: Tracker, t0: float, t1: float, x: float, look: np.ndarray, step: float = 0.1, ended=None):
+    """A face standing at ``x`` from t0 to t1; returns the last update (ended tracks go to ``ended``)."""
+    looks = {}
+    t, update = t0, None
+    while t < t1 - 1e-9:
+        d = det(x, 300, 80)
+        looks[id(d)] = look
+        update = tr.update(t, [d], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
+        if ended is not None:
+            ended += update.ended
+        t = round(t + step, 6)
+    return update
+
+
+def test_a_shopper_who_turns_away_for_8_s_stays_one_track_and_the_wait_counts_as_dwell():
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+    _stand(tr, 0.0, 5.0, 600, _look(10))
+    (track,) = tr.tracks
+    for t in np.arange(5.0, 13.0, 0.1):  # turned to the products: no face for 8 s
+        assert tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended == ()
+    assert track.waiting
+    update = _stand(tr, 13.0, 16.0, 605, _look(10))  # the same clothes and hair, at the same place
+    assert update.active == (track,) and not track.waiting and track.reacquired == 1
+    assert track.first_seen == 0.0 and track.last_seen > 15.8  # one visit of 16 s, the wait included
+
+
+def test_another_person_in_the_same_spot_is_a_new_track_and_the_first_ends_without_the_wait():
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=10.0))
+    _stand(tr, 0.0, 5.0, 600, _look(10))
+    (first,) = tr.tracks
+    ended = []
+    for t in np.arange(5.0, 9.0, 0.1):  # left turned away: unseen
+        ended += tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended
+    for t0 in np.arange(9.0, 20.0, 1.0):  # someone else, other clothes, takes the spot 4 s later
+        _stand(tr, float(t0), float(t0) + 1.0, 600, _look(20), ended=ended)
+    assert ended == [first]  # ended once its wait was over, at 15 s
+    assert first.last_seen < 5.0  # its dwell is what was seen (the wait is not counted)
+    (second,) = tr.tracks
+    assert second.id != first.id and second.first_seen == 9.0
+
+
+def test_a_shopper_walking_out_or_lost_at_the_edge_ends_after_max_age():
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=1.0, reacquire_s=15.0))
+    looks = {}
+    for i in range(20):  # walks right at 2 box widths per second, lost mid-frame
+        d = det(300 + 16 * i, 300, 80)
+        looks[id(d)] = _look(5)
+        tr.update(i * 0.1, [d], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
+    ended = []
+    for t in np.arange(2.0, 3.5, 0.1):
+        ended += tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended
+    assert len(ended) == 1 and not ended[0].waiting
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=1.0, reacquire_s=15.0))
+    _stand(tr, 0.0, 3.0, 1240, _look(5))  # standing at the right edge: lost there means gone
+    ended = []
+    for t in np.arange(3.0, 4.5, 0.1):
+        ended += tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended
+    assert len(ended) == 1

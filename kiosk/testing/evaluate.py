@@ -94,3 +94,36 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
         gender_accuracy=gender_ok / len(visit_matches) if visit_matches else 0.0,
         counted_twice=twice,
     )
+
+
+def _spans_interruptions(person: dict, visit: Visit, t0: float, slack: float = 0.5) -> bool:
+    """Whether one record runs across every look-away and occlusion of this person that lies within
+    their visit (it starts before each one and ends after it)."""
+    start, end = visit.wall_start - t0, visit.wall_start - t0 + visit.dwell_s
+    gaps = [g for g in list(person.get("away", [])) + list(person.get("occluded", []))
+            if person["start"] < g[0] and g[1] < person["end"]]
+    return all(start < a0 + slack and end > a1 - slack for a0, a1 in gaps)
+
+
+def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float) -> dict:
+    """:func:`score` plus what the store scenes (kiosk.testing.store_scene) probe: visits split by a
+    look-away or an occlusion (the matched record does not run across it), same-spot pairs (one shopper leaves, another takes the spot a few
+    seconds later) told apart, and staff counted."""
+    result = score(truth_people, visits, t0)
+    people = [p for p in truth_people if p["kind"] == "visit"]
+    by_id = {p["id"]: p for p in truth_people}
+    matched = {m.truth["id"]: m.visit for m in result.matches if m.visit is not None}
+    interrupted = [p for p in people if any(p["start"] < g[0] and g[1] < p["end"]
+                                            for g in list(p.get("away", [])) + list(p.get("occluded", [])))]
+    # split: the person's record (matched by time) does not run across one of their interruptions
+    split = [p["id"] for p in interrupted if p["id"] in matched and not _spans_interruptions(p, matched[p["id"]], t0)]
+    pairs = [(by_id[p["successor_of"]], p) for p in people if p.get("successor_of") in by_id]
+    pairs = [(a, b) for a, b in pairs if a["kind"] == "visit"]
+    told_apart = sum(1 for a, b in pairs if a["id"] in matched and b["id"] in matched
+                     and matched[a["id"]] is not matched[b["id"]])
+    staff = [p for p in truth_people if p["kind"] == "excluded"]
+    staff_counted = sum(1 for v in visits for p in staff if v.zone_id is None
+                        and min(v.wall_start - t0 + v.dwell_s, p["end"]) - max(v.wall_start - t0, p["start"]) > 0)
+    return {**result.summary(), "interrupted_visits": len(interrupted), "split_by_lookaway_or_occlusion": len(split),
+            "split_ids": split, "same_spot_pairs": len(pairs), "same_spot_told_apart": told_apart,
+            "staff_visits": staff_counted}

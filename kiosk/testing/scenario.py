@@ -322,21 +322,30 @@ def truth(people: list[Person], duration: float) -> list[dict]:
     return out
 
 
-def _zone_of(x: float) -> str:
-    if x >= EXCLUSION[0]:
+def zone_of(x: float, zones: list[dict] = ZONES, exclusion: list[float] = EXCLUSION) -> str:
+    """The zone (vertical bands) holding normalized x: an id, "excluded" or "none"."""
+    if x >= exclusion[0]:
         return "excluded"
-    for z in ZONES:
+    for z in zones:
         if z["rect"][0] <= x < z["rect"][2]:
             return z["id"]
     return "none"
 
 
+_zone_of = zone_of
+
+
+def scene_config(zones: list[dict], exclusion: list[float]) -> dict:
+    """The kiosk config sections that describe a generated scene."""
+    return {
+        "zones": [{"id": z["id"], "type": z["type"], "label": z["label"], "rect": z["rect"]} for z in zones],
+        "exclusion_zones": [{"rect": exclusion, "label": "cashier"}],
+    }
+
+
 def config_for_scenario() -> dict:
     """The kiosk config sections that describe the generated scene."""
-    return {
-        "zones": [{"id": z["id"], "type": z["type"], "label": z["label"], "rect": z["rect"]} for z in ZONES],
-        "exclusion_zones": [{"rect": EXCLUSION, "label": "cashier"}],
-    }
+    return scene_config(ZONES, EXCLUSION)
 
 
 def generate(out_dir: Path, data: Path, seed: int = 1, duration: float = 150.0, people: int = 24) -> tuple[Path, Path]:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from kiosk.tracking.tracker import Track, Tracker, TrackerOptions
+from kiosk.vision.detector import box_iou
 from kiosk.vision.frame import VisionFrame
 from kiosk.vision.pipeline import VisionPipeline
 from kiosk.vision.types import EMOTIONS, Detection, FaceLandmarks
@@ -40,6 +41,10 @@ class ObserverOptions:
     max_gap_s: float = 0.5  # longest gap between observations credited to dwell-in-zone and attention
     max_age_samples: int = 15  # age estimates kept per track for the median
     weak_score: float = 0.3  # detections between this and the detection threshold only continue tracks
+    follow_with_mesh: bool = True  # a known face the detector missed is looked for with the face mesh where it was
+    search_tiles: int = 3  # n > 1: new faces are also searched in an n x n grid of tiles, one tile at a time
+    search_tile_every: int = 2  # one tile of the grid every this many detector frames, in turn
+    whole_frame_every: int = 1  # the whole frame every this many detector frames
 
 
 @dataclass(frozen=True)
@@ -94,10 +99,45 @@ def clothing_cue(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
     return np.asarray(cv2.mean(bgr[y0:y1, x0:x1])[:3]) / 255.0
 
 
+# Hue and saturation only: a change of the light (exposure, a lamp switched) scales the value of
+# every pixel but leaves its hue and saturation; a value axis made the same shopper look like
+# another one after the lights dimmed.
+_HIST_BINS = (8, 4)  # hue, saturation
+_HIST_RANGES = (0, 180, 0, 256)
+_HIST_PIXELS = 48  # regions are sampled down to about this many rows: the cost stays flat with face size
+
+
+def _region_hist(bgr: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray | None:
+    h, w = bgr.shape[:2]
+    ix0, ix1 = max(int(x0), 0), min(int(x1), w)
+    iy0, iy1 = max(int(y0), 0), min(int(y1), h)
+    if ix1 - ix0 < 4 or iy1 - iy0 < 4:
+        return None
+    step = max(1, (iy1 - iy0) // _HIST_PIXELS)
+    region = np.ascontiguousarray(bgr[iy0:iy1:step, ix0:ix1:step])
+    hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1], None, list(_HIST_BINS), list(_HIST_RANGES)).reshape(-1)
+    total = float(hist.sum())
+    return hist / total if total > 0 else None
+
+
+def appearance(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
+    """Colour histograms (hue x saturation, 32 bins each) of the clothing below a face and of the hair above
+    it, each normalised to sum 1, side by side: the cue that tells whether the face coming back
+    after a look-away is the same shopper's. Coarse colours of clothes and hair only, never a face
+    feature; held in memory with the track and dropped with it."""
+    b = det.box
+    clothes = _region_hist(bgr, b.x0 - 0.3 * b.width, b.y1 + 0.5 * b.height, b.x1 + 0.3 * b.width, b.y1 + 1.5 * b.height)
+    if clothes is None:
+        return None
+    hair = _region_hist(bgr, b.x0 + 0.1 * b.width, b.y0 - 0.3 * b.height, b.x1 - 0.1 * b.width, b.y0 + 0.05 * b.height)
+    return np.concatenate([clothes, hair if hair is not None else clothes])
+
+
 @dataclass(frozen=True)
 class FrameResult:
     ended: tuple[FinishedTrack, ...]
-    faces: int  # faces detected and not excluded (0 on frames without detection)
+    faces: int  # faces found (detected or followed by the mesh) and not excluded (0 on frames skipped)
     excluded: int  # faces dropped in exclusion zones
     occupancy: dict  # zone id -> confirmed tracks whose centre is in it
 
@@ -133,7 +173,8 @@ class FaceObserver:
         weak: list[Detection] = []
         excluded = 0
         strong = self.pipeline.options.detector.score_threshold
-        for det in self.pipeline.detect(vf, min(self.options.weak_score, strong)):
+        regions, grid = self._search_step()
+        for det in self.pipeline.detect(vf, min(self.options.weak_score, strong), regions=regions, grid=grid):
             cx, cy = det.box.center
             if self.zones.excluded(cx / w, cy / h):
                 excluded += det.score >= strong  # nothing more is inferred about this face, and it is never counted
@@ -141,16 +182,93 @@ class FaceObserver:
                 kept.append(det)
             else:
                 weak.append(det)
+        followed, meshes = self._follow(vf, t, kept + weak, w, h)
         update = self.tracker.update(
-            t, kept, [clothing_cue(bgr, d) for d in kept], weak, [clothing_cue(bgr, d) for d in weak]
+            t, kept, [clothing_cue(bgr, d) for d in kept], weak, [clothing_cue(bgr, d) for d in weak],
+            followed=followed, frame_size=(w, h), appearance=lambda d: appearance(bgr, d),
         )
         for track_id in update.merged:
             self._stats.pop(track_id, None)  # a few frames of a tentative track, now part of another
+        for young, into in update.absorbed:  # a young track was a waiting one's person back: one visit
+            self._absorb_stats(young, into)
         for tr in update.active:
             if tr.detection is not None:
-                self._observe(vf, tr, t, wall, w, h)
+                self._observe(vf, tr, t, wall, w, h, meshes.get(id(tr.detection)))
         ended = tuple(ft for ft in (self._finish(tr) for tr in update.ended) if ft is not None)
-        return FrameResult(ended=ended, faces=len(kept), excluded=excluded, occupancy=self._occupancy(t))
+        return FrameResult(ended=ended, faces=len(kept) + len(followed), excluded=excluded, occupancy=self._occupancy(t))
+
+    def _absorb_stats(self, young: int, into: int) -> None:
+        y, w = self._stats.pop(young, None), self._stats.get(into)
+        if y is None:
+            return
+        if w is None:
+            self._stats[into] = y
+            return
+        for key, value in y.zone_time.items():
+            w.zone_time[key] = w.zone_time.get(key, 0.0) + value
+        w.attention_s += y.attention_s
+        w.emotion_sum += y.emotion_sum
+        w.emotion_w += y.emotion_w
+        w.gender_sum += y.gender_sum
+        w.gender_w += y.gender_w
+        w.ages = (w.ages + y.ages)[: self.options.max_age_samples]
+        w.samples += y.samples
+        w.max_presence = max(w.max_presence, y.max_presence)
+        w.last_obs, w.last_sample, w.attentive_now = y.last_obs, max(w.last_sample, y.last_sample), y.attentive_now
+
+    def _search_step(self) -> tuple[list[int | None] | None, int]:
+        """Where the detector looks in this frame: the whole frame, and one tile of the search grid
+        in turn (so a small face far from the camera is found within about a second)."""
+        o = self.options
+        n = o.search_tiles
+        if n <= 1 or self.pipeline.options.detector.tiles > 1:
+            return None, 1  # as configured: the whole frame (and every tile, when detector.tiles is set)
+        step = self._frame_index // o.detect_every
+        regions: list[int | None] = []
+        if step % max(1, o.whole_frame_every) == 0:
+            regions.append(None)
+        every = max(1, o.search_tile_every)
+        if step % every == 0:
+            regions.append(step // every % (n * n))
+        return regions, n
+
+    def _follow(self, vf: VisionFrame, t: float, found: list[Detection], w: int, h: int):
+        """The face mesh on each track seen in the last frame that no detection continues now, at
+        its predicted place: its presence says whether the face is still there."""
+        followed: dict[int, tuple[Detection, np.ndarray | None]] = {}
+        meshes: dict[int, FaceLandmarks] = {}
+        if not self.options.follow_with_mesh:
+            return followed, meshes
+        horizon = self.tracker.options.max_extrapolation_s
+        boxes = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in found]
+        predicted = {}
+        for tr in self.tracker.tracks:
+            if not tr.waiting:
+                cx, cy, bw, bh = tr.predicted(t, horizon).tolist()
+                predicted[tr.id] = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+        for tr in self.tracker.tracks:
+            if tr.waiting or tr.detection is None:
+                continue
+            corners = predicted[tr.id]
+            if any(box_iou(corners, b) >= self.tracker.options.iou_threshold for b in boxes):
+                continue  # the detector has it
+            cx, cy = (corners[0] + corners[2]) / 2, (corners[1] + corners[3]) / 2
+            got = self.pipeline.follow(vf, tr.detection, (cx - tr.box[0], cy - tr.box[1]))
+            if got is None:
+                continue
+            det, lm = got
+            b = det.box
+            mine = (b.x0, b.y0, b.x1, b.y1)
+            ratio = b.width / max(corners[2] - corners[0], 1.0)
+            others = [box for tid, box in predicted.items() if tid != tr.id] + boxes
+            if (self.zones.excluded(b.center[0] / w, b.center[1] / h) or not 0.7 <= ratio <= 1.4
+                    or any(box_iou(mine, o) >= 0.2 for o in others)):
+                # into an exclusion zone (never followed there), the mesh lost its hold, or it slid onto
+                # another face (someone passing in front): leave the track to the detector
+                continue
+            followed[tr.id] = (det, clothing_cue(vf.bgr, det))
+            meshes[id(det)] = lm
+        return followed, meshes
 
     def finish(self) -> tuple[FinishedTrack, ...]:
         """End every open track (shutdown, end of a clip)."""
@@ -176,7 +294,8 @@ class FaceObserver:
                     counts[zone.id] += 1
         return counts
 
-    def _observe(self, vf: VisionFrame, tr: Track, t: float, wall: float, w: int, h: int) -> None:
+    def _observe(self, vf: VisionFrame, tr: Track, t: float, wall: float, w: int, h: int,
+                 lm: FaceLandmarks | None = None) -> None:
         det = tr.detection
         st = self._stats.get(tr.id)
         if st is None:
@@ -187,7 +306,8 @@ class FaceObserver:
         zone = self.zones.zone_at(cx / w, cy / h)
         key = zone.id if zone is not None else None
         st.zone_time[key] = st.zone_time.get(key, 0.0) + gap
-        lm = self.pipeline.landmarks_for(vf, det)
+        if lm is None:
+            lm = self.pipeline.landmarks_for(vf, det)
         st.max_presence = max(st.max_presence, lm.presence)
         a = self.attention
         frontal = lm.presence >= self.pipeline.options.min_presence and abs(lm.pose.yaw) <= a.max_yaw_deg and abs(lm.pose.pitch) <= a.max_pitch_deg

@@ -10,11 +10,22 @@ ambiguous; each detection may carry a *cue*: the mean colour of the
 clothing just below the face (three numbers, kept in memory with the track
 and dropped with it; never a face feature, never stored). Assignment
 prefers the track whose cue is closest.
+
+A confirmed track whose face disappears where the person is likely still
+there (not near an edge of the frame, not walking) *waits* for up to
+``reacquire_s``: a shopper who turns to the products or is hidden by someone
+passing. A new face that shows up at that place and whose *appearance* (colour
+histograms of the clothing below the face and the hair above it; memory
+only, dropped with the track, never a face feature) matches continues the
+visit; anything else starts a new track. A track that was walking, or was
+last seen at an edge, has left the frame and ends after ``max_age_s``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,12 +42,19 @@ class TrackerOptions:
     min_hits: int = 5  # matched detections before a track is confirmed
     velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
     size_smoothing: float = 0.4  # weight of the newest box size (a partly hidden face must not shrink the track)
-    max_extrapolation_s: float = 0.5  # a coasting track moves on its velocity this long, then waits
+    max_extrapolation_s: float = 1.2  # a coasting track moves on its velocity this long, then waits
     cue_weight: float = 1.5  # how much a clothing-colour difference (0-1) costs against overlap (0-1)
     cue_smoothing: float = 0.2  # weight of the newest cue in the track's running cue
     merge_iou: float = 0.3  # a tentative track this close to a missed confirmed track ...
     merge_cue: float = 0.12  # ... with a cue this similar is that track reappearing
     partial_ratio: float = 0.8  # a detection this much narrower than its track is a partly hidden face
+    reacquire_s: float = 20.0  # a lost face where its person is likely still there waits this long (0: never)
+    reacquire_distance: float = 1.0  # a face reappearing within this many box widths of where it was lost ...
+    reacquire_size: float = 1.5  # ... at a size within this factor of it ...
+    reacquire_similarity: float = 0.75  # ... and an appearance at least this similar (0-1) continues the track
+    edge_margin: float = 0.05  # lost with its box this close to a frame edge (box widths): left the frame
+    still_speed: float = 0.5  # box widths per second; faster than this when lost: walking on, not waiting
+    appearance_interval_s: float = 0.5  # a track's appearance is refreshed at most this often
 
 
 @dataclass
@@ -52,6 +70,12 @@ class Track:
     detection: Detection | None = None  # the detection matched in the latest update, else None
     cue: np.ndarray | None = None  # running mean clothing colour (BGR, 0-1)
     last_cue: np.ndarray | None = None  # the latest detection's cue
+    appearance: np.ndarray | None = None  # running colour histograms (clothing, hair); see appearance()
+    appearance_t: float = float("-inf")
+    trail: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, cx, cy) of the last matches
+    weak: bool = False  # matched to a weak detection in the latest update
+    waiting: bool = False  # lost where the person is likely still there: may be continued by its appearance
+    reacquired: int = 0  # times the face came back after a wait
 
     def predicted(self, t: float, horizon: float = 0.5) -> np.ndarray:
         """Box expected at ``t``: the centre moves on the velocity for at most ``horizon`` seconds."""
@@ -74,11 +98,22 @@ def _corners(b: list[float]) -> tuple[float, float, float, float]:
     return (b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2)
 
 
+def appearance_similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Bhattacharyya coefficient of two appearance histograms (each normalised to sum 1 per
+    region): 1 for the same colours, near 0 for unrelated ones."""
+    return float(np.sqrt(a * b).sum() / max(1.0, float(a.sum())))
+
+
+AppearanceFn = Callable[[Detection], "np.ndarray | None"]
+
+
 @dataclass(frozen=True)
 class TrackerUpdate:
     active: tuple[Track, ...]  # tracks alive after this update (confirmed or not)
-    ended: tuple[Track, ...]  # tracks that exceeded max_age in this update
+    ended: tuple[Track, ...]  # tracks that exceeded max_age (or their wait) in this update
     merged: tuple[int, ...] = ()  # ids of tentative tracks folded back into the confirmed track they were
+    reacquired: tuple[int, ...] = ()  # ids of waiting tracks whose face came back in this update
+    absorbed: tuple[tuple[int, int], ...] = ()  # (young id, waiting id): a young track was that person back
 
 
 class Tracker:
@@ -98,6 +133,10 @@ class Tracker:
         cues: list[np.ndarray | None] | None = None,
         weak: list[Detection] = (),
         weak_cues: list[np.ndarray | None] | None = None,
+        *,
+        followed: dict[int, tuple[Detection, np.ndarray | None]] | None = None,
+        frame_size: tuple[int, int] | None = None,
+        appearance: AppearanceFn | None = None,
     ) -> TrackerUpdate:
         """Associate this frame's detections and age the rest.
 
@@ -109,26 +148,40 @@ class Tracker:
         does not take the passer-by's detection. Finally ``weak`` detections (scored
         below the detection threshold) may continue confirmed tracks left unmatched,
         but never start a track (ByteTrack's second association).
+
+        Waiting tracks take no part in that matching: a face left over may continue one only
+        through :meth:`_reacquire` (the place and the appearance). ``frame_size`` (width,
+        height) tells where the edges are; ``appearance(detection)`` gives a detection's
+        appearance histograms, and is called only when needed (bounded per track).
+        ``followed`` (track id -> (detection, cue)) are faces found again without the detector,
+        by the face mesh on each track's own predicted place: they continue that track only.
         """
         o = self.options
         cues = cues if cues is not None else [None] * len(detections)
         dets = [(d, _cxcywh(d), c) for d, c in zip(detections, cues)]
         used_t: set[int] = set()
         used_d: set[int] = set()
+        for ti, tr in enumerate(self._tracks):
+            if followed and tr.id in followed and not tr.waiting:
+                det, cue = followed[tr.id]
+                used_t.add(ti)
+                self._match(tr, det, _cxcywh(det), cue, t)
         seen_last = [ti for ti, tr in enumerate(self._tracks) if tr.detection is not None]
-        missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None]
+        missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None and not tr.waiting]
         for stage in (seen_last, missed):
             free = [di for di in range(len(dets)) if di not in used_d]
             self._assign([self._tracks[ti] for ti in stage], stage, [dets[di] for di in free], free, t, used_t, used_d,
                           lambda ti, di: self._match(self._tracks[ti], *dets[di], t))
         weak_cues = weak_cues if weak_cues is not None else [None] * len(weak)
         weak_dets = [(d, _cxcywh(d), c) for d, c in zip(weak, weak_cues)]
-        left = [ti for ti, tr in enumerate(self._tracks) if ti not in used_t and tr.hits >= o.min_hits]
+        left = [ti for ti, tr in enumerate(self._tracks)
+                if ti not in used_t and tr.hits >= o.min_hits and not tr.waiting]
         self._assign([self._tracks[ti] for ti in left], left, weak_dets, list(range(len(weak_dets))), t, used_t, set(),
-                     lambda ti, wi: self._match(self._tracks[ti], *weak_dets[wi], t))
+                     lambda ti, wi: self._match(self._tracks[ti], *weak_dets[wi], t, weak=True))
         for ti, tr in enumerate(self._tracks):
             if ti not in used_t:
                 tr.detection = None
+        reacquired = self._reacquire(t, dets, used_d, appearance)
         for di, (det, box, cue) in enumerate(dets):
             if di not in used_d:
                 self._tracks.append(
@@ -136,10 +189,138 @@ class Tracker:
                 )
                 self._next_id += 1
         merged = self._merge_reappeared(t)
-        ended = tuple(tr for tr in self._tracks if t - tr.last_seen > o.max_age_s)
+        if appearance is not None:
+            self._refresh_appearance(t, appearance)
+        absorbed = self._absorb_young(t, appearance)
+        ended = []
+        for tr in self._tracks:
+            lost_for = t - tr.last_seen
+            if tr.waiting:
+                if lost_for > o.reacquire_s:
+                    ended.append(tr)
+            elif lost_for > o.max_age_s:
+                if o.reacquire_s > o.max_age_s and self.confirmed(tr) and self._still_there(tr, frame_size):
+                    tr.waiting = True
+                else:
+                    ended.append(tr)
         if ended:
-            self._tracks = [tr for tr in self._tracks if t - tr.last_seen <= o.max_age_s]
-        return TrackerUpdate(active=tuple(self._tracks), ended=ended, merged=merged)
+            gone = {id(tr) for tr in ended}
+            self._tracks = [tr for tr in self._tracks if id(tr) not in gone]
+        return TrackerUpdate(active=tuple(self._tracks), ended=tuple(ended), merged=merged, reacquired=reacquired,
+                             absorbed=absorbed)
+
+    def _still_there(self, tr: Track, frame_size: tuple[int, int] | None) -> bool:
+        """Lost mid-frame and standing: the person most likely turned away or is hidden."""
+        o = self.options
+        cx, cy, w, h = tr.box.tolist()
+        if frame_size is not None:
+            fw, fh = frame_size
+            margin = o.edge_margin * w
+            if cx - w / 2 < margin or cy - h / 2 < margin or cx + w / 2 > fw - margin or cy + h / 2 > fh - margin:
+                return False  # partly out of the frame already: on the way out
+        return self._recent_speed(tr) <= o.still_speed and tr.appearance is not None
+
+    @staticmethod
+    def _recent_speed(tr: Track, window_s: float = 1.0) -> float:
+        """How far the face moved over its last second of matches, in box widths per second (a
+        walker's displacement; the frame-to-frame velocity of a face turning away jumps)."""
+        recent = [p for p in tr.trail if p[0] >= tr.last_seen - window_s]
+        if len(recent) < 2 or recent[-1][0] - recent[0][0] < 0.3:
+            return 0.0
+        (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
+        return math.hypot(x1 - x0, y1 - y0) / (t1 - t0) / max(float(tr.box[2]), 1.0)
+
+    def _reacquire(self, t: float, dets: list[tuple], used_d: set[int], appearance: AppearanceFn | None) -> tuple[int, ...]:
+        """Faces left over that show up where a waiting track was lost, at its size and with its
+        appearance, continue that track (best similarity first)."""
+        o = self.options
+        waiting = [tr for tr in self._tracks if tr.waiting]
+        if not waiting or appearance is None:
+            return ()
+        pairs = []
+        looks: dict[int, np.ndarray | None] = {}
+        for di, (det, box, _cue) in enumerate(dets):
+            if di in used_d:
+                continue
+            for tr in waiting:
+                shift = math.hypot(box[0] - tr.box[0], box[1] - tr.box[1]) / max(tr.box[2], 1.0)
+                ratio = box[2] / max(tr.box[2], 1e-6)
+                if shift > o.reacquire_distance or not 1 / o.reacquire_size <= ratio <= o.reacquire_size:
+                    continue
+                if di not in looks:
+                    looks[di] = appearance(det)
+                look = looks[di]
+                if look is None or tr.appearance is None:
+                    continue
+                sim = appearance_similarity(look, tr.appearance)
+                if sim >= o.reacquire_similarity:
+                    pairs.append((sim, di, tr))
+        done: list[int] = []
+        for _sim, di, tr in sorted(pairs, key=lambda p: -p[0]):
+            if di in used_d or not tr.waiting:
+                continue
+            used_d.add(di)
+            det, box, cue = dets[di]
+            tr.waiting = False
+            tr.reacquired += 1
+            tr.velocity = np.zeros(2)
+            self._match(tr, det, box, cue, t)
+            done.append(tr.id)
+        return tuple(done)
+
+    def _absorb_young(self, t: float, appearance: AppearanceFn | None) -> tuple[tuple[int, int], ...]:
+        """A face that came back before its track began to wait (while the track was still only
+        missing) has started a track of its own; once that young track is seen where a waiting
+        track was lost, with its appearance, the waiting track takes it over (its time included)."""
+        o = self.options
+        waiting = [tr for tr in self._tracks if tr.waiting and tr.appearance is not None]
+        if not waiting or appearance is None:
+            return ()
+        absorbed = []
+        for w in waiting:
+            best, best_sim = None, o.reacquire_similarity
+            for y in self._tracks:
+                if y.waiting or y is w or y.detection is None or y.weak or y.first_seen <= w.last_seen:
+                    continue
+                shift = math.hypot(y.box[0] - w.box[0], y.box[1] - w.box[1]) / max(w.box[2], 1.0)
+                ratio = y.box[2] / max(w.box[2], 1e-6)
+                if shift > o.reacquire_distance or not 1 / o.reacquire_size <= ratio <= o.reacquire_size:
+                    continue
+                look = y.appearance if y.appearance is not None else appearance(y.detection)
+                if look is None:
+                    continue
+                sim = appearance_similarity(look, w.appearance)
+                if sim >= best_sim:
+                    best, best_sim = y, sim
+            if best is None:
+                continue
+            y = best
+            w.waiting = False
+            w.reacquired += 1
+            w.hits += y.hits
+            w.box, w.velocity, w.last_seen, w.detection = y.box.copy(), y.velocity.copy(), y.last_seen, y.detection
+            w.cue, w.last_cue, w.weak = y.cue, y.last_cue, y.weak
+            w.trail.extend(y.trail)
+            self._tracks.remove(y)
+            absorbed.append((y.id, w.id))
+        return tuple(absorbed)
+
+    def _refresh_appearance(self, t: float, appearance: AppearanceFn) -> None:
+        """A running mean of each seen track's appearance, refreshed at most every ``appearance_interval_s``
+        and only from whole, unhidden faces (a partly hidden face shows someone else below it)."""
+        o = self.options
+        if o.reacquire_s <= o.max_age_s:
+            return
+        for tr in self._tracks:
+            det = tr.detection
+            if (det is None or tr.weak or t - tr.appearance_t < o.appearance_interval_s
+                    or det.box.width < o.partial_ratio * tr.box[2]):
+                continue
+            look = appearance(det)
+            if look is None:
+                continue
+            tr.appearance_t = t
+            tr.appearance = look if tr.appearance is None else 0.7 * tr.appearance + 0.3 * look
 
     def _merge_reappeared(self, t: float) -> tuple[int, ...]:
         """A face coming out from behind someone often shows first in part (its clothing cue
@@ -150,7 +331,7 @@ class Tracker:
         for tent in [tr for tr in self._tracks if tr.detection is not None and tr.hits < o.min_hits]:
             best, best_iou = None, o.merge_iou
             for tr in self._tracks:
-                if tr is tent or tr.detection is not None or tr.hits < o.min_hits:
+                if tr is tent or tr.detection is not None or tr.hits < o.min_hits or tr.waiting:
                     continue
                 if tent.last_cue is not None and tr.cue is not None:
                     if float(np.linalg.norm(tent.last_cue - tr.cue)) / np.sqrt(3.0) > o.merge_cue:
@@ -215,8 +396,20 @@ class Tracker:
             used_d.add(di)
             match(ti, di)
 
-    def _match(self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float) -> None:
+    def _match(self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float,
+               weak: bool = False) -> None:
+        """Continue ``tr`` with ``det``. A weak detection (a face turning to profile, a blurred one)
+        keeps the track alive and moves it, but changes neither its size, its cues nor its trail."""
         o = self.options
+        if weak:
+            tr.last_seen = t
+            tr.hits += 1
+            tr.detection = det
+            tr.weak = True
+            if box[2] >= o.partial_ratio * tr.box[2]:
+                tr.box = np.array([box[0], box[1], tr.box[2], tr.box[3]])
+            return
+        tr.weak = False
         if cue is not None:
             b = o.cue_smoothing
             tr.last_cue = cue
@@ -235,6 +428,7 @@ class Tracker:
         box = box.copy()
         box[2:] = o.size_smoothing * box[2:] + (1 - o.size_smoothing) * tr.box[2:]
         tr.box = box
+        tr.trail.append((t, float(box[0]), float(box[1])))
         tr.last_seen = t
         tr.hits += 1
         tr.detection = det

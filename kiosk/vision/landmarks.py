@@ -15,12 +15,13 @@ import cv2
 import numpy as np
 
 from kiosk.vision.runtime import TFLiteModel
-from kiosk.vision.types import Detection, FaceLandmarks, HeadPose
+from kiosk.vision.types import Box, Detection, FaceLandmarks, HeadPose
 
 # Mesh indices closest to dlib's 5-point model, in dlib's order:
 # left eye outer and inner corner, right eye outer and inner corner, below the nose tip.
 ALIGNMENT_INDICES = (263, 362, 33, 133, 2)
 _RIGHT_EYE_OUTER, _LEFT_EYE_OUTER, _FOREHEAD, _CHIN = 33, 263, 10, 152
+_RIGHT_CHEEK, _LEFT_CHEEK = 234, 454  # the face oval's sides
 ROI_SCALE = 1.5
 _UNIT_LUT = (np.arange(256, dtype=np.float32) / np.float32(255.0)).reshape(256, 1)  # uint8 -> [0, 1]
 
@@ -109,13 +110,16 @@ class FaceMesh:
         zs = roi.size / self.input_size
         pts = [(a * u + b * v + tx, c * u + d * v + ty, w * zs) for u, v, w in raw.tolist()]
         align = tuple((x, y) for x, y, _ in pts[:5])
-        return FaceLandmarks(alignment_points=align, pose=head_pose(*pts[5:9]), presence=presence)
+        outline = pts[7:11]  # forehead, chin, both cheeks
+        xs, ys = [p[0] for p in outline], [p[1] for p in outline]
+        return FaceLandmarks(alignment_points=align, pose=head_pose(*pts[5:9]), presence=presence,
+                             extent=Box(min(xs), min(ys), max(xs), max(ys)))
 
     def _run(self, frame: np.ndarray, roi: Roi, indices: np.ndarray) -> tuple[np.ndarray, float]:
         """The mesh points ``indices`` in ROI input pixels (x, y, z), and the presence probability."""
         n = self.input_size
-        warped = cv2.warpAffine(frame, roi.to_input(n), (n, n), flags=cv2.INTER_LINEAR,
-                                borderMode=cv2.BORDER_CONSTANT)
+        image, matrix = reduced_for(frame, roi, n)
+        warped = cv2.warpAffine(image, matrix, (n, n), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         patch = cv2.cvtColor(warped, cv2.COLOR_RGBA2RGB if frame.shape[2] == 4 else cv2.COLOR_BGR2RGB)
 
         def fill(x: np.ndarray) -> None:
@@ -130,4 +134,28 @@ class FaceMesh:
         return pts, 1.0 / (1.0 + math.exp(-min(max(raw_presence, -80.0), 80.0)))
 
 
-_NEEDED = np.array(ALIGNMENT_INDICES + (_RIGHT_EYE_OUTER, _LEFT_EYE_OUTER, _FOREHEAD, _CHIN))
+def reduced_for(frame: np.ndarray, roi: Roi, input_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The image and matrix to warp the ROI from. A bilinear warp that shrinks by 2x or more skips
+    pixels (aliasing, as a plain bilinear downscale does), so the ROI's neighbourhood is first
+    halved with ``cv2.pyrDown`` (Gaussian, anti-aliased) until less than 2x is left."""
+    matrix = roi.to_input(input_size)
+    levels = int(math.log2(roi.size / input_size)) if roi.size >= 2 * input_size else 0
+    if levels == 0:
+        return frame, matrix
+    h, w = frame.shape[:2]
+    half = roi.size * 0.7072 + 4  # the rotated square's half-diagonal, and a margin for the filter
+    x0, y0 = max(int(roi.cx - half), 0), max(int(roi.cy - half), 0)
+    x1, y1 = min(int(roi.cx + half) + 1, w), min(int(roi.cy + half) + 1, h)
+    if x1 - x0 < 2 ** (levels + 1) or y1 - y0 < 2 ** (levels + 1):
+        return frame, matrix
+    small = frame[y0:y1, x0:x1]
+    for _ in range(levels):
+        small = cv2.pyrDown(small)
+    k = float(2 ** levels)  # frame = (x0, y0) + k * small (pyrDown's sample i sits at source pixel 2i)
+    reduced = matrix.copy()
+    reduced[:, :2] = matrix[:, :2] * k
+    reduced[:, 2] = matrix[:, :2] @ np.array([x0, y0], dtype=np.float64) + matrix[:, 2]
+    return small, reduced
+
+
+_NEEDED = np.array(ALIGNMENT_INDICES + (_RIGHT_EYE_OUTER, _LEFT_EYE_OUTER, _FOREHEAD, _CHIN, _RIGHT_CHEEK, _LEFT_CHEEK))

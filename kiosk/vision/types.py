@@ -66,6 +66,7 @@ class FaceLandmarks:
     alignment_points: tuple[Point, ...]  # left eye outer, left eye inner, right eye outer, right eye inner, nose
     pose: HeadPose
     presence: float
+    extent: Box | None = None  # the face outline (forehead, chin, both cheeks) in frame pixels
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,63 @@
+"""Visits on a harder store scene (kiosk.testing.store_scene): look-aways of 3-15 s, occlusions,
+the next shopper in the same spot, 40-200 px faces, lighting changes, staff. Its ranges come from
+what a shelf camera sees, not from the tracker's settings; the longer runs (3 seeds, 4 minutes,
+1280x720 and 640x480) are in bench/scenes.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kiosk.config import parse_config
+from kiosk.testing.evaluate import store_scene_report
+from kiosk.testing.store_scene import SceneSize, generate_store
+
+from tests.conftest import DATA, SCENE_T0 as T0, data_path
+from tests.helpers import run_visits
+
+
+@pytest.fixture(scope="module")
+def store_scene(tmp_path_factory):
+    data_path("utkface-dev")
+    video, truth_path = generate_store(tmp_path_factory.mktemp("store"), DATA, seed=7, duration=150.0, people=24,
+                                       size=SceneSize(640, 480))
+    truth = json.loads(truth_path.read_text())
+    cfg = parse_config({**truth["config"], "store": {"period_s": 300}})
+    visits, _ = run_visits(cfg, video, T0)
+    report = store_scene_report(truth["people"], visits, T0)
+    print(json.dumps(report))
+    return truth, visits, report, cfg
+
+
+def test_the_scene_holds_the_hard_cases(store_scene):
+    truth, _, _, cfg = store_scene
+    people = truth["people"]
+    aways = [a1 - a0 for p in people for a0, a1 in p["away"]]
+    assert aways and max(aways) > cfg.tracking.max_age_s * 2  # look-aways far longer than a track's max_age
+    assert all(3.0 <= d <= 15.0 + 1e-6 for d in aways)
+    assert any(p["successor_of"] is not None for p in people)  # the next shopper takes the same spot
+    assert any(p["occluded"] for p in people)
+    sizes = [p["size_px"] for p in people if p["kind"] != "excluded"]
+    assert min(sizes) < 60 and max(sizes) > 120
+    assert any(p["kind"] == "excluded" for p in people)
+
+
+def test_visit_count_and_no_visit_split_by_a_look_away_or_an_occlusion(store_scene):
+    _, _, report, _ = store_scene
+    assert abs(report["found_visits"] - report["truth_visits"]) <= max(1, 0.05 * report["truth_visits"]), report
+    assert report["interrupted_visits"] >= 3
+    assert report["split_by_lookaway_or_occlusion"] <= 1, report
+
+
+def test_the_next_shopper_in_the_same_spot_is_a_second_visit(store_scene):
+    _, _, report, _ = store_scene
+    assert report["same_spot_pairs"] >= 1
+    assert report["same_spot_told_apart"] >= 0.9 * report["same_spot_pairs"], report
+
+
+def test_dwell_and_attention_and_staff(store_scene):
+    _, visits, report, _ = store_scene
+    assert report["median_dwell_error_s"] <= 0.5, report
+    assert report["median_attention_error_s"] <= 0.7, report
+    assert report["staff_visits"] == 0 and {v.zone_id for v in visits} <= {"shelf-a", "shelf-b"}
