@@ -282,6 +282,30 @@ class MqttConfig(Section):
     stats_interval_s: float = Field(60.0, ge=1, le=3600, description="Stats (frames/s, backlog, disk, temperature) are published this often.")
     enabled: bool = Field(True, description="false: summaries are kept in the outbox and nothing is sent (no broker).")
 
+    @field_validator("store_id", "device_id")
+    @classmethod
+    def _topic_level(cls, v: str) -> str:
+        """One MQTT topic level (spec 4.7): no wildcard, no level separator, no NUL. A '+' or '#'
+        makes the broker refuse the client id and every publish; a '/' moves the summaries to a
+        topic the collector's {prefix}/+/+/summary never matches."""
+        bad = sorted({c for c in v if c in "+#/\0"} | ({"control characters"} if any(ord(c) < 32 for c in v) else set()))
+        if bad:
+            shown = ", ".join(repr(c) if len(c) == 1 else c for c in bad).replace("'\\x00'", "NUL")
+            raise ValueError(f"must be one MQTT topic level: no {shown} (use letters, digits, '-', '_' or '.')")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _topic_prefix(cls, v: str) -> str:
+        """Topic levels joined by '/' (spec 4.7): no wildcard, no NUL, no empty level, not '$...'."""
+        if any(c in "+#\0" or ord(c) < 32 for c in v):
+            raise ValueError("must be MQTT topic levels: no '+', '#', NUL or control characters")
+        if v.startswith("$"):
+            raise ValueError("must not start with '$' (topics starting with '$' belong to the broker, like $SYS)")
+        if "" in v.split("/"):
+            raise ValueError("must not start or end with '/' nor hold '//' (an empty topic level)")
+        return v
+
     @model_validator(mode="after")
     def _credentials(self):
         if self.password_file is not None and self.password_env:
@@ -452,14 +476,39 @@ def parse_config(data: object, source: str = "<config>", lines: dict | None = No
 _PLAIN_TAGS = frozenset({"map", "seq", "str", "int", "float", "bool", "null", "timestamp"})
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a kiosk config is a few kilobytes
+MAX_CONFIG_NODES = 20_000  # values after aliases are expanded (a "billion laughs" file expands to 10^9)
+MAX_CONFIG_DEPTH = 32
+
+
 class _Reader:
-    """YAML nodes to plain data, keeping string fields as written and recording each key's line."""
+    """YAML nodes to plain data, keeping string fields as written and recording each key's line.
+    Bounded: at most MAX_CONFIG_NODES values once aliases are expanded, MAX_CONFIG_DEPTH levels,
+    and no alias that contains itself."""
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.lines: dict[tuple, int] = {}
+        self._nodes = 0
+        self._open: set[int] = set()  # the nodes being read (an alias back to one of them is a cycle)
 
     def read(self, node, model: type[BaseModel] | None, loc: tuple):
+        where = f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}"
+        self._nodes += 1
+        if self._nodes > MAX_CONFIG_NODES:
+            raise ConfigError(f"{where}: the config expands to over {MAX_CONFIG_NODES} values (aliases repeating "
+                              "aliases?); write the values out, a kiosk config needs a few hundred")
+        if len(loc) > MAX_CONFIG_DEPTH:
+            raise ConfigError(f"{where}: nested over {MAX_CONFIG_DEPTH} levels deep; a kiosk config needs a few")
+        if id(node) in self._open:
+            raise ConfigError(f"{where}: an alias (*name) refers to a value that contains it; write the value out")
+        self._open.add(id(node))
+        try:
+            return self._read(node, model, loc)
+        finally:
+            self._open.discard(id(node))
+
+    def _read(self, node, model: type[BaseModel] | None, loc: tuple):
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if node.tag.removeprefix("tag:yaml.org,2002:") not in _PLAIN_TAGS:
             raise ConfigError(f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}: not valid YAML for a config: "
@@ -501,6 +550,9 @@ def load_config(path: Path) -> KioskConfig:
 
 
 def parse_yaml(text: str, source: str = "<config>") -> KioskConfig:
+    if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: the file is over {MAX_CONFIG_BYTES // 1024} KiB; a kiosk config is a few "
+                          "kilobytes (is it the right file?)")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

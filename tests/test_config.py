@@ -92,3 +92,43 @@ def test_bad_period_and_timezone():
         parse_config({"store": {"period_s": 7000}})
     with pytest.raises(ConfigError, match="content.timezone.*unknown timezone"):
         parse_config({"content": {"timezone": "Mars/Olympus"}})
+
+
+@pytest.mark.parametrize("key, value, says", [
+    ("device_id", "shelf+1", "'+'"), ("device_id", "a/b", "'/'"), ("store_id", "#", "'#'"),
+    ("store_id", "x\x00y", "NUL"), ("prefix", "$SYS", "'$'"), ("prefix", "kiosk/", "empty topic level"),
+    ("prefix", "ki+osk", "'+'"),
+])
+def test_ids_and_prefix_must_be_mqtt_topic_levels(key, value, says):
+    """A wildcard made the broker refuse every CONNECT (the daemon ran, silent); a '/' sent the
+    summaries where the collector never looks. Refused in the config, with the rule."""
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"mqtt": {key: value}})
+    assert f"mqtt.{key}" in str(exc.value) and says in str(exc.value)
+
+
+def test_a_prefix_of_several_levels_is_fine():
+    assert parse_config({"mqtt": {"prefix": "acme/kiosk", "device_id": "shelf-1.a_b"}}).mqtt.prefix == "acme/kiosk"
+
+
+def test_billion_laughs_recursive_aliases_and_huge_files_are_refused_at_once(tmp_path):
+    """Aliases that expand exponentially hung check-config; one that contains itself ended in a
+    RecursionError. Both are refused in well under a second, naming the line and the fix."""
+    import time
+
+    lol = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+    cases = {
+        "laughs.yaml": ("zones:\n  - id: z\n    label: x\n    rect: [0, 0, 1, 1]\n" + lol, "expands to over"),
+        "self.yaml": ("zones: &z [*z]\n", "contains it"),
+        "deep.yaml": ("content:\n  schedule: " + "[" * 40 + "]" * 40 + "\n", "levels deep"),
+        "big.yaml": ("# " + "x" * (1 << 20) + "\n", "KiB"),
+    }
+    for name, (text, says) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        started = time.monotonic()
+        with pytest.raises(ConfigError) as exc:
+            load_config(path)
+        assert time.monotonic() - started < 2.0, name
+        assert says in str(exc.value) and name in str(exc.value), (name, str(exc.value))

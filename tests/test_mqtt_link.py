@@ -260,3 +260,85 @@ def test_acl_denial_keeps_rows_and_the_retained_status_says_why(tmp_path):
         watcher.stop()
         b.stop()
     load_validator("status.v1.json").validate(statuses[-1])
+
+
+def test_hostile_commands_are_refused_and_the_publisher_keeps_going(tmp_path, broker):
+    """Payloads that once ended the publisher thread (a seq too large for SQLite, 3,000 bytes of
+    '[', a retained command that came back at every start), and others: each is refused with its
+    reason, and the device still answers a ping and drains afterwards."""
+    from kiosk.mqtt.commands import parse_command, CommandError
+
+    db = open_db(tmp_path / "device.db")
+    fill(db, 3)
+    _queue(db, 3)
+    seen: list[dict] = []
+    watcher = MqttClient(MqttOptions(port=broker.port, client_id="watcher"),
+                         on_message=lambda t, p: seen.append(json.loads(p)))
+    watcher.subscribe("kiosk/+/+/status")
+    watcher.start()
+    assert watcher.wait_subscribed(10)
+    base = "kiosk/store-1/dev-1/cmd/"
+    watcher.publish(base + "republish", json.dumps({"from_seq": 1}), retain=True).wait(5)  # waiting for the device
+    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
+                      prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link.start()
+
+    def last(name):
+        return next((s["last_command"] for s in reversed(seen)
+                     if s.get("last_command") and s["last_command"]["name"] == name), None)
+    hostile = [
+        json.dumps({"from_seq": 10**30}), b"[" * 3000, b"{" * 10 + b"}" * 10, json.dumps({"from_seq": True}),
+        json.dumps({"from_seq": 0}), json.dumps({"from_seq": 1.5}), json.dumps({"from_seq": 2, "extra": 1}),
+        b"\xff\xfe", b"null", json.dumps([1, 2]), b"x" * 5000, json.dumps({"from_seq": 1, "id": "i" * 500}),
+    ]
+    try:
+        assert wait_for(lambda: outbox_empty(tmp_path), 20)
+        for i, payload in enumerate(hostile):
+            watcher.publish(base + "republish", payload)
+            assert wait_for(lambda: (c := last("republish")) is not None and c["ok"] is False
+                            and len([s for s in seen if s.get("last_command", {}) and s["last_command"]["name"] == "republish"]) >= i + 1, 10), (i, seen[-1:])
+            with pytest.raises(CommandError):
+                parse_command("republish", payload if isinstance(payload, bytes) else payload.encode())
+        watcher.publish(base + "ping", json.dumps({"id": "still-there"}))
+        assert wait_for(lambda: (c := last("ping")) is not None and c["id"] == "still-there", 10)
+        assert link._thread.is_alive() and link.faults == 0 and link.client.connected
+        details = [s["last_command"]["detail"] for s in seen if s.get("last_command") and s["last_command"]["name"] == "republish"]
+        assert any("less than or equal" in d for d in details) and any("deeper than" in d for d in details)
+        assert all(d.startswith("ignored") for d in details)  # the retained republish was never carried out
+        assert Outbox(open_db(tmp_path / "device.db")).backlog()[0] == 0
+    finally:
+        link.stop()
+        watcher.stop()
+
+
+def outbox_empty(tmp_path) -> bool:
+    check = open_db(tmp_path / "device.db")
+    try:
+        return check.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0] == 0
+    finally:
+        check.conn.close()
+
+
+def test_a_retained_command_is_ignored_under_mqtt_311_too(tmp_path, broker, caplog):
+    """MQTT 3.1.1 has no 'do not send retained' subscription option: the device drops a retained
+    command itself, with a logged reason, and still carries out the same command sent plainly."""
+    import logging
+
+    base = "kiosk/store-1/dev-1/cmd/"
+    sender = MqttClient(MqttOptions(port=broker.port, client_id="sender", protocol=4))
+    sender.start()
+    assert sender.wait_connected(10)
+    sender.publish(base + "ping", json.dumps({"id": "old"}), retain=True).wait(5)
+    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1", protocol=4),
+                      Outbox(open_db(tmp_path / "device.db")), prefix="kiosk", store_id="store-1", device_id="dev-1")
+    with caplog.at_level(logging.WARNING, logger="kiosk.mqtt"):
+        link.start()
+        try:
+            assert wait_for(lambda: "retained message on kiosk/store-1/dev-1/cmd/ping ignored" in caplog.text, 15)
+            assert link.last_command is None
+            sender.publish(base + "ping", json.dumps({"id": "new"}))
+            assert wait_for(lambda: link.last_command is not None, 10)
+            assert link.last_command["id"] == "new"
+        finally:
+            link.stop()
+            sender.stop()

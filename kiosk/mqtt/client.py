@@ -20,6 +20,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger("kiosk.mqtt")
 
@@ -78,6 +79,7 @@ class MqttClient:
         self._early: dict[int, tuple[bool, str]] = {}  # PUBACKs that arrived before publish() returned
         self._lock = threading.Lock()  # guards the two dicts only; never held across a paho call
         self._subscriptions: list[tuple[str, int]] = []
+        self._no_retained: list[str] = []  # topic filters whose retained messages are dropped
         self._sub_pending: set[int] = set()  # SUBSCRIBE mids without a SUBACK yet (guarded by _lock)
         self._sub_early: set[int] = set()  # SUBACKs that arrived before subscribe() noted the mid
         self._subscribed = threading.Event()  # every subscription of this connection acknowledged
@@ -131,7 +133,7 @@ class MqttClient:
             self._sub_pending.clear()
             self._sub_early.clear()
         for topic, qos in self._subscriptions:
-            self._note_subscribe(client.subscribe(topic, qos)[1])
+            self._note_subscribe(self._send_subscribe(client, topic, qos))
         self._check_subscribed()
         self._connected.set()
         if self._on_connected_cb is not None:
@@ -209,8 +211,20 @@ class MqttClient:
             self._subscribed.clear()
 
     def _on_message(self, client, userdata, message) -> None:
+        if message.retain and any(paho.topic_matches_sub(f, message.topic) for f in self._no_retained):
+            # a retained command would be carried out again at every restart of the device
+            log.warning("retained message on %s ignored: commands are sent without the retain flag", message.topic[:120])
+            return
         if self._on_message_cb is not None:
             self._on_message_cb(message.topic, message.payload)
+
+    def _send_subscribe(self, client, topic: str, qos: int) -> int | None:
+        """SUBSCRIBE; its mid. Under MQTT 5 the broker is asked not to send retained messages on
+        topics that refuse them."""
+        if self.options.protocol == 5 and topic in self._no_retained:
+            options = SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
+            return client.subscribe(topic, options=options)[1]
+        return client.subscribe(topic, qos)[1]
 
     # --- the interface ------------------------------------------------------------------------
 
@@ -238,11 +252,15 @@ class MqttClient:
         deadline = time.monotonic() + timeout
         return self._connected.wait(timeout) and self._subscribed.wait(max(0.0, deadline - time.monotonic()))
 
-    def subscribe(self, topic: str, qos: int = 1) -> None:
+    def subscribe(self, topic: str, qos: int = 1, retained: bool = True) -> None:
+        """``retained=False``: retained messages on this topic filter are never delivered (asked of
+        the broker under MQTT 5, and dropped here in any case)."""
         self._subscriptions.append((topic, qos))
+        if not retained:
+            self._no_retained.append(topic)
         if self.connected:
             self._subscribed.clear()
-            self._note_subscribe(self._client.subscribe(topic, qos)[1])
+            self._note_subscribe(self._send_subscribe(self._client, topic, qos))
             self._check_subscribed()
 
     def publish(self, topic: str, payload: bytes | str, qos: int = 1, retain: bool = False) -> PublishHandle:

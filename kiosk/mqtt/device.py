@@ -5,8 +5,10 @@ Commands arrive on ``{prefix}/{store_id}/{device_id}/cmd/<name>`` as JSON object
 are queued by paho's thread, then carried out on the publisher thread (which owns
 the outbox's database connection). Each one is answered on the retained status
 (``last_command``). Built in: ``republish`` (``{"from_seq": N}``) and ``ping``
-(``{"id": "..."}``); the composition root adds its own (``content``). A malformed
-or unknown command is logged and ignored.
+(``{"id": "..."}``); the composition root adds its own (``content``). Every payload
+is validated by its model in :mod:`kiosk.mqtt.commands` first; a malformed, unknown
+or retained command is logged and ignored. The publisher loop is supervised: an
+exception in it is logged, counted and shown in the status, and the loop goes on.
 """
 
 from __future__ import annotations
@@ -21,13 +23,13 @@ from collections.abc import Callable
 
 from kiosk import __version__
 from kiosk.mqtt.client import MqttClient, MqttOptions
+from kiosk.mqtt.commands import CommandError, parse_command
 from kiosk.mqtt.drain import OutboxDrainer
 from kiosk.store.outbox import Outbox
 
 log = logging.getLogger("kiosk.mqtt.device")
 
-CommandHandler = Callable[[dict], str]  # payload -> what was done (raises ValueError on a bad payload)
-MAX_COMMAND_BYTES = 4096
+CommandHandler = Callable[[dict], str]  # validated payload -> what was done (raises ValueError when refused)
 
 
 class Topics:
@@ -68,10 +70,12 @@ class DeviceLink:
         options = MqttOptions(**{**options.__dict__, "will_topic": self.topics.status,
                                  "will_payload": self._status("offline").encode()})
         self.client = MqttClient(options, on_connected=self._on_connected, on_message=self._on_message)
-        self.client.subscribe(self.topics.commands, 1)
+        self.client.subscribe(self.topics.commands, 1, retained=False)  # a retained command would repeat at each start
         self.drainer = OutboxDrainer(outbox, self.client, self.topics.summary, window=options.max_inflight,
                                      rate_per_s=rate_per_s)
         self.stats_published = 0
+        self.faults = 0  # exceptions the publisher loop survived
+        self.fault: str | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by a connect, a command or stop(): the thread acts at once
         self._drain_now = False
@@ -81,7 +85,7 @@ class DeviceLink:
 
     def _status(self, state: str) -> str:
         drainer = getattr(self, "drainer", None)
-        errors = [e for e in (getattr(drainer, "last_error", None), self.problem) if e]
+        errors = [e for e in (getattr(drainer, "last_error", None), self.problem, getattr(self, "fault", None)) if e]
         return json.dumps({
             "schema": "kiosk.status", "schema_version": 1, "state": state, "device_id": self.device_id,
             "store_id": self.store_id, "version": __version__, "config_hash": self.config_hash, "models": self.models,
@@ -112,9 +116,7 @@ class DeviceLink:
                 log.warning("command ignored: too many commands waiting")
 
     def _republish(self, payload: dict) -> str:
-        from_seq = payload.get("from_seq")
-        if not isinstance(from_seq, int) or isinstance(from_seq, bool) or from_seq < 1:
-            raise ValueError('needs {"from_seq": N} with N a positive integer')
+        from_seq = payload["from_seq"]  # validated: an integer from 1 to 2**63 - 1
         n = self.outbox.republish(from_seq)
         lo, hi = self.outbox.seq_range()
         return f"{n} summaries from seq {from_seq} queued again (kept: seq {lo} to {hi})"
@@ -127,19 +129,19 @@ class DeviceLink:
         if handler is None:
             log.warning("unknown command %r ignored; known: %s", name[:40], ", ".join(sorted(self.handlers)))
             return
+        command_id = None
         try:
-            if len(raw) > MAX_COMMAND_BYTES:
-                raise ValueError(f"payload over {MAX_COMMAND_BYTES} bytes")
-            payload = json.loads(raw or b"{}")
-            if not isinstance(payload, dict):
-                raise ValueError("payload must be a JSON object")
-            detail, ok = handler(payload), True
-        except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            command = parse_command(name, raw)  # size, depth, JSON object, the command's model
+            command_id = command.id
+            detail, ok = handler(command.model_dump()), True
+        except CommandError as exc:
             detail, ok = f"ignored: {exc}", False
             log.warning("command %s ignored: %s", name, exc)
+        except ValueError as exc:  # the handler refused it
+            detail, ok = f"refused: {exc}", False
+            log.warning("command %s refused: %s", name, exc)
         else:
             log.info("command %s: %s", name, detail)
-        command_id = payload.get("id") if ok and isinstance(payload.get("id"), str) else None
         self.last_command = {"name": name, "id": command_id, "ok": ok, "detail": detail[:200], "at": utc_now()}
         self.announce()
 
@@ -157,30 +159,46 @@ class DeviceLink:
     # --- the publisher thread ------------------------------------------------------------------
 
     def _run(self) -> None:
-        next_stats = time.monotonic() + min(5.0, self.stats_interval_s)
-        next_drain = 0.0
-        last_error = None
+        """The publisher loop, supervised: an exception in one pass is logged, counted and shown in
+        the status, and the loop goes on after a second (it must never end while the device runs)."""
+        self._next_stats = time.monotonic() + min(5.0, self.stats_interval_s)
+        self._next_drain = 0.0
+        self._shown_error: str | None = None
         while not self._stop.is_set():
-            while not self._commands.empty():
-                self._handle(*self._commands.get_nowait())
-            if time.monotonic() >= next_stats:
-                next_stats = time.monotonic() + self.stats_interval_s
-                if self.client.connected:
-                    try:
-                        self._publish_stats()
-                    except Exception:
-                        log.exception("stats not published")
-            if self._drain_now:
-                self._drain_now = False
-                next_drain = 0.0
-            if time.monotonic() >= next_drain:
-                next_drain = time.monotonic() + self.drainer.step()  # the wait is the backoff after a refusal
-                if self.drainer.last_error != last_error:  # a refusal appeared or cleared: say so in status
-                    last_error = self.drainer.last_error
+            try:
+                self._pass()
+            except Exception as exc:
+                self.faults += 1
+                self.fault = f"publisher error (survived {self.faults}): {exc!r}"[:300]
+                log.exception("publisher loop failed (%d so far); going on", self.faults)
+                try:
                     self.announce()
-            if self._commands.empty() and not self._drain_now:  # a connect or a command wakes it at once
-                self._wake.wait(max(0.0, min(next_drain, next_stats) - time.monotonic()))
-            self._wake.clear()
+                except Exception:
+                    log.exception("status not published")
+                self._stop.wait(1.0)
+
+    def _pass(self) -> None:
+        """Commands, stats when due, a drain when due, then wait for the next of them (or a wake)."""
+        while not self._commands.empty():
+            self._handle(*self._commands.get_nowait())
+        if time.monotonic() >= self._next_stats:
+            self._next_stats = time.monotonic() + self.stats_interval_s
+            if self.client.connected:
+                try:
+                    self._publish_stats()
+                except Exception:
+                    log.exception("stats not published")
+        if self._drain_now:
+            self._drain_now = False
+            self._next_drain = 0.0
+        if time.monotonic() >= self._next_drain:
+            self._next_drain = time.monotonic() + self.drainer.step()  # the wait is the backoff after a refusal
+            if self.drainer.last_error != self._shown_error:  # a refusal appeared or cleared: say so in status
+                self._shown_error = self.drainer.last_error
+                self.announce()
+        if self._commands.empty() and not self._drain_now:  # a connect or a command wakes it at once
+            self._wake.wait(max(0.0, min(self._next_drain, self._next_stats) - time.monotonic()))
+        self._wake.clear()
 
     def start(self) -> None:
         self.client.start()
