@@ -28,7 +28,7 @@ from kiosk.app import VisitChain  # noqa: E402
 from kiosk.camera.sources import video_frames  # noqa: E402
 from kiosk.config import parse_config  # noqa: E402
 from kiosk.testing.evaluate import store_scene_report  # noqa: E402
-from kiosk.testing.store_scene import SceneSize, faces_at, generate_store, make_store_script  # noqa: E402
+from kiosk.testing.store_scene import EXCLUSION, SceneSize, faces_at, generate_store, make_store_script  # noqa: E402
 from kiosk.vision.pipeline import VisionPipeline  # noqa: E402
 
 T0 = 1_800_000_000.0
@@ -54,8 +54,8 @@ def _recall_probe(truth: dict, data: Path, min_px: int = 48):
     def probe(chain, t: float) -> None:
         tracks = [tr for tr in chain.observer.tracker.tracks if tr.detection is not None and tr.last_seen == t]
         for f in faces_at(people, cages, t, size):
-            if not f.shown or f.size < min_px:
-                continue
+            if not f.shown or f.size < min_px or f.x / w >= EXCLUSION[0]:
+                continue  # hidden, small, or staff (never analysed, so never found)
             state["seen"] += 1
             state["first_shown"].setdefault(f.id, t)
             hit = any(abs(tr.box[0] - f.x) < 0.5 * f.size and abs(tr.box[1] - f.y) < 0.5 * f.size for tr in tracks)

@@ -156,6 +156,7 @@ class Runtime:
         self._begun = time.monotonic()  # this runtime's start (``started`` is the daemon's, across reloads)
         self._stats_last = (self._begun, 0, 0)
         self.failed_frames = 0  # frames the analysis raised on (logged, rate-limited)
+        self.store_problem: str | None = None  # a write that failed (a full disk), shown in status
         self._threads = [
             threading.Thread(target=self._vision_loop, name="kiosk-vision", daemon=True),
             threading.Thread(target=self._store_loop, name="kiosk-store", daemon=True),
@@ -240,9 +241,22 @@ class Runtime:
                 self.store.write(deltas)
             except Exception as exc:  # a full disk: keep the deltas in memory and try again
                 self._deltas.put(deltas)
+                full = "full" in str(exc).lower()
+                self.store_problem = (f"disk_full: {self.cfg.store.path}: {exc}; aggregates kept in memory until "
+                                      "there is room" if full else f"store_error: {exc}")[:300]
                 log.error("cannot write aggregates to %s: %s; kept in memory, retrying", self.cfg.store.path, exc)
+                if full:
+                    self._free_wal()
                 return
+            self.store_problem = None
             self.closer.note_written({key[0] for key in deltas.cells} | {key[0] for key in deltas.occupancy})
+
+    def _free_wal(self) -> None:
+        """On a full disk, give the WAL's pages back (a checkpoint that truncates the file)."""
+        try:
+            self.store_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except Exception as exc:
+            log.warning("WAL checkpoint failed: %s", exc)
 
     def _store_loop(self) -> None:
         last_retention = 0.0
@@ -317,6 +331,9 @@ class Runtime:
         self._threads[1].join(max(0.1, deadline - time.monotonic() - 1.0))
         if self.link is not None:
             if offline:
+                # the summaries of the periods closed just now go out before the offline status
+                sent = self.link.flush(deadline - time.monotonic() - 1.5)
+                log.info("summaries closed at stop %s", "sent" if sent else "kept in the outbox for the next start")
                 self.link.stop(timeout=max(0.2, min(1.0, deadline - time.monotonic())))
             else:
                 self.link.stop(timeout=0.5, final_status=False)
@@ -366,8 +383,9 @@ class Daemon:
                 runtime.replace_stuck_capture()
             if watchdog and runtime.healthy(watchdog / 2):
                 self.notifier.watchdog()  # only while frames flow or the camera thread is alive
-            problem = None if runtime.capture.state in ("starting", "online", "ended") else (
+            camera = None if runtime.capture.state in ("starting", "online", "ended") else (
                 f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
+            problem = "; ".join(p for p in (camera, runtime.store_problem) if p) or None
             if problem != last_problem and runtime.link is not None:
                 last_problem = runtime.link.problem = problem
                 runtime.link.announce()

@@ -180,7 +180,7 @@ def analyze(paths, config_path, every, face_crops, detector, threads, visits, db
 
 
 @cli.command("check-config")
-@click.argument("config_path", metavar="FILE", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("config_path", metavar="FILE", type=click.Path(path_type=Path))
 def check_config(config_path: Path) -> None:
     """Validate a config file: exit 0 when valid, 78 (EX_CONFIG) with every problem when not."""
     from kiosk.config import environment_problems
@@ -196,7 +196,7 @@ def check_config(config_path: Path) -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
               help="YAML config (check it first with 'kiosk check-config FILE').")
 def run(config_path: Path) -> None:
     """Run the daemon: camera -> vision -> visits -> aggregates -> outbox -> MQTT, until SIGTERM.
@@ -228,7 +228,7 @@ def run(config_path: Path) -> None:
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
               help="YAML config; its mqtt: and store: sections are used.")
 def publish(config_path: Path) -> None:
     """Drain the outbox of store.path to the broker (until SIGTERM/SIGINT); publishes retained status."""

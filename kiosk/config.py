@@ -148,6 +148,24 @@ class VisitsConfig(Section):
                                 first_reaction_s=self.first_reaction_s)
 
 
+def _first_crossing(points: list[list[float]]) -> tuple[int, int] | None:
+    """The first pair of non-adjacent edges that cross, as (i, j) edge indices; None for a simple polygon."""
+    n = len(points)
+    edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
+
+    def orient(a, b, c) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue  # adjacent edges share a point
+            (a, b), (c, d) = edges[i], edges[j]
+            if orient(a, b, c) * orient(a, b, d) < 0 and orient(c, d, a) * orient(c, d, b) < 0:
+                return i, j
+    return None
+
+
 class AreaConfig(Section):
     rect: list[float] | None = Field(None, description="Rectangle [x0, y0, x1, y1] in normalized frame coordinates (0-1).")
     polygon: list[list[float]] | None = Field(None, description="Polygon [[x, y], ...] in normalized frame coordinates, at least 3 points.")
@@ -176,6 +194,14 @@ class AreaConfig(Section):
         for p in v:
             if len(p) != 2 or not all(0 <= c <= 1 for c in p):
                 raise ValueError(f"points are [x, y] fractions of the frame (0-1), got {p}")
+        crossing = _first_crossing(v)
+        if crossing is not None:
+            i, j = crossing
+            raise ValueError(f"crosses itself (edge {i + 1}-{i + 2} crosses edge {j + 1}-{(j + 1) % len(v) + 1}); "
+                             "list the points in order around the area")
+        area = 0.5 * abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(v, v[1:] + v[:1])))
+        if area < 1e-6:
+            raise ValueError("encloses no area (the points are on one line or repeat): nothing could be in it")
         return v
 
     @model_validator(mode="after")
@@ -540,6 +566,8 @@ class _Reader:
 
 
 def load_config(path: Path) -> KioskConfig:
+    if Path(path).is_dir():
+        raise ConfigError(f"{path}: is a directory; give the YAML file, for example {Path(path) / 'kiosk.yaml'}")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
@@ -570,6 +598,58 @@ def parse_yaml(text: str, source: str = "<config>") -> KioskConfig:
     return parse_config(data, source, reader.lines)
 
 
+def _tls_problems(m: MqttConfig) -> list[str]:
+    """Builds the TLS context the client will build: an unreadable file, a directory or a file that
+    is not PEM is named here, not found by a traceback at start."""
+    import ssl
+
+    if m.ca_file is None:
+        return [f"mqtt.{n}: set without mqtt.ca_file (TLS is on only with a CA)" for n in ("cert_file", "key_file")
+                if getattr(m, n) is not None]
+    problems = []
+    for name in ("ca_file", "cert_file", "key_file"):
+        f = getattr(m, name)
+        if f is not None and not f.is_file():
+            problems.append(f"mqtt.{name}: cannot read {f} ({'a directory' if f.is_dir() else 'no such file'}); "
+                            "it must be a PEM file")
+    if problems:
+        return problems
+    try:
+        ctx = ssl.create_default_context(cafile=str(m.ca_file))
+    except (OSError, ssl.SSLError) as exc:
+        return [f"mqtt.ca_file: {m.ca_file} is not a usable CA certificate (PEM): {exc}"]
+    if m.cert_file is not None:
+        try:
+            ctx.load_cert_chain(str(m.cert_file), str(m.key_file) if m.key_file else None)
+        except (OSError, ssl.SSLError) as exc:
+            return [f"mqtt.cert_file / key_file: {m.cert_file} with {m.key_file or 'its own key'} is not a usable "
+                    f"certificate and key (PEM, matching): {exc}"]
+    elif m.key_file is not None:
+        return ["mqtt.key_file: set without mqtt.cert_file"]
+    return []
+
+
+def _store_problems(path: Path) -> list[str]:
+    """Whether the daemon will be able to create and write the database at store.path."""
+    import os
+
+    if str(path).strip() in ("", "."):
+        return ["store.path: empty; give the database file, for example /var/lib/kiosk/kiosk.db"]
+    if path.is_dir():
+        return [f"store.path: {path} is a directory; give the database file inside it, for example {path / 'kiosk.db'}"]
+    if path.exists():
+        return [] if os.access(path, os.R_OK | os.W_OK) else [f"store.path: {path} cannot be written by this user"]
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return [f"store.path: {ancestor} is a file, so {path} cannot be created below it"]
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return [f"store.path: cannot create {path}: {ancestor} is not writable (read-only mount, or owned by another "
+                "user: with systemd the unit's StateDirectory= gives /var/lib/kiosk)"]
+    return []
+
+
 def environment_problems(cfg: KioskConfig) -> list[str]:
     """What a valid config names but this machine lacks (files, variables): checked by ``check-config``
     and at start, never inside a validator."""
@@ -577,6 +657,10 @@ def environment_problems(cfg: KioskConfig) -> list[str]:
 
     problems = []
     m = cfg.mqtt
+    if m.enabled and "device_id" not in m.model_fields_set:
+        problems.append("mqtt.device_id is not set: give this device a unique id (it is its MQTT client id and part "
+                        "of every topic), or set mqtt.enabled: false for a device without a broker")
+    problems += _tls_problems(m) + _store_problems(cfg.store.path)
     if m.password_file is not None:
         try:
             m.password_file.read_text()
@@ -586,10 +670,6 @@ def environment_problems(cfg: KioskConfig) -> list[str]:
     if m.password_env and m.password_env not in os.environ:
         problems.append(f"mqtt.password_env: the environment variable {m.password_env} is not set "
                         "(with systemd: Environment= or EnvironmentFile= in a drop-in)")
-    for name in ("ca_file", "cert_file", "key_file"):
-        f = getattr(m, name)
-        if f is not None and not os.access(f, os.R_OK):
-            problems.append(f"mqtt.{name}: cannot read {f}")
     if cfg.vision.models_dir is not None and not cfg.vision.models_dir.is_dir():
         problems.append(f"vision.models_dir: {cfg.vision.models_dir} is not a directory (run 'kiosk models install')")
     return problems

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from kiosk.cli import cli
-from kiosk.config import load_config
+from kiosk.config import ConfigError, load_config, parse_config
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -119,3 +119,48 @@ def test_demo_config_zones_are_the_generated_scenes():
     assert [z.model_dump(exclude_none=True) for z in cfg.zones] == [
         {**z, "rect": [float(c) for c in z["rect"]]} for z in scene["zones"]]
     assert [e.rect for e in cfg.exclusion_zones] == [scene["exclusion_zones"][0]["rect"]]
+
+
+def _check(tmp_path, text: str) -> subprocess.CompletedProcess:
+    cfg = tmp_path / "kiosk.yaml"
+    cfg.write_text(text)
+    return subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(cfg)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_what_run_would_open_is_opened_by_check_config(tmp_path):
+    """TLS files that are a directory or not PEM, and store paths that cannot be written, passed
+    check-config and then crashed 'kiosk run' into a restart loop: each is one line naming the key."""
+    (tmp_path / "notpem.crt").write_text("hello\n")
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o555)
+    ids = "mqtt:\n  device_id: dev-1\n"
+    cases = [
+        (f"{ids}  ca_file: {tmp_path}\n", "mqtt.ca_file: cannot read", "a directory"),
+        (f"{ids}  ca_file: {tmp_path / 'notpem.crt'}\n", "mqtt.ca_file", "not a usable CA certificate"),
+        (f"{ids}store:\n  path: {tmp_path}\n", "store.path", "is a directory"),
+        (f"{ids}store:\n  path: {tmp_path / 'afile' / 'kiosk.db'}\n", "store.path", "is a file"),
+        ("mqtt:\n  store_id: s\n", "mqtt.device_id is not set", "mqtt.enabled: false"),
+    ]
+    if os.geteuid() != 0:  # root may write anywhere but on a read-only mount
+        cases.append((f"{ids}store:\n  path: {tmp_path / 'ro' / 'kiosk.db'}\n", "store.path", "not writable"))
+    for text, key, says in cases:
+        proc = _check(tmp_path, text)
+        assert proc.returncode == 78 and key in proc.stderr and says in proc.stderr, (text, proc.stderr)
+        assert "Traceback" not in proc.stderr
+    assert _check(tmp_path, "mqtt:\n  enabled: false\n").returncode == 0  # no broker: no device id needed
+    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(tmp_path)], capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 78 and "is a directory" in proc.stderr  # not click's usage error (2)
+
+
+@pytest.mark.parametrize("polygon, says", [
+    ([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]], "encloses no area"),
+    ([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]], "crosses itself"),
+])
+def test_zero_area_and_self_intersecting_polygons_are_refused(polygon, says):
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"zones": [{"id": "a", "polygon": polygon}]})
+    assert "zones[0].polygon" in str(exc.value) and says in str(exc.value)
+    assert parse_config({"zones": [{"id": "a", "polygon": [[0.1, 0.1], [0.9, 0.1], [0.9, 0.9], [0.1, 0.9]]}]})

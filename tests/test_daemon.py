@@ -137,6 +137,10 @@ def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_p
     open_periods = db.execute("SELECT COUNT(*) FROM aggregates WHERE period_start NOT IN "
                               "(SELECT period_start FROM closed_periods)").fetchone()[0]
     assert open_periods == 0
+    # ... and the summaries closed at the stop were sent before the offline status, not left for the next start
+    assert db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0] == 0
+    last_seq = db.execute("SELECT MAX(seq) FROM outbox").fetchone()[0]
+    assert seqs[-1] == last_seq, (seqs[-3:], last_seq)
 
 
 def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, broker, clip):

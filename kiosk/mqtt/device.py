@@ -78,6 +78,8 @@ class DeviceLink:
         self.fault: str | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by a connect, a command or stop(): the thread acts at once
+        self._flush_requested = threading.Event()
+        self._flushed = threading.Event()
         self._drain_now = False
         self._thread = threading.Thread(target=self._run, name="kiosk-publisher", daemon=True)
 
@@ -179,6 +181,11 @@ class DeviceLink:
 
     def _pass(self) -> None:
         """Commands, stats when due, a drain when due, then wait for the next of them (or a wake)."""
+        if self._flush_requested.is_set():  # stopping: send what was queued last (the periods closed at stop)
+            while self.client.connected and self.drainer.drain_once():
+                pass
+            self._flush_requested.clear()
+            self._flushed.set()
         while not self._commands.empty():
             self._handle(*self._commands.get_nowait())
         if time.monotonic() >= self._next_stats:
@@ -203,6 +210,16 @@ class DeviceLink:
     def start(self) -> None:
         self.client.start()
         self._thread.start()
+
+    def flush(self, timeout: float) -> bool:
+        """Send what the outbox holds now (the summaries closed at stop), waiting at most ``timeout``;
+        True when it was drained. Nothing is lost otherwise: it is sent at the next start."""
+        if timeout <= 0 or not self.client.connected or not self._thread.is_alive():
+            return False
+        self._flushed.clear()
+        self._flush_requested.set()
+        self._wake.set()
+        return self._flushed.wait(timeout)
 
     def stop(self, timeout: float = 2.0, final_status: bool = True) -> None:
         """Stop; with ``final_status`` publish the retained ``offline`` first (not when a new link follows)."""

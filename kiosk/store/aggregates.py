@@ -7,6 +7,7 @@ import time
 import sqlite_utils
 
 from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS, Deltas
+from kiosk.store.tx import write_transaction
 from kiosk.vision.types import EMOTIONS
 
 KEY_COLUMNS = ("period_start", "zone", "content", "age_band", "gender")
@@ -49,27 +50,15 @@ class AggregateStore:
                 + c.dwell_hist + c.attention_hist + c.dominant + c.first_reaction
             )
         occ = [[p, z, o.samples, o.total, o.peak] for (p, z), o in deltas.occupancy.items()]
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db.conn) as conn:
             conn.executemany(_UPSERT, rows)
             conn.executemany(_UPSERT_OCC, occ)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return len(rows) + len(occ)
 
     def apply_retention(self, retention_days: float, now: float | None = None) -> int:
         """Delete periods that started more than ``retention_days`` ago; returns rows deleted."""
         cutoff = (time.time() if now is None else now) - retention_days * 86400
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db.conn) as conn:
             n = conn.execute("DELETE FROM aggregates WHERE period_start < ?", [cutoff]).rowcount
             n += conn.execute("DELETE FROM occupancy WHERE period_start < ?", [cutoff]).rowcount
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return n

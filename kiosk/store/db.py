@@ -18,6 +18,7 @@ from pathlib import Path
 import sqlite_utils
 
 from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS
+from kiosk.store.tx import write_transaction
 from kiosk.vision.types import EMOTIONS
 
 
@@ -116,6 +117,7 @@ def configure(db: sqlite_utils.Database, patience_s: float = 30.0) -> None:
     db.execute("PRAGMA foreign_keys=ON")
     db.execute("PRAGMA secure_delete=ON")  # deleted rows are overwritten, not left in free pages
     db.execute("PRAGMA wal_autocheckpoint=1000")  # keep the WAL bounded on SD cards
+    db.execute("PRAGMA journal_size_limit=4194304")  # and truncate it back to 4 MiB after a checkpoint
 
 
 def migrate(db: sqlite_utils.Database, migrations: tuple[Migration, ...] = MIGRATIONS) -> list[int]:
@@ -135,21 +137,15 @@ def migrate(db: sqlite_utils.Database, migrations: tuple[Migration, ...] = MIGRA
         )
     applied = []
     for m in newer:
-        db.execute("BEGIN IMMEDIATE")  # the write lock: one process migrates, the others wait for it
-        try:
-            if db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [m.version]).fetchone():
-                db.execute("COMMIT")  # applied by another process (the publisher, a reader) meanwhile
-                continue
+        with write_transaction(db.conn) as conn:  # the write lock: one process migrates, the others wait
+            if conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [m.version]).fetchone():
+                continue  # applied by another process (the publisher, a reader) meanwhile
             for sql in m.statements:
-                db.execute(sql)
-            db.execute(
+                conn.execute(sql)
+            conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
                 [m.version, m.name, dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")],
             )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
         applied.append(m.version)
     return applied
 

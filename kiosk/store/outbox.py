@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
+from kiosk.store.tx import write_transaction
+
 
 @dataclass(frozen=True)
 class OutboxRow:
@@ -47,12 +49,9 @@ class Outbox:
     def close_period(self, period_start: int, build: Callable[[int, int], dict]) -> int | None:
         """Close a period once: ``build(seq, dropped_total)`` makes its summary, which is queued in
         the same transaction. Returns the seq, or None when the period was already closed."""
-        conn = self.db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(self.db.conn) as conn:
             if conn.execute("SELECT 1 FROM closed_periods WHERE period_start = ?", [period_start]).fetchone():
-                conn.execute("ROLLBACK")
-                return None
+                return None  # closed already (nothing was written)
             self._enforce_bounds(conn, room_for=1)  # so the new summary's count includes what makes room for it
             seq = self._counter("next_seq")
             dropped = self._counter("dropped_total")
@@ -65,10 +64,6 @@ class Outbox:
                          [period_start, seq, time.time()])
             conn.execute("UPDATE device_counters SET value = ? WHERE name = 'next_seq'", [seq + 1])
             self._enforce_bounds(conn)  # the byte bound (rarely reached; counted in the next summary)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         return seq
 
     def _enforce_bounds(self, conn, room_for: int = 0) -> None:
@@ -102,13 +97,8 @@ class Outbox:
             return
         conn = self.db.conn
         now = time.time()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with write_transaction(conn):
             conn.executemany("UPDATE outbox SET sent_at = ?, last_error = NULL WHERE seq = ?", [[now, s] for s in seqs])
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     def failed(self, seq: int, error: str) -> None:
         """The broker refused it (a failure reason code) or it timed out: it stays, with the reason."""
