@@ -260,7 +260,10 @@ def publish(config_path: Path) -> None:
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until SIGTERM).")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True, help="Log lines on stderr; debug adds one line per summary stored or sent again.")
-def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: float | None, log_level: str) -> None:
+@click.option("--republish-every", "republish_every_s", type=float, default=30.0, show_default=True,
+              help="Ask a device with missing seqs to send them again at most this often (seconds); 0: never ask.")
+def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: float | None, log_level: str,
+            republish_every_s: float) -> None:
     """Central collector: subscribe to every device's summaries and status, validate, store, report gaps.
     The report (JSON) is printed on stdout when it stops."""
     from kiosk import logs
@@ -274,7 +277,7 @@ def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: fl
     except Exception as exc:  # sqlite3.Error, psycopg.Error, a missing driver
         raise click.ClickException(f"cannot open the collector database {db_path}: {exc}") from None
     collector = Collector(MqttOptions(host=host, port=port, client_id=client_id, clean_start=False,
-                                      session_expiry_s=7 * 86400), store, prefix)
+                                      session_expiry_s=7 * 86400), store, prefix, republish_every_s)
     logs.configure(log_level, stream=sys.stderr)
     done = _stop_on_signals()
     collector.start()

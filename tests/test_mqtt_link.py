@@ -342,3 +342,39 @@ def test_a_retained_command_is_ignored_under_mqtt_311_too(tmp_path, broker, capl
         finally:
             link.stop()
             sender.stop()
+
+
+def test_the_collector_asks_for_missing_seqs_and_converges_to_no_gap(tmp_path, broker):
+    """A collector away without a persistent session misses seqs 3-5 (as after a broker restart
+    without persistence); seq 6 reveals the gap, it asks the device to republish from 3, and the
+    central store ends with every seq, with no person sending a command."""
+    db = open_db(tmp_path / "device.db")
+    fill(db, 8)
+    _queue(db, 2)
+    store = CollectorStore(tmp_path / "central.db")
+
+    def collector() -> Collector:
+        c = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=True), store,
+                      republish_every_s=1.0)
+        c.start()
+        assert c.client.wait_subscribed(10)
+        return c
+
+    central = collector()
+    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
+                      prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link.start()
+    try:
+        assert wait_for(lambda: store.seqs("dev-1") == [1, 2], 20)
+        central.stop()  # away, and its session is gone with it
+        _queue(db, 3, start=2)  # seqs 3-5: sent, acknowledged by the broker, received by nobody
+        assert wait_for(lambda: outbox_empty(tmp_path), 20)
+        central = collector()
+        _queue(db, 1, start=5)  # seq 6 arrives and shows the gap
+        assert wait_for(lambda: store.seqs("dev-1") == [1, 2, 3, 4, 5, 6], 30), store.seqs("dev-1")
+        assert central.republish_requests >= 1
+        assert link.last_command["name"] == "republish" and link.last_command["id"] == "collector-gap-3"
+    finally:
+        link.stop()
+        central.stop()
+    assert [g.missing for g in store.gaps()] == [()]

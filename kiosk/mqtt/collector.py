@@ -4,12 +4,19 @@ Subscribes to ``{prefix}/+/+/summary`` and ``{prefix}/+/+/status``, validates
 every message against ``docs/schema``, stores summaries idempotently keyed by
 (device, seq) in SQLite or PostgreSQL (:mod:`kiosk.collectdb`) and reports the
 gaps in each device's seqs.
+
+It also closes the loop: when a device's seqs have a gap (a broker restarted
+without persistence and dropped this collector's session, say), it asks that
+device to send them again (``cmd/republish`` from the first missing seq), at
+most once per ``republish_every_s`` per device and three times for one gap, so
+the central store converges to no gap by itself.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 from kiosk.collectdb import CollectorStore
@@ -29,9 +36,16 @@ def load_validator(name: str):
 
 
 class Collector:
-    def __init__(self, options: MqttOptions, store: CollectorStore, prefix: str = "kiosk") -> None:
+    MAX_REQUESTS_PER_GAP = 3
+
+    def __init__(self, options: MqttOptions, store: CollectorStore, prefix: str = "kiosk",
+                 republish_every_s: float = 30.0) -> None:
         self.store = store
         self.prefix = prefix
+        self.republish_every_s = republish_every_s
+        self.republish_requests = 0
+        self._asked: dict[str, tuple[float, int, int]] = {}  # device -> (when, from_seq, times asked for it)
+        self._stores: dict[str, str] = {}  # device -> its store id (for the command topic)
         self.summary_validator = load_validator("summary.v1.json")
         self.status_validator = load_validator("status.v1.json")
         self.received = 0
@@ -54,13 +68,43 @@ class Collector:
             log.warning("invalid %s on %s: %s", kind, topic, errors[0].message)
             return
         self.received += 1
+        self._stores[msg["device_id"]] = msg["store_id"]
         if kind == "summary":
             if self.store.add_summary(msg):
                 log.debug("summary %s seq %s stored", msg["device_id"], msg["seq"])
             else:
                 log.debug("summary %s seq %s already stored (sent again)", msg["device_id"], msg["seq"])
+            self._ask_for_missing(msg["device_id"])
         else:
             self.store.set_status(msg)
+
+    def _ask_for_missing(self, device_id: str) -> None:
+        """Ask a device for the first seq missing below its newest one (rate-limited, bounded)."""
+        if self.republish_every_s <= 0:
+            return
+        now = time.monotonic()
+        when, asked_from, times = self._asked.get(device_id, (float("-inf"), 0, 0))
+        if now - when < self.republish_every_s:
+            return
+        have = self.store.seqs(device_id)
+        seen = set(have)
+        missing = [s for s in range(1, have[-1]) if s not in seen] if have else []
+        if not missing:
+            self._asked[device_id] = (now, 0, 0)  # checked: the next check comes an interval later
+            return
+        first = missing[0]
+        times = times + 1 if first == asked_from else 1
+        if times > self.MAX_REQUESTS_PER_GAP:
+            if times == self.MAX_REQUESTS_PER_GAP + 1:
+                log.warning("device %s: seq %d and after still missing after %d requests; the device no longer "
+                            "holds them (its outbox bound or keep_sent_days)", device_id, first, self.MAX_REQUESTS_PER_GAP)
+                self._asked[device_id] = (now, first, times)
+            return
+        topic = f"{self.prefix}/{self._stores[device_id]}/{device_id}/cmd/republish"
+        self.client.publish(topic, json.dumps({"from_seq": first, "id": f"collector-gap-{first}"}), qos=1)
+        self._asked[device_id] = (now, first, times)
+        self.republish_requests += 1
+        log.info("device %s: %d seq(s) missing from %d; asked it to republish", device_id, len(missing), first)
 
     def start(self) -> None:
         self.client.start()
