@@ -66,6 +66,8 @@ class DeviceLink:
         self.handlers.update(commands or {})
         self.last_command: dict | None = None
         self.problem: str | None = None  # set by the composition root (camera offline, config reload refused)
+        self.faults = 0  # exceptions the publisher loop survived
+        self.fault: str | None = None
         self._commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100)
         options = MqttOptions(**{**options.__dict__, "will_topic": self.topics.status,
                                  "will_payload": self._status("offline").encode()})
@@ -74,8 +76,6 @@ class DeviceLink:
         self.drainer = OutboxDrainer(outbox, self.client, self.topics.summary, window=options.max_inflight,
                                      rate_per_s=rate_per_s)
         self.stats_published = 0
-        self.faults = 0  # exceptions the publisher loop survived
-        self.fault: str | None = None
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by a connect, a command or stop(): the thread acts at once
         self._flush_requested = threading.Event()
@@ -87,7 +87,7 @@ class DeviceLink:
 
     def _status(self, state: str) -> str:
         drainer = getattr(self, "drainer", None)
-        errors = [e for e in (getattr(drainer, "last_error", None), self.problem, getattr(self, "fault", None)) if e]
+        errors = [e for e in (getattr(drainer, "last_error", None), self.problem, self.fault) if e]
         return json.dumps({
             "schema": "kiosk.status", "schema_version": 1, "state": state, "device_id": self.device_id,
             "store_id": self.store_id, "version": __version__, "config_hash": self.config_hash, "models": self.models,

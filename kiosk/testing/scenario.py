@@ -304,7 +304,7 @@ def truth(people: list[Person], duration: float) -> list[dict]:
             hidden = behind_pillar or any(_covers(ox, oy, os_, x, y) for _, ox, oy, os_, _ in placed[k + 1 :] if os_ > size)
             if state == "face" and not hidden:
                 r["attention"] += dt
-            zone = _zone_of(x / WIDTH)
+            zone = zone_of(x / WIDTH)
             r["zones"][zone] = r["zones"].get(zone, 0.0) + dt
     for p in people:
         r = records[p.id]
@@ -331,8 +331,6 @@ def zone_of(x: float, zones: list[dict] = ZONES, exclusion: list[float] = EXCLUS
             return z["id"]
     return "none"
 
-
-_zone_of = zone_of
 
 
 def scene_config(zones: list[dict], exclusion: list[float]) -> dict:

@@ -357,7 +357,7 @@ def truth(people: list[Shopper], cages: list[Cage], duration: float, size: Scene
     for i in range(int(duration * size.fps)):
         t = i / size.fps
         for f in faces_at(people, cages, t, size):
-            samples[f.id].append((t, _zone_of(f.x / size.width)))
+            samples[f.id].append((t, zone_of(f.x / size.width, ZONES, EXCLUSION)))
             if f.shown:
                 shown[f.id].append(t)
                 attention[f.id] += dt
@@ -380,10 +380,6 @@ def truth(people: list[Shopper], cages: list[Cage], duration: float, size: Scene
             "occluded": [[round(c.t0, 2), round(c.t1, 2)] for c in cages if p.spot == c.x and start <= c.t0 <= end],
         })
     return out
-
-
-def _zone_of(x: float) -> str:
-    return zone_of(x, ZONES, EXCLUSION)
 
 
 def config_for_store_scene() -> dict:

@@ -243,9 +243,7 @@ class Tracker:
             if di in used_d:
                 continue
             for tr in waiting:
-                shift = math.hypot(box[0] - tr.box[0], box[1] - tr.box[1]) / max(tr.box[2], 1.0)
-                ratio = box[2] / max(tr.box[2], 1e-6)
-                if shift > o.reacquire_distance or not 1 / o.reacquire_size <= ratio <= o.reacquire_size:
+                if not self._where_lost(tr, box):
                     continue
                 if di not in looks:
                     looks[di] = appearance(det)
@@ -268,6 +266,13 @@ class Tracker:
             done.append(tr.id)
         return tuple(done)
 
+    def _where_lost(self, waiting: Track, box: np.ndarray) -> bool:
+        """Whether a face box (cx, cy, w, h) is at the place and size where ``waiting`` was lost."""
+        o = self.options
+        shift = math.hypot(box[0] - waiting.box[0], box[1] - waiting.box[1]) / max(waiting.box[2], 1.0)
+        ratio = box[2] / max(waiting.box[2], 1e-6)
+        return shift <= o.reacquire_distance and 1 / o.reacquire_size <= ratio <= o.reacquire_size
+
     def _absorb_young(self, t: float, appearance: AppearanceFn | None) -> tuple[tuple[int, int], ...]:
         """A face that came back before its track began to wait (while the track was still only
         missing) has started a track of its own; once that young track is seen where a waiting
@@ -282,9 +287,7 @@ class Tracker:
             for y in self._tracks:
                 if y.waiting or y is w or y.detection is None or y.weak or y.first_seen <= w.last_seen:
                     continue
-                shift = math.hypot(y.box[0] - w.box[0], y.box[1] - w.box[1]) / max(w.box[2], 1.0)
-                ratio = y.box[2] / max(w.box[2], 1e-6)
-                if shift > o.reacquire_distance or not 1 / o.reacquire_size <= ratio <= o.reacquire_size:
+                if not self._where_lost(w, y.box):
                     continue
                 look = y.appearance if y.appearance is not None else appearance(y.detection)
                 if look is None:
