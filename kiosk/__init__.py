@@ -3,4 +3,4 @@
 Data flows one way: camera -> vision -> tracking -> visits/aggregate -> store -> publish.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -191,7 +191,7 @@ def run_visits(
     from kiosk.clock import clock_synced
     from kiosk.store.aggregates import AggregateStore
     from kiosk.store.db import open_db
-    from kiosk.summary import SummaryContext, build_summary
+    from kiosk.summary import build_summary, context_from_config
 
     chain = VisitChain(cfg, pipeline)
     db = open_db(db_path if db_path is not None else ":memory:")
@@ -210,8 +210,6 @@ def run_visits(
     # the same versioned, k-suppressed payload a device publishes, over the whole clip
     first = period_start(start_wall, cfg.store.period_s)
     last = period_start(start_wall + max(0.0, last_t), cfg.store.period_s) + cfg.store.period_s
-    ctx = SummaryContext(device_id=cfg.mqtt.device_id, store_id=cfg.mqtt.store_id, period_s=last - first,
-                         k=cfg.store.k_anonymity, models=pipeline.model_versions,
-                         queue_zones=tuple(z.id for z in cfg.zones if z.type == "queue"))
+    ctx = context_from_config(cfg, pipeline.model_versions, period_s=last - first)
     summary = build_summary(db, ctx, first, seq=0, dropped=0, clock_synced=clock_synced())
     return {"summary": summary, "frames": chain.frames, "faces": chain.faces, "excluded_faces": chain.excluded}

@@ -118,7 +118,7 @@ class Runtime:
         from kiosk.store.aggregates import AggregateStore
         from kiosk.store.db import open_db
         from kiosk.store.outbox import Outbox
-        from kiosk.summary import SummaryContext
+        from kiosk.summary import context_from_config
 
         self.cfg = cfg
         self.started = started
@@ -132,9 +132,7 @@ class Runtime:
         self.store = AggregateStore(self.store_db)
         keep = m.keep_sent_days * 86400
         self.outbox = Outbox(self.store_db, m.outbox_max_rows, m.outbox_max_bytes, keep)
-        zones = tuple(z.id for z in cfg.zones if z.type == "queue")
-        ctx = SummaryContext(device_id=m.device_id, store_id=m.store_id, period_s=cfg.store.period_s,
-                             k=cfg.store.k_anonymity, models=pipeline.model_versions, queue_zones=zones)
+        ctx = context_from_config(cfg, pipeline.model_versions)
         # a visit reaches the store by then: its track ends (a wait for the face included), then a flush
         grace = cfg.tracking.visit_latency_s + 2 * cfg.store.flush_interval_s + 1.0
         self.closer = PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced)
@@ -168,6 +166,11 @@ class Runtime:
         label = payload.get("label")
         if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 200):
             raise ValueError('needs {"label": "<1-200 characters>"} or {"label": null} to clear')
+        known = self.cfg.content.all_labels()
+        if label is not None and label not in known:
+            raise ValueError(f"label {label!r} is not in the config ({', '.join(map(repr, known))}); add it to "
+                             "content.labels so that every summary lists it (a label that appears only when "
+                             "someone came would tell that someone did)")
         self.chain.builder.content.override(label)
         return f"content label set to {label!r}" if label else "content label override cleared (schedule applies)"
 

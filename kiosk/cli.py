@@ -331,7 +331,8 @@ def report(db: str, out_html: Path, csv_dir: Path | None, since: str | None, unt
             cfg = _load_config(config_path) if config_path else KioskConfig()
             data = from_device_db(db, since=lo, until=hi, k=cfg.store.k_anonymity if config_path else None,
                                   period_s=cfg.store.period_s if config_path else None,
-                                  device_id=cfg.mqtt.device_id, store_id=cfg.mqtt.store_id)
+                                  device_id=cfg.mqtt.device_id, store_id=cfg.mqtt.store_id,
+                                  config=cfg if config_path else None)
     except FileNotFoundError as exc:
         raise click.ClickException(f"{exc}: give --db the device's store.path or a collector database") from None
     except Exception as exc:  # a database that is not kiosk's, a PostgreSQL server that is down

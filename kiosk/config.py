@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from kiosk.aggregate import ATTENTION_BINS
 from kiosk.tracking.observer import AttentionOptions, ObserverOptions
 from kiosk.tracking.tracker import TrackerOptions
 from kiosk.vision.types import DetectorOptions, PipelineOptions
@@ -120,7 +121,9 @@ class TrackingConfig(Section):
 
 class VisitsConfig(Section):
     min_dwell_s: float = Field(3.0, ge=0, description="A person seen at least this long is a visit; shorter is a passer-by.")
-    min_attention_s: float = Field(1.0, ge=0, description="A visit with at least this much attention counts as attentive.")
+    min_attention_s: float = Field(1.0, ge=0, description=(
+        "A visit with at least this much attention counts as attentive; one of the attention histogram's "
+        "bin edges (0, 1, 2, 5, 10, 20, 30, 60 s), so that the attentive count is a sum of published bins."))
     max_yaw_deg: float = Field(25.0, gt=0, le=90, description="Attention: head turned at most this far left or right.")
     max_pitch_deg: float = Field(20.0, gt=0, le=90, description="Attention: head tilted at most this far up or down.")
     first_reaction_s: float = Field(2.0, gt=0, le=10, description="The first reaction is the dominant emotion over this much attention.")
@@ -130,6 +133,14 @@ class VisitsConfig(Section):
     )
     gender_min_confidence: float = Field(0.7, ge=0.5, le=1, description="Below this confidence gender is 'unknown'.")
     gender_min_age: float = Field(13.0, ge=0, description="Faces estimated younger than this get gender 'unknown'.")
+
+    @field_validator("min_attention_s")
+    @classmethod
+    def _attention_edge(cls, v: float) -> float:
+        if v not in ATTENTION_BINS:
+            raise ValueError(f"must be one of the attention histogram's bin edges {list(ATTENTION_BINS)} (s), got {v}: "
+                             "a threshold inside a bin would let the attentive count narrow a suppressed bin")
+        return v
 
     @field_validator("age_bands")
     @classmethod
@@ -251,6 +262,21 @@ class ContentConfig(Section):
     default: str = Field("none", min_length=1, max_length=200, description="Label when no slot applies.")
     timezone: str = Field("UTC", description="IANA timezone of the daily times (for example Europe/Paris).")
     schedule: list[ContentSlotConfig] = Field(default_factory=list, description="Slots, first match wins.")
+    labels: list[str] = Field(default_factory=list, max_length=100, description=(
+        "Further labels the MQTT content command may set (campaigns chosen centrally). Every summary lists "
+        "the default, the schedule's labels and these, so that a label's presence says nothing about visitors."))
+
+    @field_validator("labels")
+    @classmethod
+    def _label_lengths(cls, v: list[str]) -> list[str]:
+        for label in v:
+            if not 0 < len(label) <= 200:
+                raise ValueError(f"each label needs 1-200 characters, got {label!r}")
+        return v
+
+    def all_labels(self) -> tuple[str, ...]:
+        """Every label a visit can be attributed to, in order, once each."""
+        return tuple(dict.fromkeys([self.default] + [s.label for s in self.schedule] + list(self.labels)))
 
     @field_validator("timezone")
     @classmethod
@@ -276,7 +302,9 @@ class StoreConfig(Section):
     period_s: int = Field(300, ge=1, le=86400, description="Aggregation period in seconds, aligned to UTC; must divide a day (under 60 s only for tests and demos).")
     flush_interval_s: float = Field(10.0, gt=0, le=600, description="Aggregates are written once per this interval (power loss loses at most this much).")
     retention_days: float = Field(90.0, gt=0, description="Aggregates older than this are deleted.")
-    k_anonymity: int = Field(5, ge=2, le=100, description="Cells with fewer people than this are suppressed everywhere they are read.")
+    k_anonymity: int = Field(5, ge=3, le=100, description=(
+        "No published count is between 1 and k-1 people, directly or by subtraction (kiosk.disclosure). At "
+        "least 3: with k = 2 a suppressed count could only be 1."))
 
     @field_validator("period_s")
     @classmethod

@@ -21,6 +21,7 @@ import pytest
 
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.collector import load_validator
+from kiosk.testing.attack import attack_summaries
 
 from tests.helpers import make_clip, wait_for
 
@@ -116,9 +117,12 @@ def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_p
         assert took < 5.0, took
         assert wait_for(lambda: feed.last("status")["state"] == "offline", 5)
     summaries, stats = feed.msgs["summary"], feed.msgs["stats"]
-    summary_v, stats_v, status_v = (load_validator(f"{k}.v1.json") for k in ("summary", "stats", "status"))
+    summary_v, stats_v, status_v = (load_validator(f"{k}.v{n}.json") for k, n in (("summary", 2), ("stats", 1),
+                                                                                   ("status", 1)))
     for s in summaries:
         summary_v.validate(s)
+        assert [z["zone"] for z in s["zones"]] == ["frame"]  # the configured zones, in every summary
+    assert attack_summaries(summaries) == []
     for s in stats:
         stats_v.validate(s)
     for s in feed.msgs["status"]:
@@ -148,10 +152,21 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, brok
     with Feed(broker.port) as feed, running_daemon(cfg) as proc:
         assert wait_for(lambda: feed.last("status") and feed.last("status")["state"] == "online", 30), daemon_log(cfg)
         first_hash = feed.last("status")["config_hash"]
-        write_config(cfg, tmp_path, broker.port, clip, content="  default: spring-campaign\n")
+        write_config(cfg, tmp_path, broker.port, clip, content="  default: spring-campaign\n  labels: [winter]\n")
         proc.send_signal(signal.SIGHUP)
         assert wait_for(lambda: feed.last("status")["config_hash"] != first_hash, 30), daemon_log(cfg)[-2000:]
         second_hash = feed.last("status")["config_hash"]
+
+        def last_content():
+            return next((s["last_command"] for s in reversed(feed.msgs["status"])
+                         if (s.get("last_command") or {}).get("name") == "content"), None)
+        # a label the config lists is taken; another is refused (it would be a key only when someone came)
+        feed.client.publish("kiosk/store-1/dev-1/cmd/content", json.dumps({"label": "winter", "id": "c1"}), qos=1)
+        assert wait_for(lambda: (last_content() or {}).get("id") == "c1", 20)
+        assert last_content()["ok"] is True
+        feed.client.publish("kiosk/store-1/dev-1/cmd/content", json.dumps({"label": "autumn", "id": "c2"}), qos=1)
+        assert wait_for(lambda: (last_content() or {}).get("id") == "c2", 20)
+        assert last_content()["ok"] is False and "content.labels" in last_content()["detail"]
         n = len(feed.msgs["summary"])
         cfg.write_text(cfg.read_text() + "zones:\n  - id: a\n    polygon: [[0, 0], [1, 1]]\n")
         proc.send_signal(signal.SIGHUP)

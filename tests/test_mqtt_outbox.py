@@ -22,9 +22,10 @@ def test_summary_payload_validates_and_holds_no_small_cell(tmp_path):
     db = open_db(tmp_path / "d.db")
     fill(db, 1, 300)
     msg = build_summary(db, context(300), T0, seq=1, dropped=0, clock_synced=True)
-    load_validator("summary.v1.json").validate(msg)
+    load_validator("summary.v2.json").validate(msg)
     (zone,) = msg["zones"]
-    assert zone["visits"] == 6 and zone["gender"] == {"female": 5, "male": None}  # 1 male < k: suppressed
+    # 1 man < k is hidden, and so are the 5 women: else 6 - 5 would give him back
+    assert zone["visits"] == 6 and zone["gender"] == {"female": None, "male": None, "unknown": 0}
     assert msg["suppressed_cells"] >= 1 and msg["period_start"].endswith("Z")
 
 

@@ -17,6 +17,7 @@ from kiosk.config import parse_config
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
 from kiosk.store.kanon import read_aggregates
+from kiosk.testing.attack import attack_summaries
 from kiosk.vision.pipeline import VisionPipeline
 
 from tests.conftest import data_path
@@ -43,7 +44,8 @@ def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_p
 
     last = json.loads(proc.stdout.splitlines()[-1])
     summary = {**last["summary"], "seq": 1}
-    load_validator("summary.v1.json").validate(summary)
+    load_validator("summary.v2.json").validate(summary)
+    assert attack_summaries([summary]) == []
     assert summary["period_start"] == "2027-01-15T10:00:00Z" and last["frames"] > 0
     assert all(z["visits"] is None for z in summary["zones"])  # 3 visits < k = 5: hidden
     files = [p for p in tmp_path.iterdir() if p.name.startswith("kiosk.db")]

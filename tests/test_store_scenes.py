@@ -61,3 +61,30 @@ def test_dwell_and_attention_and_staff(store_scene):
     assert report["median_dwell_error_s"] <= 0.5, report
     assert report["median_attention_error_s"] <= 0.7, report
     assert report["staff_visits"] == 0 and {v.zone_id for v in visits} <= {"shelf-a", "shelf-b"}
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_the_summaries_of_the_scene_leak_nothing(store_scene, k):
+    """The scene's visits (the real pipeline's) through the store and the summary builder in
+    30-second periods, attacked: no count of 1..k-1 published, none recoverable by subtraction."""
+    import dataclasses
+
+    from kiosk.aggregate import Aggregator
+    from kiosk.store.aggregates import AggregateStore
+    from kiosk.store.db import open_db
+    from kiosk.summary import build_summary, context_from_config
+    from kiosk.testing.attack import attack_summaries
+
+    _, visits, _, cfg = store_scene
+    period = 30
+    db = open_db(":memory:")
+    agg = Aggregator(period)
+    for v in visits:
+        agg.add(v)
+    AggregateStore(db).write(agg.drain())
+    ctx = dataclasses.replace(context_from_config(cfg, {}, period_s=period), k=k)
+    first = int(T0) - int(T0) % period
+    msgs = [build_summary(db, ctx, first + i * period, i + 1, 0, True) for i in range(150 // period + 2)]
+    published = sum(z["visits"] or 0 for m in msgs for z in m["zones"])
+    assert published > 0  # something is published at all
+    assert attack_summaries(msgs) == []

@@ -46,7 +46,8 @@ class Collector:
         self.republish_requests = 0
         self._asked: dict[str, tuple[float, int, int]] = {}  # device -> (when, from_seq, times asked for it)
         self._stores: dict[str, str] = {}  # device -> its store id (for the command topic)
-        self.summary_validator = load_validator("summary.v1.json")
+        # a fleet mixes versions while it is upgraded: each summary is checked against its own
+        self.summary_validators = {1: load_validator("summary.v1.json"), 2: load_validator("summary.v2.json")}
         self.status_validator = load_validator("status.v1.json")
         self.received = 0
         self.client = MqttClient(options, on_message=self._on_message)
@@ -61,7 +62,16 @@ class Collector:
             self.store.invalid += 1
             log.warning("not JSON on %s", topic)
             return
-        validator = self.summary_validator if kind == "summary" else self.status_validator
+        if kind == "summary":
+            version = msg.get("schema_version") if isinstance(msg, dict) else None
+            validator = self.summary_validators.get(version) if type(version) is int else None
+            if validator is None:
+                self.store.invalid += 1
+                log.warning("summary on %s has schema_version %r; this collector knows %s", topic,
+                            version, sorted(self.summary_validators))
+                return
+        else:
+            validator = self.status_validator
         errors = sorted(validator.iter_errors(msg), key=lambda e: list(e.path))
         if errors:
             self.store.invalid += 1

@@ -1,7 +1,9 @@
 """`kiosk watch`: one readable line per message a device publishes (summary, status, stats).
 
 For people, not machines: central servers use the JSON (``--json``) and ``docs/schema``.
-Suppressed figures (fewer than k people) are shown as ``<k``.
+A zone's visits or passers-by that are suppressed (1 to k-1 people) are shown as ``<k``; any other
+suppressed figure as ``hidden``: it may have been hidden beside a small one (complementary
+suppression), so it says nothing about its own size.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ def _n(v) -> str:
     return "<k" if v is None else str(v)
 
 
+def _hidden(v) -> str:
+    return "hidden" if v is None else str(v)
+
+
 def _top(counts: dict | None, n: int = 2) -> str:
     if not counts:
-        return "<k"
+        return "hidden"
     items = sorted(((k, v) for k, v in counts.items() if v), key=lambda kv: -kv[1])[:n]
     hidden = [k for k, v in counts.items() if v is None]
-    text = ", ".join([f"{k} {v}" for k, v in items] + [f"{k} <k" for k in hidden[:2]])
+    if hidden and not items:
+        return "hidden"
+    text = ", ".join([f"{k} {v}" for k, v in items] + ([f"{len(hidden)} hidden"] if hidden else []))
     return text or "none"
 
 
@@ -39,8 +47,8 @@ def format_message(topic: str, payload: bytes) -> str:
                 lines.append(f"    {z['zone']}: no visits, passers-by {_n(z['passers_by'])}")
                 continue
             lines.append(
-                f"    {z['zone']}: visits {_n(z['visits'])}, attentive {_n(z['attentive'])}, "
-                f"passers-by {_n(z['passers_by'])}, mean dwell {_n(dwell.get('mean'))} s, "
+                f"    {z['zone']}: visits {_n(z['visits'])}, attentive {_hidden(z['attentive'])}, "
+                f"passers-by {_n(z['passers_by'])}, mean dwell {_hidden(dwell.get('mean'))} s, "
                 f"mood {_top(z.get('dominant_emotion'))}, gender {_top(z.get('gender'))}, "
                 f"age {_top(z.get('age_bands'))}")
         if not msg["zones"]:

@@ -16,7 +16,7 @@ from kiosk.report import charts, tables
 from kiosk.report.sources import ReportData
 
 SECTIONS = ("interest", "reactions", "demographics", "timeline", "comparison", "queues")
-SUPPRESSIBLE = {"timeline"}  # per-period tables: None there is a figure hidden by k
+SUPPRESSIBLE = {"timeline", "queues"}  # per-period tables: None there is a figure hidden by the disclosure rules
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ def build_sections(data: ReportData, options: ReportOptions) -> list[Section]:
 def _cell(value, table: str) -> str:
     if value is None:
         if table in SUPPRESSIBLE:
-            return '<td class="suppressed" title="fewer than k people">suppressed</td>'
+            return '<td class="suppressed" title="fewer than k people, or hidden beside such a figure">suppressed</td>'
         return '<td class="na">-</td>'
     return f"<td>{html.escape(str(value))}</td>"
 

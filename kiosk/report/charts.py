@@ -172,8 +172,11 @@ def queue_chart(rows: list[dict]) -> bytes:
     for ax, z in zip((a[0] for a in axes), zones):
         zr = [r for r in rows if r["zone"] == z]
         xs = range(len(zr))
-        ax.plot(xs, [r["occupancy_mean"] for r in zr], marker="o", label="people waiting (mean)")
-        ax.plot(xs, [r["occupancy_peak"] for r in zr], linestyle=":", label="peak")
+        nan = float("nan")  # a suppressed period is a gap in the line, never a zero
+        ax.plot(xs, [nan if r["occupancy_mean"] is None else r["occupancy_mean"] for r in zr], marker="o",
+                label="people waiting (mean)")
+        ax.plot(xs, [nan if r["occupancy_peak"] is None else r["occupancy_peak"] for r in zr], linestyle=":",
+                label="peak")
         ax.set_ylabel(f"{z}\npeople", fontsize=9)
         twin = ax.twinx()
         twin.plot([i for i, r in zip(xs, zr) if r["waiting_mean_s"] is not None],

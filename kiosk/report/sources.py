@@ -1,21 +1,22 @@
-"""Where a report's data comes from: summary payloads (``docs/schema/summary.v1.json``), either
+"""Where a report's data comes from: summary payloads (``docs/schema/summary.v2.json``; version 1 from older devices), either
 from a device's own database or from a collector's database (SQLite or PostgreSQL).
 
 A report never sees anything finer than what a device publishes: per period and zone, the
-k-suppressed marginals one attribute at a time. From a device database the published payloads
+marginals one attribute at a time, through the disclosure rules. From a device database the published payloads
 in the outbox are used as they are; periods without one (still open, or long sent and pruned)
 are summarised the same way, with the same k.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kiosk.summary import SummaryContext, build_summary, iso
+from kiosk.summary import SummaryContext, build_summary, context_from_config, iso
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,10 @@ def _infer_period_s(starts: list[int]) -> int:
 
 
 def from_device_db(path: str | Path, *, since: float | None = None, until: float | None = None, k: int | None = None,
-                   period_s: int | None = None, device_id: str = "device", store_id: str = "store") -> ReportData:
+                   period_s: int | None = None, device_id: str = "device", store_id: str = "store",
+                   config=None) -> ReportData:
+    """Summaries of a device database: its published payloads, and for the other periods the same
+    summary built again (with ``config``'s zones, labels and bands when given, else the database's)."""
     from kiosk.store.db import open_db
 
     if not Path(path).exists():
@@ -99,7 +103,21 @@ def from_device_db(path: str | Path, *, since: float | None = None, until: float
             device_id, store_id = newest["device_id"], newest["store_id"]
         if k is None:  # no config given: the k it published with, else the default
             k = int(newest["k"]) if newest else 5
-        ctx = SummaryContext(device_id=device_id, store_id=store_id, period_s=period, k=k, models={})
+        # the keys of every summary built here come from the whole database, so they are the same in each
+        zones = tuple(r[0] for r in db.execute(
+            "SELECT zone FROM aggregates UNION SELECT zone FROM occupancy ORDER BY 1").fetchall())
+        labels = tuple(r[0] for r in db.execute("SELECT DISTINCT content FROM aggregates ORDER BY 1").fetchall())
+        queues = tuple(r[0] for r in db.execute("SELECT DISTINCT zone FROM occupancy ORDER BY 1").fetchall())
+        ctx = SummaryContext(device_id=device_id, store_id=store_id, period_s=period, k=k, models={},
+                             queue_zones=queues, zones=zones, content_labels=labels)
+        if config is not None:  # the config's zones first, then any other zone the database holds
+            base = context_from_config(config, {}, period_s=period)
+            configured = base.zones if config.zones else ()  # not the implicit whole-frame zone
+            ctx = dataclasses.replace(
+                base, device_id=device_id, store_id=store_id, k=k,
+                zones=configured + tuple(z for z in zones if z not in configured),
+                content_labels=base.content_labels + tuple(c for c in labels if c not in base.content_labels),
+                queue_zones=base.queue_zones + tuple(z for z in queues if z not in base.queue_zones))
         summaries = []
         for p in sorted(set(starts) | set(published)):
             if not lo <= p < hi:

@@ -1,8 +1,10 @@
 """The tables behind every chart, computed from summary payloads only.
 
-A figure suppressed in a summary (fewer than k people) is never turned into a number: totals
-add the published figures and say in how many period cells a figure was suppressed
-(``*_suppressed``); per-period tables keep it as ``None`` (written ``suppressed``). Medians are
+A figure suppressed in a summary (fewer than k people, or hidden beside one) is never turned into
+a number: totals add the published figures and say in how many period cells a figure was
+suppressed (``*_suppressed``); per-period tables keep it as ``None`` (written ``suppressed``).
+So every figure of a report is a sum of published figures, each 0 or at least k: the report
+inherits the summaries' protection and adds no equality an attacker could not write from them. Medians are
 estimated from the published histograms (linear within a bin; the open last bin gives its lower
 bound).
 """
@@ -41,14 +43,41 @@ def histogram_median(bins: list[float], counts: list[int]) -> float | None:
     return float(bins[-1])
 
 
+def _complete(stats: dict | None) -> tuple[list, list] | None:
+    """(bins, counts) of a published histogram with no hidden bin, else None."""
+    if not stats or any(n is None for n in stats["histogram"]["counts"]):
+        return None
+    return list(stats["histogram"]["bins_s"]), list(stats["histogram"]["counts"])
+
+
+def combine_histograms(histograms: list[tuple[list, list]]) -> tuple[list, list] | None:
+    """Histograms whose bins were merged differently, added on the bins they all have: the edges
+    common to every one (a merged bin is never split, so the sum is exact)."""
+    if not histograms:
+        return None
+    common = sorted(set.intersection(*(set(bins) for bins, _ in histograms)))
+    total = [0] * len(common)
+    for bins, counts in histograms:
+        for lo, n in zip(bins, counts):
+            total[max(i for i, edge in enumerate(common) if edge <= lo)] += n
+    return common, total
+
+
 def aggregate(cells: list[dict]) -> dict:
-    """Totals over zone cells: published figures added, suppressed ones counted."""
-    out = {"cells": len(cells), "visits": 0, "visits_suppressed": 0, "attentive": 0, "passers_by": 0,
-           "passers_by_suppressed": 0, "dwell_sum_s": 0.0, "attention_sum_s": 0.0}
-    dwell_h = attention_h = None
-    bins_d = bins_a = None
+    """Totals over zone cells: published figures added, suppressed ones counted, never estimated.
+
+    Each ratio is taken over the cells that publish both of its terms (the attentive share over
+    the visits of cells whose attentive count is published, a mean dwell over the visits of cells
+    whose dwell sum is published), so a suppressed figure neither counts as zero nor biases it."""
+    out = {"cells": len(cells), "visits": 0, "visits_suppressed": 0, "attentive": 0, "attentive_suppressed": 0,
+           "passers_by": 0, "passers_by_suppressed": 0, "dwell_sum_s": 0.0, "attention_sum_s": 0.0}
+    dwell_hs: list = []
+    attention_hs: list = []
     dominant = dict.fromkeys(EMOTIONS, 0)
     first = dict.fromkeys(EMOTIONS, 0)
+    suppressed = {"dominant": dict.fromkeys(EMOTIONS, 0), "first_reaction": dict.fromkeys(EMOTIONS, 0)}
+    base = {"attentive": 0, "dwell": 0, "attention": 0}  # visits behind each ratio
+    base_emotion = dict.fromkeys(EMOTIONS, 0)
     for z in cells:
         if z["passers_by"] is None:
             out["passers_by_suppressed"] += 1
@@ -57,33 +86,43 @@ def aggregate(cells: list[dict]) -> dict:
         if z["visits"] is None:
             out["visits_suppressed"] += 1
             continue
-        out["visits"] += z["visits"]
-        out["attentive"] += z["attentive"] or 0
-        for name, key in (("dwell_s", "dwell_sum_s"), ("attention_s", "attention_sum_s")):
+        v = z["visits"]
+        out["visits"] += v
+        if z.get("attentive") is None:
+            out["attentive_suppressed"] += 1
+        else:
+            out["attentive"] += z["attentive"]
+            base["attentive"] += v
+        for name, key, b in (("dwell_s", "dwell_sum_s", "dwell"), ("attention_s", "attention_sum_s", "attention")):
             stats = z.get(name)
-            if stats:
+            if stats and stats.get("sum") is not None:
                 out[key] += stats["sum"]
-        if z.get("dwell_s"):
-            h = z["dwell_s"]["histogram"]
-            bins_d = h["bins_s"]
-            dwell_h = [a + b for a, b in zip(dwell_h or [0] * len(h["counts"]), h["counts"])]
-        if z.get("attention_s"):
-            h = z["attention_s"]["histogram"]
-            bins_a = h["bins_s"]
-            attention_h = [a + b for a, b in zip(attention_h or [0] * len(h["counts"]), h["counts"])]
-        for e, n in (z.get("dominant_emotion") or {}).items():
-            dominant[e] += n or 0
-        for e, n in (z.get("first_reaction") or {}).items():
-            first[e] += n or 0
-    v = out["visits"]
-    out["attentive_share"] = round(out["attentive"] / v, 3) if v else None
-    out["dwell_mean_s"] = round(out["dwell_sum_s"] / v, 2) if v else None
-    out["dwell_median_s"] = histogram_median(bins_d, dwell_h) if dwell_h else None
-    out["attention_median_s"] = histogram_median(bins_a, attention_h) if attention_h else None
+                base[b] += v
+        for acc, name in ((dwell_hs, "dwell_s"), (attention_hs, "attention_s")):
+            h = _complete(z.get(name))
+            if h is not None:
+                acc.append(h)
+        for kind, counts, acc in (("dominant", z.get("dominant_emotion"), dominant),
+                                  ("first_reaction", z.get("first_reaction"), first)):
+            for e in EMOTIONS:
+                n = (counts or {}).get(e, 0)
+                if n is None:
+                    suppressed[kind][e] += 1
+                else:
+                    acc[e] += n
+                    if kind == "dominant":
+                        base_emotion[e] += v
+    out["attentive_share"] = round(out["attentive"] / base["attentive"], 3) if base["attentive"] else None
+    out["dwell_mean_s"] = round(out["dwell_sum_s"] / base["dwell"], 2) if base["dwell"] else None
+    for key, hs in (("dwell_median_s", dwell_hs), ("attention_median_s", attention_hs)):
+        combined = combine_histograms(hs)
+        out[key] = histogram_median(*combined) if combined else None
     out["dwell_sum_s"] = round(out["dwell_sum_s"], 2)
     out["attention_sum_s"] = round(out["attention_sum_s"], 2)
     out["dominant"] = dominant
     out["first_reaction"] = first
+    out["emotion_suppressed"] = suppressed
+    out["emotion_base"] = base_emotion
     return out
 
 
@@ -100,7 +139,7 @@ def interest(summaries) -> list[dict]:
     for key, a in _totals_by_zone(summaries):
         rows.append({"zone": key, "periods": a["cells"], "visits": a["visits"],
                      "visits_suppressed": a["visits_suppressed"], "attentive": a["attentive"],
-                     "attentive_share": a["attentive_share"], "passers_by": a["passers_by"],
+                     "attentive_suppressed": a["attentive_suppressed"], "attentive_share": a["attentive_share"], "passers_by": a["passers_by"],
                      "passers_by_suppressed": a["passers_by_suppressed"], "dwell_mean_s": a["dwell_mean_s"],
                      "dwell_median_s": a["dwell_median_s"], "attention_median_s": a["attention_median_s"]})
     return rows
@@ -111,7 +150,8 @@ def reactions(summaries) -> list[dict]:
     for key, a in _totals_by_zone(summaries):
         for kind, counts in (("dominant", a["dominant"]), ("first_reaction", a["first_reaction"])):
             for e in EMOTIONS:
-                rows.append({"zone": key, "kind": kind, "emotion": e, "visits": counts[e]})
+                rows.append({"zone": key, "kind": kind, "emotion": e, "visits": counts[e],
+                             "suppressed": a["emotion_suppressed"][kind][e]})
     return rows
 
 
@@ -132,7 +172,10 @@ def splits(summaries, attribute: str) -> list[dict]:
 def timeline(summaries) -> list[dict]:
     rows = []
     for period, key, z in _cells(summaries):
-        labels = sorted(label for label, n in (z.get("content") or {}).items() if n is None or n > 0)
+        content = z.get("content") or {}
+        labels = sorted(label for label, n in content.items() if n)
+        if any(n is None for n in content.values()) and z["visits"] is not None:
+            labels.append("(suppressed)")
         row = {"period_start": period, "zone": key, "visits": z["visits"], "passers_by": z["passers_by"],
                "content": " + ".join(labels)}
         dominant = z.get("dominant_emotion")
@@ -178,7 +221,8 @@ def compare(summaries, kind: str, a: str, b: str) -> list[dict]:
                "visits_suppressed": agg["visits_suppressed"], "attentive_share": agg["attentive_share"],
                "dwell_median_s": agg["dwell_median_s"], "attention_median_s": agg["attention_median_s"]}
         for e in EMOTIONS:
-            row[f"share_{e}"] = round(agg["dominant"][e] / v, 3) if v else None
+            base = agg["emotion_base"][e]
+            row[f"share_{e}"] = round(agg["dominant"][e] / base, 3) if base else None
         rows.append(row)
     return rows
 

@@ -1,12 +1,11 @@
-"""The one way to read aggregates: grouped, then k-anonymity suppressed.
+"""Reading aggregates: summed over a grouping (:func:`read_sums`), and, for local readers, with
+small cells hidden (:func:`read_aggregates`).
 
-Every reader (summary builder, reports, CLI) calls :func:`read_aggregates`.
-It sums the stored counters over the requested grouping, then, in each
-resulting cell, hides every visit-derived figure when the cell holds fewer
-than ``k`` visits, and the passer-by count when it holds fewer than ``k``
-passers-by. Hidden figures are ``None`` (shown as suppressed, never as zero),
-and the result says how many cells were suppressed. A count of zero is not
-suppressed: it describes nobody.
+What is published goes through the summary builder, which applies the full disclosure control of
+:mod:`kiosk.disclosure` (complementary suppression, fixed keys) to the raw sums; this module only
+adds up counters. :func:`read_aggregates` hides every visit-derived figure of a cell with 1 to
+k-1 visits and the passer-by count of a cell with 1 to k-1 passers-by (``None``, never zero);
+it is the primary rule alone, for a person reading their own device's database.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS
+from kiosk.disclosure import check_k, protect_count
 from kiosk.store.aggregates import KEY_COLUMNS
 from kiosk.vision.types import EMOTIONS
 
@@ -54,19 +54,16 @@ def period_filter(since: object | None, until: object | None) -> tuple[list[str]
     return where, params
 
 
-def read_aggregates(
+def read_sums(
     db: sqlite_utils.Database,
     *,
-    k: int = 5,
     group_by: tuple[str, ...] = ("period_start", "zone"),
     since: int | None = None,
     until: int | None = None,
     zones: tuple[str, ...] | None = None,
-) -> KAnonResult:
-    """Aggregates summed over ``group_by`` (a subset of period_start, zone, content, age_band,
-    gender) for periods in [since, until), with small cells suppressed."""
-    if k < 1:
-        raise ValueError("k must be at least 1")
+) -> list[dict]:
+    """The stored counters summed over ``group_by`` (a subset of period_start, zone, content,
+    age_band, gender) for periods in [since, until): raw, nothing suppressed."""
     bad = [g for g in group_by if g not in KEY_COLUMNS]
     if bad:
         raise ValueError(f"cannot group by {bad}: choose from {KEY_COLUMNS}")
@@ -83,17 +80,29 @@ def read_aggregates(
         sql += f" GROUP BY {cols} ORDER BY {cols}"
     cursor = db.execute(sql, params)
     names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    return [r for r in rows if r["visits"] is not None]  # no rows at all (ungrouped query on an empty table)
+
+
+def read_aggregates(
+    db: sqlite_utils.Database,
+    *,
+    k: int = 5,
+    group_by: tuple[str, ...] = ("period_start", "zone"),
+    since: int | None = None,
+    until: int | None = None,
+    zones: tuple[str, ...] | None = None,
+) -> KAnonResult:
+    """:func:`read_sums` with the primary rule applied to each cell (for local reading only)."""
+    check_k(k)
     cells, suppressed = [], 0
-    for row in cursor.fetchall():
-        cell = dict(zip(names, row))
-        if cell["visits"] is None:  # no rows at all (ungrouped query on an empty table)
-            continue
+    for cell in read_sums(db, group_by=group_by, since=since, until=until, zones=zones):
         hidden = False
-        if 0 < cell["visits"] < k:
+        if protect_count(cell["visits"], k) is None:
             for f in VISIT_FIELDS:
                 cell[f] = None
             hidden = True
-        if 0 < cell["passers_by"] < k:
+        if protect_count(cell["passers_by"], k) is None:
             cell["passers_by"] = None
             hidden = True
         cell["suppressed"] = hidden
