@@ -52,14 +52,33 @@ class Occupancy:
     peak: int = 0
 
 
+@dataclass
+class Coverage:
+    """How much of a period was watched: frames analysed, the seconds they cover, camera changes."""
+
+    frames: int = 0
+    analysed_s: float = 0.0
+    camera_changes: int = 0
+
+
+# A frame covers the time since the one before, up to this much (a stalled camera covers nothing).
+MAX_FRAME_GAP_S = 1.0
+
+
 @dataclass(frozen=True)
 class Deltas:
     cells: dict  # CellKey -> Cell
     occupancy: dict  # (period_start, zone) -> Occupancy
+    coverage: dict = field(default_factory=dict)  # period_start -> Coverage
 
     @property
     def empty(self) -> bool:
-        return not self.cells and not self.occupancy
+        return not self.cells and not self.occupancy and not self.coverage
+
+    @property
+    def periods(self) -> set[int]:
+        """The periods these deltas write to."""
+        return {key[0] for key in self.cells} | {key[0] for key in self.occupancy} | set(self.coverage)
 
 
 class Aggregator:
@@ -67,6 +86,7 @@ class Aggregator:
         self.period_s = period_s
         self._cells: dict[CellKey, Cell] = {}
         self._occupancy: dict[tuple[int, str], Occupancy] = {}
+        self._coverage: dict[int, Coverage] = {}
 
     def add(self, visit: Visit) -> None:
         key = (period_start(visit.wall_end, self.period_s), visit.zone_id, visit.content, visit.age_band, visit.gender)
@@ -93,8 +113,31 @@ class Aggregator:
         occ.total += count
         occ.peak = max(occ.peak, count)
 
+    def add_frame(self, wall: float, covered_s: float) -> None:
+        """One analysed frame at ``wall``, covering the ``covered_s`` seconds since the previous one
+        (at most MAX_FRAME_GAP_S); the part before the period's start goes to the periods before."""
+        p = period_start(wall, self.period_s)
+        self._coverage.setdefault(p, Coverage()).frames += 1
+        start, end = wall - max(0.0, min(MAX_FRAME_GAP_S, covered_s)), wall
+        while end > start:
+            q = period_start(end, self.period_s)
+            if q >= end:  # end is a period's first instant: the time before it is the previous period's
+                q -= self.period_s
+            lo = max(start, q)
+            self._coverage.setdefault(q, Coverage()).analysed_s += end - lo
+            end = lo
+
+    def note_watching(self, wall: float) -> None:
+        """The analysis is running at ``wall`` (with or without frames): its period gets a coverage row,
+        so that a period with the camera off says "0 s watched" rather than nothing."""
+        self._coverage.setdefault(period_start(wall, self.period_s), Coverage())
+
+    def add_camera_change(self, wall: float) -> None:
+        """The camera went offline or came back at ``wall``."""
+        self._coverage.setdefault(period_start(wall, self.period_s), Coverage()).camera_changes += 1
+
     def drain(self) -> Deltas:
         """Everything added since the last drain; the aggregator starts empty again."""
-        deltas = Deltas(self._cells, self._occupancy)
-        self._cells, self._occupancy = {}, {}
+        deltas = Deltas(self._cells, self._occupancy, self._coverage)
+        self._cells, self._occupancy, self._coverage = {}, {}, {}
         return deltas

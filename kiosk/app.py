@@ -52,6 +52,7 @@ class VisitChain:
         self.builder = VisitBuilder(cfg.visits.visit_options(), cfg.content.schedule_object())
         self.aggregator = Aggregator(cfg.store.period_s)
         self._last_occupancy: float | None = None
+        self._last_frame_t: float | None = None
         self.frames = 0
         self.faces = 0
         self.excluded = 0
@@ -59,6 +60,8 @@ class VisitChain:
     def process(self, frame: np.ndarray, t: float, wall: float) -> list[Visit]:
         """One frame at monotonic ``t`` and wall-clock ``wall`` seconds; returns the visits that ended."""
         result = self.observer.process(frame, t, wall)
+        self.aggregator.add_frame(wall, 0.0 if self._last_frame_t is None else t - self._last_frame_t)
+        self._last_frame_t = t
         self.frames += 1
         self.faces += result.faces
         self.excluded += result.excluded
@@ -198,7 +201,16 @@ class Runtime:
 
     def start(self) -> None:
         self.closer.recover()
-        self.closer.note_time(time.time())
+        now = time.time()
+        self.closer.note_time(now)
+        # the period it starts in is on disk at once: a process that dies before its first flush (a
+        # crash loop) still leaves the periods it lived through, to be closed with their coverage
+        self.chain.aggregator.note_watching(now)
+        try:
+            self._deltas.put(self.chain.drain())
+            self._write_deltas()
+        except Exception as exc:  # a full disk: the store thread retries
+            log.warning("could not record the start in %s: %s", self.cfg.store.path, exc)
         self.capture.start()
         for t in self._threads:
             t.start()
@@ -208,10 +220,17 @@ class Runtime:
     def _vision_loop(self) -> None:
         min_gap = 1.0 / self.cfg.camera.fps
         flush_every = self.cfg.store.flush_interval_s
-        next_flush = time.monotonic() + flush_every
+        next_flush = time.monotonic() + min(flush_every, 1.0)  # the first soon: a short life is recorded too
         last_t = None
+        camera_state = "starting"
         while not self._vision_stop.is_set():
             self.vision_heartbeat = time.monotonic()
+            self.chain.aggregator.note_watching(time.time())
+            state = self.capture.state
+            if state != camera_state:  # offline and back again: the period's coverage says so
+                if (camera_state, state) != ("starting", "online"):
+                    self.chain.aggregator.add_camera_change(time.time())
+                camera_state = state
             frame = self.capture.wait_frame(0.5)
             if frame is not None:
                 if last_t is not None and frame.t - last_t < min_gap * 0.9:
@@ -252,7 +271,7 @@ class Runtime:
                     self._free_wal()
                 return
             self.store_problem = None
-            self.closer.note_written({key[0] for key in deltas.cells} | {key[0] for key in deltas.occupancy})
+            self.closer.note_written(deltas.periods)
 
     def _free_wal(self) -> None:
         """On a full disk, give the WAL's pages back (a checkpoint that truncates the file)."""

@@ -40,7 +40,7 @@ class PeriodCloser:
         """Note every period with stored data that was never closed (after a crash or power cut)."""
         rows = self.db.execute(
             "SELECT period_start FROM aggregates UNION SELECT period_start FROM occupancy "
-            "EXCEPT SELECT period_start FROM closed_periods").fetchall()
+            "UNION SELECT period_start FROM coverage EXCEPT SELECT period_start FROM closed_periods").fetchall()
         self._open.update(int(r[0]) for r in rows)
 
     def note_time(self, wall: float) -> None:

@@ -11,7 +11,9 @@ and ``first_reaction`` gain ``none`` (visits without a usable emotion) so that t
 visits; ``content`` lists the configured labels and ``other``; dwell and attention histograms
 with neighbouring bins merged instead of holes (``bins_s`` lists the merged bins' lower edges),
 beside their sums and means; the queue's occupancy only when its peak is 0 or at least k;
-``attentive_min_s`` says which attention bins the attentive visits are.
+``attentive_min_s`` says which attention bins the attentive visits are; ``coverage`` says how
+much of the period was watched (frames analysed, the seconds they cover, camera changes), so
+that a period with the camera off is not read as "nobody came".
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sqlite_utils
 
 from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS
 from kiosk.disclosure import Protected, all_hidden, merge_bins, protect_count, protect_margin
-from kiosk.store.kanon import VISIT_FIELDS, read_occupancy, read_sums
+from kiosk.store.kanon import VISIT_FIELDS, read_coverage, read_occupancy, read_sums
 from kiosk.visits import DEFAULT_AGE_BANDS, age_band_labels
 from kiosk.vision.types import EMOTIONS
 
@@ -196,6 +198,7 @@ def build_summary(db: sqlite_utils.Database, ctx: SummaryContext, period_start: 
         "models": dict(ctx.models),
         "k": ctx.k,
         "attentive_min_s": ctx.attentive_min_s,
+        "coverage": read_coverage(db, since=since, until=until),
         "suppressed_cells": builder.hidden,
         "dropped_summaries": dropped,
         "zones": entries,

@@ -189,11 +189,22 @@ def test_video_removed_sets_camera_offline_and_recovers_when_it_returns(tmp_path
         assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 10), daemon_log(cfg)[-2000:]
         assert wait_for(lambda: feed.last("stats")["camera_state"] == "offline", 5)
         assert proc.poll() is None
+        # a whole period without a frame is published as such: watched 0 s (not "nobody came")
+        assert wait_for(lambda: any(s["coverage"]["frames"] == 0 for s in feed.msgs["summary"]), 30)
         shutil.move(hidden, clip)
         assert wait_for(lambda: feed.last("stats")["camera_state"] == "online", 15), daemon_log(cfg)[-2000:]
         assert wait_for(lambda: feed.last("status").get("error") is None, 5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
+
+        # the summaries say it: periods with no frame analysed (not "nobody came"), and the camera's two changes
+        def coverage():
+            return [s["coverage"] for s in feed.msgs["summary"]]
+        assert wait_for(lambda: sum(c["camera_changes"] for c in coverage()) >= 2, 10), coverage()
+        assert wait_for(lambda: feed.last("status")["state"] == "offline", 5)
+    cov = coverage()
+    assert any(c["frames"] == 0 and c["analysed_s"] == 0 for c in cov), cov
+    assert any(c["frames"] > 0 and 0 < c["analysed_s"] <= 1.0 for c in cov), cov  # 1 s periods, at most 1 s watched
     assert "does not exist" in daemon_log(cfg)
 
 
@@ -282,6 +293,43 @@ def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_pa
         finally:
             stop.set()
             _close_writer(writer)
+
+
+def test_a_crash_loop_leaves_every_period_it_lived_through_to_be_summarised(tmp_path, broker, clip):
+    """Three runs SIGKILLed as soon as they are online (long before a 10 s flush), then a fourth: the
+    periods each killed run lived through are on disk from its start and are published by the next
+    run, with their coverage; no period gets two seqs."""
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip,
+                       store=f"  path: {tmp_path / 'device.db'}\n  period_s: 1\n  flush_interval_s: 10\n")
+    lived = []
+    with Feed(broker.port) as feed:
+        def onlines() -> int:
+            return sum(s["state"] == "online" for s in feed.msgs["status"])
+        for _ in range(3):
+            seen = onlines()
+            started = time.time()
+            with running_daemon(cfg) as proc:
+                assert wait_for(lambda: onlines() > seen, 30), daemon_log(cfg)[-2000:]
+                proc.kill()
+                proc.wait(10)
+            lived.append((int(started), time.time()))
+        with running_daemon(cfg) as proc:
+            def summarised(lo: float, hi: float) -> bool:
+                return any(lo <= _epoch(s["period_start"]) < hi and s["coverage"] is not None
+                           for s in feed.msgs["summary"])
+            assert wait_for(lambda: all(summarised(lo, hi) for lo, hi in lived), 40), (lived, daemon_log(cfg)[-2000:])
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+    starts = [s["period_start"] for s in feed.msgs["summary"]]
+    assert len(starts) == len(set(starts))  # no period under two seqs
+    seqs = [s["seq"] for s in feed.msgs["summary"]]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+
+
+def _epoch(text: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):

@@ -47,6 +47,7 @@ def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_p
     load_validator("summary.v2.json").validate(summary)
     assert attack_summaries([summary]) == []
     assert summary["period_start"] == "2027-01-15T10:00:00Z" and last["frames"] > 0
+    assert summary["coverage"]["frames"] == last["frames"] and summary["coverage"]["analysed_s"] > 0
     assert all(z["visits"] is None for z in summary["zones"])  # 3 visits < k = 5: hidden
     files = [p for p in tmp_path.iterdir() if p.name.startswith("kiosk.db")]
     assert db_path in files
@@ -58,7 +59,7 @@ def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_p
         assert b"JFIF" not in raw and b"Exif" not in raw and b"IHDR" not in raw
     db = open_db(db_path)
     assert set(db.table_names()) == {"schema_migrations", "aggregates", "occupancy", "outbox", "closed_periods",
-                                     "device_counters"}
+                                     "device_counters", "coverage"}
     for table in db.table_names():
         if table == "outbox":  # k-suppressed summaries (JSON, validated by the MQTT tests); none are closed here
             assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0

@@ -198,6 +198,25 @@ def test_empty_database_one_period_and_a_range_without_data(tmp_path):
     assert result.exit_code != 0 and "ISO 8601" in result.output
 
 
+def test_a_period_with_the_camera_off_is_a_gap_not_zero_visits(tmp_path):
+    db_path = tmp_path / "device.db"
+    agg = Aggregator(PERIOD)
+    for i in range(50):  # the first period watched at 10 frames/s for 5 s, with six visits
+        agg.add_frame(SCENE_T0 + 5 + i * 0.1, 0.1)
+    for i in range(6):
+        agg.add(visit(SCENE_T0 + 5 + i))
+    agg.add_camera_change(SCENE_T0 + PERIOD + 1)  # then the camera went off for the whole next period
+    agg.note_watching(SCENE_T0 + PERIOD + 2)
+    AggregateStore(open_db(db_path)).write(agg.drain())
+    report("--db", str(db_path), "--config", str(config(tmp_path)), "--out", str(tmp_path / "r.html"),
+           "--csv", str(tmp_path / "csv"))
+    timeline = read_csv(tmp_path / "csv" / "timeline.csv")
+    assert [(r["visits"], r["watched_s"]) for r in timeline] == [("6", "5.0"), ("0", "0.0")]
+    coverage = {r["item"]: r["value"] for r in read_csv(tmp_path / "csv" / "coverage.csv")}
+    assert coverage["time watched (frames analysed)"].startswith("5 s of 120 s")
+    assert coverage["periods with no frame analysed (camera off: a gap, not zero visits)"] == "1"
+
+
 @pytest.fixture(scope="module")
 def postgres():
     pg = Postgres().start()

@@ -21,7 +21,7 @@ def test_open_creates_wal_full_and_records_migrations(tmp_path):
     rows = db.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
     assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
     assert set(db.table_names()) == {"schema_migrations", "aggregates", "occupancy", "outbox", "closed_periods",
-                                     "device_counters"}
+                                     "device_counters", "coverage"}
     db.conn.close()
     again = open_db(tmp_path / "k.db")  # re-opening applies nothing twice
     assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
@@ -129,3 +129,23 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path):
         rows = db.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
         assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
         db.conn.close()
+
+
+def test_coverage_splits_a_frame_gap_at_the_period_boundary_and_caps_a_stall(tmp_path):
+    from kiosk.store.kanon import read_coverage
+
+    agg = Aggregator(10)
+    base = 1_800_000_000.0
+    agg.add_frame(base + 9.7, 0.0)
+    agg.add_frame(base + 10.2, 0.5)  # 0.3 s in the first period, 0.2 s in the second
+    agg.add_frame(base + 25.0, 14.8)  # a 14.8 s stall covers 1 s, the one before the frame
+    agg.add_camera_change(base + 12.0)
+    db = open_db(tmp_path / "d.db")
+    AggregateStore(db).write(agg.drain())
+    first = read_coverage(db, since=base, until=base + 10)
+    second = read_coverage(db, since=base + 10, until=base + 20)
+    third = read_coverage(db, since=base + 20, until=base + 30)
+    assert read_coverage(db, since=base + 30, until=base + 40) is None  # nothing recorded: not "0 s"
+    assert first == {"frames": 1, "analysed_s": 0.3, "camera_changes": 0}
+    assert second == {"frames": 1, "analysed_s": 0.2, "camera_changes": 1}
+    assert third == {"frames": 1, "analysed_s": 1.0, "camera_changes": 0}

@@ -46,13 +46,23 @@ def format_message(topic: str, payload: bytes) -> str:
             if z["visits"] == 0:
                 lines.append(f"    {z['zone']}: no visits, passers-by {_n(z['passers_by'])}")
                 continue
+            if z["visits"] is None:
+                lines.append(f"    {z['zone']}: visits <k (their figures hidden), passers-by {_n(z['passers_by'])}")
+                continue
+            mean = dwell.get("mean")
             lines.append(
                 f"    {z['zone']}: visits {_n(z['visits'])}, attentive {_hidden(z['attentive'])}, "
-                f"passers-by {_n(z['passers_by'])}, mean dwell {_hidden(dwell.get('mean'))} s, "
+                f"passers-by {_n(z['passers_by'])}, mean dwell {'hidden' if mean is None else f'{mean} s'}, "
                 f"mood {_top(z.get('dominant_emotion'))}, gender {_top(z.get('gender'))}, "
                 f"age {_top(z.get('age_bands'))}")
         if not msg["zones"]:
             lines.append("    nobody seen")
+        cov = msg.get("coverage")
+        if isinstance(cov, dict) and cov.get("frames") == 0:
+            lines.append("    camera off the whole period: nothing was watched (not the same as nobody came)")
+        elif isinstance(cov, dict) and cov.get("camera_changes"):
+            lines.append(f"    camera went offline or came back {cov['camera_changes']} time(s); "
+                         f"{cov['analysed_s']:.0f} s watched")
         return "\n".join(lines)
     if kind == "status":
         extra = f", error: {msg['error']}" if msg.get("error") else ""

@@ -60,6 +60,14 @@ class Queue(_Wire):
     occupancy_peak: Hidden = Field(description="Largest head count; 0, at least k, or null.")
 
 
+class Coverage(_Wire):
+    """How much of the period was watched: a period with the camera off is not one in which nobody came."""
+
+    analysed_s: float = Field(ge=0, description="Seconds of the period covered by analysed frames (each covers up to 1 s before it).")
+    frames: Count = Field(description="Frames analysed in the period.")
+    camera_changes: Count = Field(description="Times the camera went offline or came back in the period.")
+
+
 class Zone(_Wire):
     zone: str = Field(min_length=1)
     visits: Hidden = Field(description="People who stayed at least visits.min_dwell_s.")
@@ -93,6 +101,8 @@ class Summary(_Wire):
     models: dict[str, str] = Field(description="Model id -> first 12 hex digits of its sha256.")
     k: int = Field(ge=2, description="The smallest count published other than 0.")
     attentive_min_s: float = Field(ge=0, description="visits.min_attention_s: a bin edge of the attention histogram.")
+    coverage: Coverage | None = Field(description=(
+        "How much of the period was watched; null when the device recorded none (data from before kiosk 0.2)."))
     suppressed_cells: Count = Field(description="Counts published as null in this summary.")
     dropped_summaries: Count = Field(description=(
         "Summaries this device dropped from its full outbox so far, oldest first (cumulative). The newest "

@@ -17,6 +17,7 @@ from kiosk.report.sources import ReportData
 
 SECTIONS = ("interest", "reactions", "demographics", "timeline", "comparison", "queues")
 SUPPRESSIBLE = {"timeline", "queues"}  # per-period tables: None there is a figure hidden by the disclosure rules
+NOT_COUNTS = {"watched_s", "waiting_mean_s", "content"}  # None in these columns means "not reported", never hidden
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,9 @@ def build_sections(data: ReportData, options: ReportOptions) -> list[Section]:
     return out
 
 
-def _cell(value, table: str) -> str:
+def _cell(value, table: str, column: str = "") -> str:
     if value is None:
-        if table in SUPPRESSIBLE:
+        if table in SUPPRESSIBLE and column not in NOT_COUNTS:
             return '<td class="suppressed" title="fewer than k people, or hidden beside such a figure">suppressed</td>'
         return '<td class="na">-</td>'
     return f"<td>{html.escape(str(value))}</td>"
@@ -107,7 +108,7 @@ def _table(name: str, rows: list[dict]) -> str:
         return f'<p class="empty">No rows in table {html.escape(name)}.</p>'
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "\n".join("<tr>" + "".join(_cell(r[c], name) for c in cols) + "</tr>" for r in rows)
+    body = "\n".join("<tr>" + "".join(_cell(r[c], name, c) for c in cols) + "</tr>" for r in rows)
     return (f'<table class="data" id="table-{html.escape(name)}"><caption>{html.escape(name)}.csv</caption>'
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
@@ -180,8 +181,8 @@ def write_csv(sections: list[Section], data: ReportData, out_dir: Path) -> list[
                 w = csv.DictWriter(fh, fieldnames=list(rows[0]))
                 w.writeheader()
                 for r in rows:
-                    w.writerow({k: ("suppressed" if name in SUPPRESSIBLE else "") if v is None else v
-                                for k, v in r.items()})
+                    w.writerow({k: ("suppressed" if name in SUPPRESSIBLE and k not in NOT_COUNTS else "")
+                                if v is None else v for k, v in r.items()})
         written.append(path)
     return written
 

@@ -126,6 +126,10 @@ def timeline_chart(rows: list[dict]) -> bytes:
         supp = [index[r["period_start"]] for r in zr if r["visits"] is None]
         if supp:
             ax.bar(supp, [top * 0.15] * len(supp), width=0.85, **SUPPRESSED, label="suppressed (<k)")
+        unwatched = [index[r["period_start"]] for r in zr if r.get("watched_s") == 0]
+        for x in unwatched:  # no frame analysed: a gap in what is known, not a period nobody came in
+            ax.axvspan(x - 0.45, x + 0.45, color="#fbe3e3", zorder=0,
+                       label="camera off (not watched)" if x == unwatched[0] else None)
         last = None
         for r in zr:  # content/campaign changes
             if r["content"] and r["content"] != last:

@@ -30,6 +30,9 @@ class Coverage:
     gaps: dict = field(default_factory=dict)  # device -> missing seqs (collector databases)
     unsynced: int = 0  # summaries whose clock was not synchronised
     k: tuple[int, ...] = ()
+    analysed_s: float | None = None  # seconds covered by analysed frames (None: no summary says, version 1)
+    seconds: float = 0.0  # seconds of the periods with a summary
+    unwatched: int = 0  # summaries of periods in which no frame was analysed
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ def parse_time(text: str | None) -> float | None:
 
 def _coverage(source: str, summaries: list[dict], gaps: dict | None = None) -> Coverage:
     starts = sorted(s["period_start"] for s in summaries)
+    covered = [s for s in summaries if isinstance(s.get("coverage"), dict)]
     period_s = sorted({int(parse_time(s["period_end"]) - parse_time(s["period_start"])) for s in summaries})
     return Coverage(
         source=source,
@@ -61,6 +65,9 @@ def _coverage(source: str, summaries: list[dict], gaps: dict | None = None) -> C
         gaps={d: tuple(m) for d, m in (gaps or {}).items() if m},
         unsynced=sum(not s.get("clock_synced", True) for s in summaries),
         k=tuple(sorted({int(s["k"]) for s in summaries})),
+        analysed_s=round(sum(s["coverage"]["analysed_s"] for s in covered), 1) if covered else None,
+        seconds=sum(parse_time(s["period_end"]) - parse_time(s["period_start"]) for s in summaries),
+        unwatched=sum(s["coverage"]["frames"] == 0 for s in covered),
     )
 
 
@@ -89,7 +96,8 @@ def from_device_db(path: str | Path, *, since: float | None = None, until: float
     db = open_db(path)
     try:
         starts = sorted(int(r[0]) for r in db.execute(
-            "SELECT period_start FROM aggregates UNION SELECT period_start FROM occupancy").fetchall())
+            "SELECT period_start FROM aggregates UNION SELECT period_start FROM occupancy "
+            "UNION SELECT period_start FROM coverage").fetchall())
         period = period_s or _infer_period_s(starts)
         lo = -math.inf if since is None else since
         hi = math.inf if until is None else until

@@ -170,6 +170,14 @@ def splits(summaries, attribute: str) -> list[dict]:
 
 
 def timeline(summaries) -> list[dict]:
+    """Per period and zone: visits by emotion, content, and the seconds watched (None: not reported)."""
+    many = len({s["device_id"] for s in summaries}) > 1
+    watched = {}
+    for s in summaries:
+        cov = s.get("coverage")
+        for z in s["zones"]:
+            key = f"{s['device_id']}/{z['zone']}" if many else z["zone"]
+            watched[(key, s["period_start"])] = cov["analysed_s"] if isinstance(cov, dict) else None
     rows = []
     for period, key, z in _cells(summaries):
         content = z.get("content") or {}
@@ -177,7 +185,7 @@ def timeline(summaries) -> list[dict]:
         if any(n is None for n in content.values()) and z["visits"] is not None:
             labels.append("(suppressed)")
         row = {"period_start": period, "zone": key, "visits": z["visits"], "passers_by": z["passers_by"],
-               "content": " + ".join(labels)}
+               "content": " + ".join(labels), "watched_s": watched.get((key, period))}
         dominant = z.get("dominant_emotion")
         for e in EMOTIONS:
             row[e] = None if dominant is None else dominant.get(e, 0)
@@ -239,6 +247,10 @@ def coverage_rows(coverage) -> list[dict]:
         {"item": "missing summaries (seq gaps)",
          "value": "; ".join(f"{d}: {len(m)} ({_ranges(m)})" for d, m in coverage.gaps.items()) or "none"},
         {"item": "periods with an unsynchronised clock", "value": coverage.unsynced},
+        {"item": "time watched (frames analysed)",
+         "value": "not reported (version 1 summaries)" if coverage.analysed_s is None else
+         f"{coverage.analysed_s:.0f} s of {coverage.seconds:.0f} s ({100 * coverage.analysed_s / max(1.0, coverage.seconds):.0f}%)"},
+        {"item": "periods with no frame analysed (camera off: a gap, not zero visits)", "value": coverage.unwatched},
     ]
 
 

@@ -30,6 +30,11 @@ _UPSERT_OCC = (
     "ON CONFLICT (period_start, zone) DO UPDATE SET samples = samples + excluded.samples, "
     "total = total + excluded.total, peak = MAX(peak, excluded.peak)"
 )
+_UPSERT_COV = (
+    "INSERT INTO coverage (period_start, frames, analysed_s, camera_changes) VALUES (?, ?, ?, ?) "
+    "ON CONFLICT (period_start) DO UPDATE SET frames = frames + excluded.frames, "
+    "analysed_s = analysed_s + excluded.analysed_s, camera_changes = camera_changes + excluded.camera_changes"
+)
 
 
 class AggregateStore:
@@ -50,10 +55,12 @@ class AggregateStore:
                 + c.dwell_hist + c.attention_hist + c.dominant + c.first_reaction
             )
         occ = [[p, z, o.samples, o.total, o.peak] for (p, z), o in deltas.occupancy.items()]
+        cov = [[p, c.frames, c.analysed_s, c.camera_changes] for p, c in deltas.coverage.items()]
         with write_transaction(self.db.conn) as conn:
             conn.executemany(_UPSERT, rows)
             conn.executemany(_UPSERT_OCC, occ)
-        return len(rows) + len(occ)
+            conn.executemany(_UPSERT_COV, cov)
+        return len(rows) + len(occ) + len(cov)
 
     def apply_retention(self, retention_days: float, now: float | None = None) -> int:
         """Delete periods that started more than ``retention_days`` ago; returns rows deleted."""
@@ -61,4 +68,5 @@ class AggregateStore:
         with write_transaction(self.db.conn) as conn:
             n = conn.execute("DELETE FROM aggregates WHERE period_start < ?", [cutoff]).rowcount
             n += conn.execute("DELETE FROM occupancy WHERE period_start < ?", [cutoff]).rowcount
+            n += conn.execute("DELETE FROM coverage WHERE period_start < ?", [cutoff]).rowcount
         return n

@@ -84,6 +84,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE outbox ADD COLUMN sent_at REAL",
         "CREATE INDEX outbox_unsent ON outbox (sent_at, seq)",
     )),
+    Migration(4, "coverage: frames analysed and camera changes per period", (
+        """CREATE TABLE coverage (
+            period_start INTEGER PRIMARY KEY,
+            frames INTEGER NOT NULL DEFAULT 0,
+            analysed_s REAL NOT NULL DEFAULT 0,
+            camera_changes INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID""",
+    )),
 )
 
 

@@ -120,3 +120,17 @@ def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until
     cursor = db.execute(sql + " ORDER BY period_start, zone", params)
     names = [d[0] for d in cursor.description]
     return tuple(dict(zip(names, r)) for r in cursor.fetchall())
+
+
+def read_coverage(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> dict | None:
+    """Frames analysed, the seconds they cover and camera changes, summed over [since, until); None
+    when nothing was recorded (a database from before coverage, or a tool that does not record it)."""
+    where, params = period_filter(since, until)
+    sql = "SELECT COUNT(*), SUM(frames), SUM(analysed_s), SUM(camera_changes) FROM coverage"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    rows, frames, seconds, changes = db.execute(sql, params).fetchone()
+    if not rows:
+        return None
+    return {"frames": int(frames or 0), "analysed_s": round(float(seconds or 0.0), 1),
+            "camera_changes": int(changes or 0)}
