@@ -25,6 +25,7 @@ import statistics
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -158,10 +159,34 @@ class Runtime:
         self._stats_last = (self._begun, 0, 0)
         self.failed_frames = 0  # frames the analysis raised on (logged, rate-limited)
         self.store_problem: str | None = None  # a write that failed (a full disk), shown in status
+        self.worker_errors: dict[str, int] = {"vision": 0, "store": 0}
+        self.worker_problem: str | None = None  # the last thread failure (and how many), shown in status
+        self.store_heartbeat = time.monotonic()
         self._threads = [
-            threading.Thread(target=self._vision_loop, name="kiosk-vision", daemon=True),
-            threading.Thread(target=self._store_loop, name="kiosk-store", daemon=True),
+            threading.Thread(target=self._supervised("vision", self._vision_loop, self._vision_stop),
+                             name="kiosk-vision", daemon=True),
+            threading.Thread(target=self._supervised("store", self._store_loop, self._store_stop),
+                             name="kiosk-store", daemon=True),
         ]
+
+    def _supervised(self, name: str, loop: Callable[[], None], stop: threading.Event) -> Callable[[], None]:
+        """``loop`` run until it returns (told to stop); an exception that escapes it is logged, counted
+        (stats ``worker_errors``), shown in status, and the loop is started again after a backoff
+        (0.5 s doubling to 30 s). While it is down its heartbeat stops, so the watchdog is not fed."""
+        def run() -> None:
+            failures = 0
+            while True:
+                try:
+                    loop()
+                    return
+                except Exception as exc:
+                    failures += 1
+                    self.worker_errors[name] += 1
+                    self.worker_problem = f"thread_failed: {name}: {exc!r} ({failures}x; restarted)"[:300]
+                    log.exception("the %s thread failed (%d times); restarting it", name, failures)
+                    if stop.wait(min(30.0, 0.5 * 2 ** min(failures - 1, 6))):
+                        return
+        return run
 
     # --- commands and stats (called from the publisher thread) ---------------------------------
 
@@ -195,6 +220,7 @@ class Runtime:
             "cpu_temp_c": cpu_temperature(),
             "clock_synced": self.clock_synced(),
             "clock_jumps": self.jumps.jumps,
+            "worker_errors": dict(self.worker_errors),
         }
 
     # --- threads -------------------------------------------------------------------------------
@@ -284,6 +310,7 @@ class Runtime:
         last_retention = 0.0
         while True:
             stopping = self._store_stop.wait(0.5)
+            self.store_heartbeat = time.monotonic()
             try:
                 now = time.time()
                 jump = self.jumps.check()
@@ -333,11 +360,13 @@ class Runtime:
         return True
 
     def healthy(self, window_s: float) -> bool:
-        """Progress in the last ``window_s``: frames analysed, or the camera thread alive (reopening)."""
+        """Progress in the last ``window_s``: the vision and store threads looping, and frames arriving
+        or the camera thread alive (reopening)."""
         now = time.monotonic()
         vision_alive = now - self.vision_heartbeat < window_s
+        store_alive = now - self.store_heartbeat < window_s
         capture_alive = now - self.capture.heartbeat < window_s or self.capture.state == "ended"
-        return vision_alive and capture_alive
+        return vision_alive and store_alive and capture_alive
 
     def status_line(self) -> str:
         fps = self.chain.frames / max(1e-3, time.monotonic() - self._begun)
@@ -407,7 +436,7 @@ class Daemon:
                 self.notifier.watchdog()  # only while frames flow or the camera thread is alive
             camera = None if runtime.capture.state in ("starting", "online", "ended") else (
                 f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
-            problem = "; ".join(p for p in (camera, runtime.store_problem) if p) or None
+            problem = "; ".join(p for p in (camera, runtime.store_problem, runtime.worker_problem) if p) or None
             if problem != last_problem and runtime.link is not None:
                 last_problem = runtime.link.problem = problem
                 runtime.link.announce()

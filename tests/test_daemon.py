@@ -117,7 +117,7 @@ def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_p
         assert took < 5.0, took
         assert wait_for(lambda: feed.last("status")["state"] == "offline", 5)
     summaries, stats = feed.msgs["summary"], feed.msgs["stats"]
-    summary_v, stats_v, status_v = (load_validator(f"{k}.v{n}.json") for k, n in (("summary", 2), ("stats", 1),
+    summary_v, stats_v, status_v = (load_validator(f"{k}.v{n}.json") for k, n in (("summary", 2), ("stats", 2),
                                                                                    ("status", 1)))
     for s in summaries:
         summary_v.validate(s)
@@ -249,6 +249,22 @@ def _pings(got: list[tuple[float, str]], after: float = 0.0) -> list[float]:
     return [t for t, m in list(got) if m == "WATCHDOG=1" and t > after]
 
 
+def _open_fifo_writer(fifo: Path, proc: subprocess.Popen, cfg: Path, timeout_s: float = 60.0):
+    """The FIFO's write end, once the daemon has opened the camera; fails (does not hang) when the
+    daemon exits first or never opens it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO while no reader has it open
+        except OSError:
+            assert proc.poll() is None, f"the daemon exited ({proc.returncode}): {daemon_log(cfg)[-2000:]}"
+            assert time.monotonic() < deadline, "the daemon never opened the camera FIFO"
+            time.sleep(0.05)
+            continue
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "wb")
+
+
 def _feed_until(writer, done, limit_s: float, start: int) -> bool:
     """MJPEG frames into the FIFO camera at 10 per second until ``done()`` holds (at most ``limit_s``)."""
     for jpg in _mjpeg_frames(int(limit_s * 10), start):
@@ -269,7 +285,7 @@ def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_pa
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
                        camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 30\n")
     with running_daemon(cfg, _fifo_camera_env(path)) as proc:
-        writer = open(fifo, "wb")  # blocks until the daemon opens the camera
+        writer = _open_fifo_writer(fifo, proc, cfg)  # once the daemon opens the camera
         try:
             def pings(after: float = 0.0) -> list[float]:
                 return _pings(got, after)
@@ -364,7 +380,7 @@ def test_a_camera_stuck_in_a_read_is_reopened_then_left_to_the_watchdog(tmp_path
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
                        camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 1\n")
     with Feed(broker.port) as feed, running_daemon(cfg, _fifo_camera_env(path)) as proc:
-        writer = open(fifo, "wb")
+        writer = _open_fifo_writer(fifo, proc, cfg)
         try:
             assert _feed_until(writer, lambda: len(_pings(got)) >= 2, 60, 0), got
             stalled = time.monotonic()

@@ -194,7 +194,7 @@ def test_commands_ping_republish_malformed_unknown_and_stats(tmp_path, broker):
                       commands={"content": content})
     link.start()
     base = "kiosk/store-1/dev-1/cmd/"
-    status_v, stats_v = load_validator("status.v1.json"), load_validator("stats.v1.json")
+    status_v, stats_v = load_validator("status.v1.json"), load_validator("stats.v2.json")
 
     def last_command(name):
         return next((s["last_command"] for s in reversed(seen["status"])
@@ -378,3 +378,28 @@ def test_the_collector_asks_for_missing_seqs_and_converges_to_no_gap(tmp_path, b
         link.stop()
         central.stop()
     assert [g.missing for g in store.gaps()] == [()]
+
+
+def test_two_devices_with_one_client_id_do_not_storm_and_say_why(broker, tmp_path):
+    """Mosquitto throws the older connection out when a second one uses its client id (MQTT 5 reason
+    0x8E, session taken over). Reconnecting at once throws the other out in turn: a storm. Each
+    client now waits 10-20 s after a takeover, and the status names the cause."""
+    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
+                      prefix="kiosk", store_id="store-1", device_id="dev-1")
+    twin = MqttClient(MqttOptions(port=broker.port, client_id="dev-1"))
+    link.start()
+    try:
+        assert wait_for(lambda: link.client.connected, 10)
+        twin.start()
+        assert wait_for(lambda: link.client.takeovers + twin.takeovers >= 1, 15)
+        before = link.client.connects + twin.connects
+        started = time.monotonic()
+        assert wait_for(lambda: time.monotonic() - started >= 30, 40)
+        reconnects = link.client.connects + twin.connects - before
+        assert reconnects <= 30 / 10 + 1, reconnects  # at most one per 10 s between the two (was one per 1-3 s)
+        alarm = link.client.alarm or twin.alarm
+        assert alarm and "mqtt.device_id" in alarm
+        assert "session_taken_over" in (json.loads(link._status("online"))["error"] or "") or twin.alarm
+    finally:
+        link.stop(timeout=2)
+        twin.stop()

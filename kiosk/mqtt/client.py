@@ -47,6 +47,12 @@ class MqttOptions:
     will_payload: bytes = b""
 
 
+SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason code: another connection with the same client id
+SHORT_LIVED_S = 60.0  # a connection dropped sooner than this is a flap, not a network blip
+TAKEOVER_BACKOFF_S = 10.0  # after a flap or a takeover, the least wait before connecting again (doubling)
+TAKEOVER_QUIET_S = 300.0  # the alarm clears after this long without a flap
+
+
 class PublishHandle:
     """Completed when the broker answers a QoS 1 publish (PUBACK)."""
 
@@ -72,6 +78,12 @@ class MqttClient:
     ) -> None:
         self.options = options
         self.last_error: str | None = None
+        self.alarm: str | None = None  # a condition an operator must fix (two devices, one client id)
+        self.connects = 0
+        self.takeovers = 0  # connections the broker dropped soon after it accepted them (or said: taken over)
+        self._last_takeover = 0.0
+        self._connected_at: float | None = None
+        self._flaps = 0  # consecutive short-lived connections
         self._on_message_cb = on_message
         self._on_connected_cb = on_connected
         self._connected = threading.Event()
@@ -89,9 +101,7 @@ class MqttClient:
         self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=protocol, **kwargs)
         self._client.max_inflight_messages_set(o.max_inflight)
         self._client.max_queued_messages_set(o.max_queued)
-        # Jitter: each device waits a random base delay, so a fleet does not reconnect in lockstep.
-        self._client.reconnect_delay_set(min_delay=max(1, int(o.reconnect_min_s * random.uniform(1.0, 3.0))),
-                                         max_delay=int(o.reconnect_max_s * random.uniform(0.8, 1.2)))
+        self._set_reconnect_delay()
         if o.username:
             self._client.username_pw_set(o.username, o.password)
         if o.ca_file:
@@ -106,6 +116,12 @@ class MqttClient:
         self._client.on_message = self._guard(self._on_message)
         self._client.on_connect_fail = self._guard(self._on_connect_fail)
         self._client.on_log = self._guard(self._on_log)
+
+    def _set_reconnect_delay(self, at_least_s: float = 0.0) -> None:
+        # Jitter: each device waits a random base delay, so a fleet does not reconnect in lockstep.
+        o = self.options
+        low = max(1, int(o.reconnect_min_s * random.uniform(1.0, 3.0)), int(at_least_s * random.uniform(1.0, 2.0)))
+        self._client.reconnect_delay_set(min_delay=low, max_delay=max(low, int(o.reconnect_max_s * random.uniform(0.8, 1.2))))
 
     def _guard(self, fn):
         def wrapped(*args, **kwargs):
@@ -128,6 +144,13 @@ class MqttClient:
             self.last_error = error
             return
         self.last_error = None
+        self.connects += 1
+        self._connected_at = time.monotonic()
+        if self.alarm and time.monotonic() - self._last_takeover > TAKEOVER_QUIET_S:
+            log.info("MQTT: no dropped connection for %.0f s; normal reconnect delays again", TAKEOVER_QUIET_S)
+            self.alarm = None
+            self._flaps = 0
+            self._set_reconnect_delay()
         self._subscribed.clear()
         with self._lock:
             self._sub_pending.clear()
@@ -161,6 +184,26 @@ class MqttClient:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
+        lived = None if self._connected_at is None else time.monotonic() - self._connected_at
+        self._connected_at = None
+        taken = getattr(reason_code, "value", None) == SESSION_TAKEN_OVER
+        if lived is not None and reason_code.is_failure and (taken or lived < SHORT_LIVED_S):
+            # The broker dropped a connection it had just accepted. Mosquitto does so when another client
+            # connects with the same client id (2.0 closes the socket without saying why); reconnecting
+            # at once would throw that one out in turn, and the two would take turns for ever. Back off
+            # from 10 s, doubling, and say why.
+            self._flaps += 1
+            self.takeovers += 1
+            self._last_takeover = time.monotonic()
+            self.alarm = (f"session_taken_over: the broker dropped this connection {lived:.0f} s after accepting it "
+                          f"({self.takeovers}x): does another client connect as {self.options.client_id!r} "
+                          "(two devices sharing mqtt.device_id)? reconnecting with a growing delay from 10 s")
+            if self._flaps in (2, 10) or self._flaps % 50 == 0:
+                log.error("MQTT %s", self.alarm)
+            if self._flaps >= 2 or taken:
+                self._set_reconnect_delay(at_least_s=TAKEOVER_BACKOFF_S * 2 ** min(self._flaps - 1, 3))
+        elif lived is not None and lived >= SHORT_LIVED_S:
+            self._flaps = 0
         with self._lock:  # unacknowledged publishes stay in the outbox; their handles fail now
             handles, self._handles = self._handles, {}
             self._early.clear()

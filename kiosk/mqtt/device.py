@@ -87,7 +87,9 @@ class DeviceLink:
 
     def _status(self, state: str) -> str:
         drainer = getattr(self, "drainer", None)
-        errors = [e for e in (getattr(drainer, "last_error", None), self.problem, self.fault) if e]
+        client = getattr(self, "client", None)  # the Will is built before the client exists
+        errors = [e for e in (getattr(drainer, "last_error", None), getattr(client, "alarm", None), self.problem,
+                              self.fault) if e]
         return json.dumps({
             "schema": "kiosk.status", "schema_version": 1, "state": state, "device_id": self.device_id,
             "store_id": self.store_id, "version": __version__, "config_hash": self.config_hash, "models": self.models,
@@ -152,9 +154,10 @@ class DeviceLink:
     def _publish_stats(self) -> None:
         rows, size = self.outbox.backlog()
         body = dict(self.stats_source()) if self.stats_source else {}
-        body.update({"schema": "kiosk.stats", "schema_version": 1, "device_id": self.device_id,
+        body.update({"schema": "kiosk.stats", "schema_version": 2, "device_id": self.device_id,
                      "store_id": self.store_id, "at": utc_now(), "outbox_backlog": rows, "outbox_bytes": size,
-                     "dropped_summaries": self.outbox.dropped_total()})
+                     "dropped_summaries": self.outbox.dropped_total(),
+                     "worker_errors": {**body.get("worker_errors", {}), "publisher": self.faults}})
         self.client.publish(self.topics.stats, json.dumps(body).encode(), qos=0)
         self.stats_published += 1
 
