@@ -412,8 +412,9 @@ class Daemon:
         signal.signal(signal.SIGINT, lambda *_: self._stop.set())
         signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
 
-    def _build(self, cfg: KioskConfig) -> tuple[VisionPipeline, Runtime]:
-        pipeline = VisionPipeline(cfg.vision.pipeline_options(), cfg.vision.models_dir)  # models: once per config
+    def _build(self, cfg: KioskConfig, pipeline: VisionPipeline | None = None) -> tuple[VisionPipeline, Runtime]:
+        if pipeline is None:
+            pipeline = VisionPipeline(cfg.vision.pipeline_options(), cfg.vision.models_dir)  # models: once per config
         runtime = Runtime(cfg, pipeline, started=self.started, clock_synced=self.clock_synced)
         runtime.start()
         runtime.capture.first_attempt.wait(5.0)
@@ -468,19 +469,31 @@ class Daemon:
                 runtime.link.problem = f"config reload refused: {str(exc).splitlines()[0]}"
                 runtime.link.announce()
             return pipeline, runtime
+        # the new models are loaded (each checked against its hash) while the old pipeline still runs:
+        # a model file swapped or cut short refuses the reload and changes nothing
+        try:
+            new_pipeline = VisionPipeline(cfg.vision.pipeline_options(), cfg.vision.models_dir)
+        except Exception as exc:
+            log.error("config reload refused, still running on the previous config and models: %s", exc)
+            if runtime.link is not None:
+                runtime.link.problem = f"config reload refused: {exc}"[:300]
+                runtime.link.announce()
+            return pipeline, runtime
         self.notifier.reloading()
         log.info("config reloaded (%s -> %s): restarting the pipeline", config_hash(self.cfg), config_hash(cfg))
         runtime.stop(self.cfg.service.stop_timeout_s, offline=False)
-        pipeline.close()
         try:
-            pipeline, runtime = self._build(cfg)
-        except Exception as exc:  # a model file or the database the new config names: back to the old one
+            new_pipeline, runtime = self._build(cfg, new_pipeline)
+        except Exception as exc:  # the database or camera the new config names: back to the old config
             log.error("the reloaded config could not start (%s); going back to the previous config", exc)
-            pipeline, runtime = self._build(self.cfg)
+            new_pipeline.close()
+            pipeline, runtime = self._build(self.cfg, pipeline)
             if runtime.link is not None:
                 runtime.link.problem = f"config reload failed: {exc}"[:300]
             self.notifier.ready(runtime.status_line())
             return pipeline, runtime
+        pipeline.close()
+        pipeline = new_pipeline
         self.cfg = cfg
         self.notifier.ready(runtime.status_line())
         return pipeline, runtime

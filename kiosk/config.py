@@ -321,7 +321,8 @@ class MqttConfig(Section):
     prefix: str = Field("kiosk", min_length=1, max_length=64, description="Topic prefix: {prefix}/{store_id}/{device_id}/...")
     store_id: str = Field("store", min_length=1, max_length=64, description="Store identifier in topics and payloads.")
     device_id: str = Field("device", min_length=1, max_length=64, description="Device identifier; also the MQTT client id.")
-    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description=(
+        "MQTT keepalive: a broker that stops answering (a half-open connection) is noticed within 1.5x this."))
     username: str | None = Field(None, description="Username, if the broker wants one.")
     password_file: Path | None = Field(None, description="File holding the password (never logged).")
     password_env: str | None = Field(None, description="Environment variable holding the password (never logged).")

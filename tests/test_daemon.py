@@ -180,6 +180,33 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, brok
     assert seqs == list(range(1, len(seqs) + 1))  # a reload neither skips nor repeats a period
 
 
+@pytest.mark.parametrize("damage", ["truncated", "swapped"])
+def test_a_damaged_model_file_refuses_a_reload_and_the_running_pipeline_goes_on(tmp_path, broker, clip, damage):
+    """A model file cut short or replaced by another before SIGHUP: the reload is refused by the hash
+    check (the status says which file), and the pipeline that runs goes on publishing."""
+    models = tmp_path / "models"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "models", models)
+    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip,
+                       vision=f"  num_threads: 1\n  models_dir: {models}\n")
+    with Feed(broker.port) as feed, running_daemon(cfg) as proc:
+        assert wait_for(lambda: len(feed.msgs["summary"]) >= 1, 40), daemon_log(cfg)[-2000:]
+        emotion = models / "emotion_int8.tflite"
+        if damage == "truncated":
+            emotion.write_bytes(emotion.read_bytes()[:1000])
+        else:
+            shutil.copy(models / "gender_int8.tflite", emotion)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: "config reload refused" in (feed.last("status").get("error") or ""), 30), \
+            daemon_log(cfg)[-2000:]
+        assert "emotion" in feed.last("status")["error"]
+        n = len(feed.msgs["summary"])
+        assert wait_for(lambda: len(feed.msgs["summary"]) >= n + 2, 30)  # the old pipeline goes on
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    assert "Traceback" not in daemon_log(cfg)
+
+
 def test_video_removed_sets_camera_offline_and_recovers_when_it_returns(tmp_path, broker, clip):
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip)
     hidden = tmp_path / "elsewhere.avi"

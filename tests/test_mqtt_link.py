@@ -403,3 +403,80 @@ def test_two_devices_with_one_client_id_do_not_storm_and_say_why(broker, tmp_pat
     finally:
         link.stop(timeout=2)
         twin.stop()
+
+
+def test_a_broker_that_stops_answering_is_noticed_within_one_and_a_half_keepalives(broker, tmp_path):
+    """The broker SIGSTOPped (a half-open TCP connection: no RST, no answers): the link notices within
+    1.5 x keepalive, publish() never blocks meanwhile, and after SIGCONT everything queued drains."""
+    import os
+    import signal
+
+    db = open_db(tmp_path / "device.db")
+    _queue(db, 3)
+    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1", keepalive=6),
+                      Outbox(open_db(tmp_path / "device.db")), prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link.start()
+    try:
+        assert wait_for(lambda: link.outbox.backlog()[0] == 0, 15)
+        os.kill(broker.proc.pid, signal.SIGSTOP)
+        stopped = time.monotonic()
+        _queue(db, 5, start=3)  # periods close while the broker is silent
+        slowest = 0.0
+        while link.client.connected and time.monotonic() - stopped < 20:
+            t = time.monotonic()
+            link.client.publish("kiosk/store-1/dev-1/probe", b"x", qos=0)
+            slowest = max(slowest, time.monotonic() - t)
+            time.sleep(0.05)
+        noticed = time.monotonic() - stopped
+        assert not link.client.connected and noticed <= 1.5 * 6 + 0.5, noticed
+        assert slowest < 0.1, slowest
+        os.kill(broker.proc.pid, signal.SIGCONT)
+        assert wait_for(lambda: link.outbox.backlog()[0] == 0, 60), link.outbox.backlog()
+    finally:
+        os.kill(broker.proc.pid, signal.SIGCONT)
+        link.stop(timeout=2)
+        db.conn.close()
+
+
+def test_a_thousand_random_command_payloads_end_no_thread(broker, tmp_path):
+    """1,000 payloads a careless or hostile sender could publish (random bytes, deep nesting, huge and
+    negative numbers, wrong types, unknown keys and commands, 5 KB strings) on the command topics:
+    the publisher thread survives every one (no fault), and a ping afterwards is answered."""
+    import random
+
+    rng = random.Random(16)
+
+    def nested(depth: int) -> str:
+        return "[" * depth + "]" * depth if rng.random() < 0.5 else '{"a":' * depth + "1" + "}" * depth
+
+    makers = [
+        lambda: bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 300))),
+        lambda: nested(rng.randint(1, 3000)).encode(),
+        lambda: json.dumps({"from_seq": rng.choice([0, -1, 10**30, 2**63, 1.5, "7", None, [], {}, True])}).encode(),
+        lambda: json.dumps({"label": rng.choice(["", "x" * 5000, None, 3, ["a"], "winter"])}).encode(),
+        lambda: json.dumps({"id": "x" * rng.randint(0, 500), "extra": rng.random()}).encode(),
+        lambda: json.dumps(rng.choice([[], 1, "s", None, True, 1e308])).encode(),
+        lambda: b"\xef\xbb\xbf" + json.dumps({"from_seq": 1}).encode(),
+    ]
+    seen_labels = []
+    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
+                      prefix="kiosk", store_id="store-1", device_id="dev-1",
+                      commands={"content": lambda p: seen_labels.append(p.get("label")) or "ok"})
+    sender = MqttClient(MqttOptions(port=broker.port, client_id="hostile"))
+    link.start()
+    sender.start()
+    base = "kiosk/store-1/dev-1/cmd/"
+    try:
+        assert wait_for(lambda: link.client.connected and sender.connected, 10)
+        for i in range(1000):
+            name = rng.choice(["republish", "content", "ping", "selfdestruct", "", "a/b", "%00"])
+            handle = sender.publish(base + name, makers[i % len(makers)](), qos=1)
+            if i % 50 == 49:  # no faster than the broker acknowledges and the device works through them
+                assert handle.wait(20)
+                assert wait_for(lambda: link._commands.qsize() < 20, 20)
+        sender.publish(base + "ping", json.dumps({"id": "after-the-storm"}), qos=1)
+        assert wait_for(lambda: (link.last_command or {}).get("id") == "after-the-storm", 30), link.last_command
+        assert link.faults == 0 and link._thread.is_alive() and link.client.connected
+    finally:
+        sender.stop()
+        link.stop(timeout=2)
