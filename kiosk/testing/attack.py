@@ -7,6 +7,8 @@ It knows every published figure of a summary and every equality the payload impl
 - the attentive visits are the attention bins from ``attentive_min_s`` up;
 - a published dwell or attention sum (or mean) lies between the bins' lower and upper bounds
   times their counts;
+- a visit's attention is at most its dwell, so the visits with attention of at least x are at
+  most those with dwell of at least x, for every edge x the two histograms share;
 - a suppressed zone total is 1..k-1 (zero is published), so its margins' cells are 0..k-1.
 
 For every suppressed cell, and for every fixed bin inside a merged histogram bin, it computes the
@@ -168,6 +170,19 @@ def _attack_zone(z: dict, k: int, attentive_min_s: float) -> list[Leak]:
             if lo >= attentive_min_s:
                 known += bin_term("attention_s", i, 1.0, r)
         a_eq.append(r), b_eq.append(z["attentive"] - known)
+    if "attention_s" in histograms and "dwell_s" in histograms:
+        # a visit's attention is at most its dwell: for every edge x the histograms share, the visits with
+        # attention >= x are at most the visits with dwell >= x
+        base_d = BASE_BINS["dwell_s"]
+        for x in sorted(set(base_a) & set(base_d) - {0}):
+            r, constant = row(), 0.0
+            for i, lo in enumerate(base_a):
+                if lo >= x:
+                    constant += bin_term("attention_s", i, 1.0, r)
+            for j, lo in enumerate(base_d):
+                if lo >= x:
+                    constant += bin_term("dwell_s", j, -1.0, r)
+            a_ub.append(r), b_ub.append(-constant)  # attention(>= x) - dwell(>= x) <= 0
     for name in histograms:  # a published sum lies between the bins' bounds
         stats = z[name]
         total = stats.get("sum")
