@@ -82,3 +82,35 @@ def test_cli_exits_nonzero_when_nothing_could_be_read(tmp_path):
     bad.write_bytes(b"nope")
     rc, records, _ = _analyze(str(bad))
     assert rc == 1 and "error" in records[0]
+
+
+def test_ten_thousand_hostile_frames_give_a_result_or_a_frame_error_never_a_crash(pipeline):
+    """Random sizes, dtypes, channel counts, NaN and infinities, all black or all white, through the
+    whole pipeline: each frame gives faces or a FrameError that says why; nothing else escapes.
+    The daemon also guards every frame and counts the ones that fail."""
+    rng = np.random.default_rng(16)
+    dtypes = [np.uint8, np.uint8, np.uint8, np.float32, np.float64, np.int16, np.uint16, np.bool_, np.int8]
+    results = {"faces": 0, "frame_error": 0}
+    for i in range(10_000):
+        h, w = (int(v) for v in rng.integers(0, 900, 2))
+        channels = rng.choice([None, 0, 1, 2, 3, 3, 3, 4, 5])
+        shape = (h, w) if channels is None else (h, w, int(channels))
+        dtype = dtypes[i % len(dtypes)]
+        kind = i % 4
+        if kind == 0:
+            frame = np.zeros(shape, dtype)
+        elif kind == 1:
+            frame = np.full(shape, 255 if dtype in (np.uint8, np.uint16, np.int16) else 1, dtype)
+        else:
+            frame = (rng.random(shape) * 300).astype(dtype)
+        if np.issubdtype(dtype, np.floating) and frame.size:
+            frame.flat[rng.integers(0, frame.size, 3)] = [np.nan, np.inf, -np.inf]
+        if i % 37 == 0:
+            frame = frame[::2, ::3]  # not contiguous
+        try:
+            pipeline.analyze(frame)
+            results["faces"] += 1
+        except FrameError as exc:
+            assert str(exc), shape
+            results["frame_error"] += 1
+    assert results["faces"] > 1000 and results["frame_error"] > 1000, results
