@@ -191,9 +191,7 @@ class Runtime:
     # --- commands and stats (called from the publisher thread) ---------------------------------
 
     def _content_command(self, payload: dict) -> str:
-        label = payload.get("label")
-        if label is not None and (not isinstance(label, str) or not 0 < len(label) <= 200):
-            raise ValueError('needs {"label": "<1-200 characters>"} or {"label": null} to clear')
+        label = payload["label"]  # validated by kiosk.mqtt.commands.Content: 1-200 characters, or null
         known = self.cfg.content.all_labels()
         if label is not None and label not in known:
             raise ValueError(f"label {label!r} is not in the config ({', '.join(map(repr, known))}); add it to "
@@ -455,6 +453,14 @@ class Daemon:
         log.info("stopped")
         return 0
 
+    @staticmethod
+    def _refuse_reload(runtime: Runtime, kept: str, detail: str, shown: str) -> None:
+        """A reload that is refused changes nothing: say so in the log and in the status."""
+        log.error("config reload refused, still running on %s: %s", kept, detail)
+        if runtime.link is not None:
+            runtime.link.problem = f"config reload refused: {shown}"[:300]
+            runtime.link.announce()
+
     def _reload_config(self, pipeline: VisionPipeline, runtime: Runtime) -> tuple[VisionPipeline, Runtime]:
         from kiosk.config import ConfigError, environment_problems, load_config
 
@@ -464,20 +470,14 @@ class Daemon:
             if problems:
                 raise ConfigError("\n".join(problems))
         except ConfigError as exc:
-            log.error("config reload refused, still running on the previous config: %s", str(exc).replace("\n", "; "))
-            if runtime.link is not None:
-                runtime.link.problem = f"config reload refused: {str(exc).splitlines()[0]}"
-                runtime.link.announce()
+            self._refuse_reload(runtime, "the previous config", str(exc).replace("\n", "; "), str(exc).splitlines()[0])
             return pipeline, runtime
         # the new models are loaded (each checked against its hash) while the old pipeline still runs:
         # a model file swapped or cut short refuses the reload and changes nothing
         try:
             new_pipeline = VisionPipeline(cfg.vision.pipeline_options(), cfg.vision.models_dir)
         except Exception as exc:
-            log.error("config reload refused, still running on the previous config and models: %s", exc)
-            if runtime.link is not None:
-                runtime.link.problem = f"config reload refused: {exc}"[:300]
-                runtime.link.announce()
+            self._refuse_reload(runtime, "the previous config and models", str(exc), str(exc))
             return pipeline, runtime
         self.notifier.reloading()
         log.info("config reloaded (%s -> %s): restarting the pipeline", config_hash(self.cfg), config_hash(cfg))

@@ -137,27 +137,3 @@ def _merge_segment(counts: Sequence[int], a: int, b: int, k: int) -> list[tuple[
 
 def all_hidden(keys: Iterable[str]) -> Protected:
     return dict.fromkeys(keys)
-
-
-def subtotal_published(protected: Protected, keys: Iterable[str]) -> bool:
-    """Whether the subtotal of ``keys`` follows from what is published: all of them published, or
-    all of the others (the margin's total minus theirs)."""
-    keys = set(keys)
-    inside = [protected[key] for key in protected if key in keys]
-    outside = [protected[key] for key in protected if key not in keys]
-    return all(v is not None for v in inside) or all(v is not None for v in outside)
-
-
-def histogram_complete(protected: Protected) -> bool:
-    return all(v is not None for v in protected.values())
-
-
-def count_hidden(value: object) -> int:
-    """The number of None counts in a payload fragment (dicts and lists walked)."""
-    if value is None:
-        return 1
-    if isinstance(value, dict):
-        return sum(count_hidden(v) for v in value.values())
-    if isinstance(value, list):
-        return sum(count_hidden(v) for v in value)
-    return 0

@@ -32,7 +32,6 @@ from kiosk.vision.types import EMOTIONS
 SCHEMA_NAME = "kiosk.summary"
 SCHEMA_VERSION = 2
 GENDER_KEYS = ("female", "male", "unknown")
-EMOTION_KEYS = EMOTIONS + ("none",)
 OTHER_CONTENT = "other"
 
 
@@ -99,9 +98,11 @@ def _time_stats(raw: dict, prefix: str, histogram: dict, visits: int | None) -> 
 class _ZoneBuilder:
     def __init__(self, ctx: SummaryContext) -> None:
         self.k = ctx.k
-        self.ctx = ctx
         self.age_keys = age_band_labels(ctx.age_bands) + ("unknown",)
+        # the attentive count is the attention bins from its threshold up: published only when the
+        # threshold is a bin edge (the config makes sure) and the merge kept it
         self.attn_edge = ctx.attentive_min_s in ATTENTION_BINS or ctx.attentive_min_s <= 0
+        self.attn_break = tuple(i for i, lo in enumerate(ATTENTION_BINS) if lo == ctx.attentive_min_s and i > 0)
         self.hidden = 0
 
     def _count(self, n: int) -> int | None:
@@ -109,8 +110,8 @@ class _ZoneBuilder:
         self.hidden += out is None
         return out
 
-    def _margin(self, counts: dict[str, int], visible: bool, groups=()) -> Protected:
-        out = protect_margin(counts, self.k, groups) if visible else all_hidden(counts)
+    def _margin(self, counts: dict[str, int], visible: bool) -> Protected:
+        out = protect_margin(counts, self.k) if visible else all_hidden(counts)
         self.hidden += sum(v is None for v in out.values())
         return out
 
@@ -119,15 +120,10 @@ class _ZoneBuilder:
         visits = self._count(v)
         visible = visits is not None
         dwell, _ = _histogram([raw[f"dwell_h{i}"] for i in range(len(DWELL_BINS))], DWELL_BINS, visible, self.k)
-        threshold = tuple(i for i, lo in enumerate(ATTENTION_BINS) if lo == self.ctx.attentive_min_s and i > 0)
         attention, kept = _histogram([raw[f"attention_h{i}"] for i in range(len(ATTENTION_BINS))], ATTENTION_BINS,
-                                     visible, self.k, threshold)
+                                     visible, self.k, self.attn_break)
         self.hidden += 0 if visible else len(DWELL_BINS) + len(ATTENTION_BINS)  # both histograms' bins
-        if self.attn_edge:
-            attentive_ok = visible and kept
-        else:  # a threshold inside a bin (only possible outside the config): never beside the histogram
-            attentive_ok = False
-        attentive = raw["attentive"] if attentive_ok else None
+        attentive = raw["attentive"] if visible and kept and self.attn_edge else None
         self.hidden += attentive is None
         dominant = {e: raw[f"dominant_{e}"] for e in EMOTIONS}
         dominant["none"] = v - sum(dominant.values())
@@ -161,6 +157,10 @@ def _empty_raw() -> dict:
     return dict.fromkeys(VISIT_FIELDS + ("passers_by",), 0)
 
 
+def _no_splits() -> dict[str, dict[str, int]]:
+    return {"age_band": {}, "gender": {}, "content": {}}
+
+
 def build_summary(db: sqlite_utils.Database, ctx: SummaryContext, period_start: int, seq: int, dropped: int,
                   clock_synced: bool) -> dict:
     since, until = period_start, period_start + ctx.period_s
@@ -168,23 +168,21 @@ def build_summary(db: sqlite_utils.Database, ctx: SummaryContext, period_start: 
     splits: dict[str, dict[str, dict[str, int]]] = {}
     for attribute in ("age_band", "gender", "content"):
         for c in read_sums(db, group_by=("zone", attribute), since=since, until=until):
-            splits.setdefault(c["zone"], {"age_band": {}, "gender": {}, "content": {}})[attribute][c[attribute]] = c["visits"]
+            splits.setdefault(c["zone"], _no_splits())[attribute][c[attribute]] = c["visits"]
     occupancy = {o["zone"]: o for o in read_occupancy(db, since=since, until=until)}
     found_labels = {label for s in splits.values() for label in s["content"]}
     content_keys = _keys(ctx.content_labels, found_labels, OTHER_CONTENT)
     builder = _ZoneBuilder(ctx)
     listed = list(ctx.zones) or sorted(set(totals) | set(occupancy))
-    extra = [z for z in sorted(set(totals) - set(listed))]  # data of a zone no longer configured
+    # data of a zone no longer configured, listed only when it has something to say beyond that
+    # someone was there (a visit or passer-by count that is published and not zero)
+    extra = [z for z in sorted(set(totals) - set(listed))
+             if protect_count(totals[z]["visits"], ctx.k) or protect_count(totals[z]["passers_by"], ctx.k)]
     entries = []
     for zone in listed + extra:
-        raw = totals.get(zone) or _empty_raw()
-        hidden_before = builder.hidden
-        entry = builder.zone(zone, raw, splits.get(zone, {"age_band": {}, "gender": {}, "content": {}}), content_keys)
+        entry = builder.zone(zone, totals.get(zone) or _empty_raw(), splits.get(zone, _no_splits()), content_keys)
         if zone in ctx.queue_zones or ((not ctx.zones or zone in extra) and zone in occupancy):
             entry["queue"] = builder.queue(occupancy.get(zone))
-        if zone in extra and entry["visits"] in (None, 0) and entry["passers_by"] in (None, 0):
-            builder.hidden = hidden_before  # nothing to say about it but that someone was there: left out
-            continue
         entries.append(entry)
     return {
         "schema": SCHEMA_NAME,

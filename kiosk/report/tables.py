@@ -16,15 +16,15 @@ from collections import defaultdict
 from kiosk.vision.types import EMOTIONS
 
 
-def _cells(summaries) -> list[tuple[str, str, dict]]:
-    """(period_start, zone key, zone figures); zones are keyed device/zone when there are several devices."""
+def _keyed(summaries) -> list[tuple[dict, str, dict]]:
+    """(summary, zone key, zone figures); zones are keyed device/zone when there are several devices."""
     many = len({s["device_id"] for s in summaries}) > 1
-    out = []
-    for s in summaries:
-        for z in s["zones"]:
-            key = f"{s['device_id']}/{z['zone']}" if many else z["zone"]
-            out.append((s["period_start"], key, z))
-    return out
+    return [(s, f"{s['device_id']}/{z['zone']}" if many else z["zone"], z) for s in summaries for z in s["zones"]]
+
+
+def _cells(summaries) -> list[tuple[str, str, dict]]:
+    """(period_start, zone key, zone figures)."""
+    return [(s["period_start"], key, z) for s, key, z in _keyed(summaries)]
 
 
 def histogram_median(bins: list[float], counts: list[int]) -> float | None:
@@ -139,7 +139,8 @@ def interest(summaries) -> list[dict]:
     for key, a in _totals_by_zone(summaries):
         rows.append({"zone": key, "periods": a["cells"], "visits": a["visits"],
                      "visits_suppressed": a["visits_suppressed"], "attentive": a["attentive"],
-                     "attentive_suppressed": a["attentive_suppressed"], "attentive_share": a["attentive_share"], "passers_by": a["passers_by"],
+                     "attentive_suppressed": a["attentive_suppressed"], "attentive_share": a["attentive_share"],
+                     "passers_by": a["passers_by"],
                      "passers_by_suppressed": a["passers_by_suppressed"], "dwell_mean_s": a["dwell_mean_s"],
                      "dwell_median_s": a["dwell_median_s"], "attention_median_s": a["attention_median_s"]})
     return rows
@@ -171,21 +172,15 @@ def splits(summaries, attribute: str) -> list[dict]:
 
 def timeline(summaries) -> list[dict]:
     """Per period and zone: visits by emotion, content, and the seconds watched (None: not reported)."""
-    many = len({s["device_id"] for s in summaries}) > 1
-    watched = {}
-    for s in summaries:
-        cov = s.get("coverage")
-        for z in s["zones"]:
-            key = f"{s['device_id']}/{z['zone']}" if many else z["zone"]
-            watched[(key, s["period_start"])] = cov["analysed_s"] if isinstance(cov, dict) else None
     rows = []
-    for period, key, z in _cells(summaries):
+    for s, key, z in _keyed(summaries):
+        period, cov = s["period_start"], s.get("coverage")
         content = z.get("content") or {}
         labels = sorted(label for label, n in content.items() if n)
         if any(n is None for n in content.values()) and z["visits"] is not None:
             labels.append("(suppressed)")
         row = {"period_start": period, "zone": key, "visits": z["visits"], "passers_by": z["passers_by"],
-               "content": " + ".join(labels), "watched_s": watched.get((key, period))}
+               "content": " + ".join(labels), "watched_s": cov["analysed_s"] if isinstance(cov, dict) else None}
         dominant = z.get("dominant_emotion")
         for e in EMOTIONS:
             row[e] = None if dominant is None else dominant.get(e, 0)
