@@ -358,13 +358,15 @@ class Runtime:
         return True
 
     def healthy(self, window_s: float) -> bool:
-        """Progress in the last ``window_s``: the vision and store threads looping, and frames arriving
-        or the camera thread alive (reopening)."""
+        """Progress in the last ``window_s``: the vision and store threads looping, frames arriving or
+        the camera thread alive (reopening), and the publisher thread looping (allowed a PUBACK's wait
+        more: a slow broker is not a reason to restart the device)."""
         now = time.monotonic()
         vision_alive = now - self.vision_heartbeat < window_s
         store_alive = now - self.store_heartbeat < window_s
         capture_alive = now - self.capture.heartbeat < window_s or self.capture.state == "ended"
-        return vision_alive and store_alive and capture_alive
+        publisher_alive = self.link is None or self.link.alive(window_s)
+        return vision_alive and store_alive and capture_alive and publisher_alive
 
     def status_line(self) -> str:
         fps = self.chain.frames / max(1e-3, time.monotonic() - self._begun)

@@ -51,3 +51,38 @@ def test_the_watchdog_is_not_fed_while_the_store_thread_is_stuck(tmp_path, pipel
     runtime.store_heartbeat = now
     assert runtime.healthy(2.0)
     runtime.store_db.conn.close()
+
+
+def test_the_watchdog_is_not_fed_while_the_publisher_thread_is_stuck(tmp_path, pipeline, broker):
+    """A publisher pass that never returns (here its stats source hangs, as a disk-usage call on a
+    hung mount would) stops the watchdog once the pass is longer than any PUBACK wait; it is fed again
+    when the pass returns. A publisher that merely waits for a slow broker is not a stuck one."""
+    import threading
+
+    cfg = parse_config({"store": {"path": str(tmp_path / "kiosk.db"), "period_s": 60},
+                        "camera": {"source": str(tmp_path / "none.avi")},
+                        "mqtt": {"port": broker.port, "store_id": "store-1", "device_id": "dev-1",
+                                 "stats_interval_s": 1}})
+    runtime = Runtime(cfg, pipeline, started=time.monotonic(), clock_synced=lambda: True)
+    release = threading.Event()
+
+    def beat() -> None:  # the other threads are making progress all along
+        runtime.vision_heartbeat = runtime.store_heartbeat = runtime.capture.heartbeat = time.monotonic()
+
+    link = runtime.link
+    try:
+        beat()
+        assert not runtime.healthy(2.0)  # the publisher thread has not started
+        link.start()
+        assert wait_for(lambda: link.client.connected and (beat() or runtime.healthy(2.0)), 20)
+        link.stats_source = lambda: release.wait(120) and {}
+        stalled = time.monotonic()
+        assert wait_for(lambda: beat() or not runtime.healthy(2.0), 30)
+        assert time.monotonic() - stalled >= 2.0 + link.drainer.ack_timeout_s - 1.5  # not before a PUBACK's wait
+        release.set()
+        assert wait_for(lambda: beat() or runtime.healthy(2.0), 10)
+    finally:
+        release.set()
+        link.stop(timeout=2)
+        link.outbox.db.conn.close()
+        runtime.store_db.conn.close()

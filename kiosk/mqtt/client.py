@@ -49,7 +49,7 @@ class MqttOptions:
 
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason code: another connection with the same client id
 SHORT_LIVED_S = 60.0  # a connection dropped sooner than this is a flap, not a network blip
-TAKEOVER_BACKOFF_S = 10.0  # after a flap or a takeover, the least wait before connecting again (doubling)
+TAKEOVER_BACKOFF_S = 10.0  # after a takeover (or the second flap: 20 s), the least wait before connecting again, doubling to 40 s
 TAKEOVER_QUIET_S = 300.0  # the alarm clears after this long without a flap
 
 
@@ -120,7 +120,7 @@ class MqttClient:
     def _set_reconnect_delay(self, at_least_s: float = 0.0) -> None:
         # Jitter: each device waits a random base delay, so a fleet does not reconnect in lockstep.
         o = self.options
-        low = max(1, int(o.reconnect_min_s * random.uniform(1.0, 3.0)), int(at_least_s * random.uniform(1.0, 2.0)))
+        low = max(1, int(o.reconnect_min_s * random.uniform(1.0, 3.0)), int(at_least_s * random.uniform(1.0, 1.5)))
         self._client.reconnect_delay_set(min_delay=low, max_delay=max(low, int(o.reconnect_max_s * random.uniform(0.8, 1.2))))
 
     def _guard(self, fn):
@@ -165,6 +165,11 @@ class MqttClient:
 
     def _on_connect_fail(self, client, userdata) -> None:
         # paho says only that it failed; find out why (refused, unreachable, TLS), once per new reason
+        if self._flaps:
+            # the broker was away, so the connections it dropped were an outage (a broker restarting),
+            # not another client taking this one's place: the normal, shorter reconnect delays again
+            self._flaps = 0
+            self._set_reconnect_delay()
         reason = diagnose(self.options)
         if reason != self.last_error:
             log.error("MQTT cannot connect: %s", reason)
@@ -197,11 +202,12 @@ class MqttClient:
             self._last_takeover = time.monotonic()
             self.alarm = (f"session_taken_over: the broker dropped this connection {lived:.0f} s after accepting it "
                           f"({self.takeovers}x): does another client connect as {self.options.client_id!r} "
-                          "(two devices sharing mqtt.device_id)? reconnecting with a growing delay from 10 s")
+                          "(two devices sharing mqtt.device_id), or does the broker restart again and again? "
+                          "reconnecting after a growing delay (20 to 60 s)")
             if self._flaps in (2, 10) or self._flaps % 50 == 0:
                 log.error("MQTT %s", self.alarm)
             if self._flaps >= 2 or taken:
-                self._set_reconnect_delay(at_least_s=TAKEOVER_BACKOFF_S * 2 ** min(self._flaps - 1, 3))
+                self._set_reconnect_delay(at_least_s=TAKEOVER_BACKOFF_S * 2 ** min(self._flaps - 1, 2))
         elif lived is not None and lived >= SHORT_LIVED_S:
             self._flaps = 0
         with self._lock:  # unacknowledged publishes stay in the outbox; their handles fail now

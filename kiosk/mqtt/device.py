@@ -76,6 +76,7 @@ class DeviceLink:
         self.drainer = OutboxDrainer(outbox, self.client, self.topics.summary, window=options.max_inflight,
                                      rate_per_s=rate_per_s)
         self.stats_published = 0
+        self.heartbeat = time.monotonic()  # each pass of the publisher loop (the watchdog asks alive())
         self._stop = threading.Event()
         self._wake = threading.Event()  # set by a connect, a command or stop(): the thread acts at once
         self._flush_requested = threading.Event()
@@ -183,7 +184,9 @@ class DeviceLink:
                 self._stop.wait(1.0)
 
     def _pass(self) -> None:
-        """Commands, stats when due, a drain when due, then wait for the next of them (or a wake)."""
+        """Commands, stats when due, a drain when due, then wait for the next of them (or a wake, or
+        a second: the heartbeat)."""
+        self.heartbeat = time.monotonic()
         if self._flush_requested.is_set():  # stopping: send what was queued last (the periods closed at stop)
             while self.client.connected and self.drainer.drain_once():
                 pass
@@ -207,12 +210,18 @@ class DeviceLink:
                 self._shown_error = self.drainer.last_error
                 self.announce()
         if self._commands.empty() and not self._drain_now:  # a connect or a command wakes it at once
-            self._wake.wait(max(0.0, min(self._next_drain, self._next_stats) - time.monotonic()))
+            self._wake.wait(min(1.0, max(0.0, min(self._next_drain, self._next_stats) - time.monotonic())))
         self._wake.clear()
 
     def start(self) -> None:
         self.client.start()
         self._thread.start()
+
+    def alive(self, window_s: float) -> bool:
+        """The publisher thread runs and has looped within ``window_s`` (plus the longest wait one pass
+        may make: a PUBACK's timeout), so a thread that is stuck or gone is told from a slow broker."""
+        allowance = window_s + self.drainer.ack_timeout_s + 1.0
+        return self._thread.is_alive() and time.monotonic() - self.heartbeat < allowance
 
     def flush(self, timeout: float) -> bool:
         """Send what the outbox holds now (the summaries closed at stop), waiting at most ``timeout``;
