@@ -24,12 +24,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from kiosk.app import VisitChain  # noqa: E402
 from kiosk.camera.sources import video_frames  # noqa: E402
 from kiosk.config import parse_config  # noqa: E402
 from kiosk.testing.evaluate import store_scene_report  # noqa: E402
 from kiosk.testing.store_scene import EXCLUSION, SceneSize, faces_at, generate_store, make_store_script  # noqa: E402
-from kiosk.vision.pipeline import VisionPipeline  # noqa: E402
+from kiosk.wiring import (
+    VisitChain,  # noqa: E402
+    open_pipeline,  # noqa: E402
+)
 
 T0 = 1_800_000_000.0
 
@@ -80,7 +82,7 @@ def evaluate_scene(video: Path, truth_path: Path, overrides: list[str], data: Pa
     cfg = parse_config(raw)
     visits, frames, faces = [], 0, 0
     started = time.perf_counter()
-    with VisionPipeline(cfg.vision.pipeline_options()) as pipeline:
+    with open_pipeline(cfg.vision) as pipeline:
         chain = VisitChain(cfg, pipeline)
         for _, t, frame in video_frames(str(video)):
             visits += chain.process(frame, t, T0 + t)

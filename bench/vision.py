@@ -124,8 +124,8 @@ def main() -> None:
             if args.mode == "daemon":
                 import yaml
 
-                from kiosk.app import VisitChain
                 from kiosk.config import parse_config
+                from kiosk.wiring import VisitChain
 
                 raw: dict = {}
                 for item in args.overrides:

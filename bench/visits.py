@@ -28,9 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from kiosk.app import VisitChain  # noqa: E402
 from kiosk.config import parse_config  # noqa: E402
 from kiosk.vision.types import AnalysedFace, Box, Detection, FaceLandmarks, HeadPose, PipelineOptions  # noqa: E402
+from kiosk.wiring import VisitChain  # noqa: E402
 
 FPS = 10.0
 W, H = 640, 360

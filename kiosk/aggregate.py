@@ -9,12 +9,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from kiosk.config.vocabulary import ATTENTION_BINS, DWELL_BINS, EMOTIONS
 from kiosk.visits import Visit
-from kiosk.vision.types import EMOTIONS
-
-# Lower bounds (seconds) of the fixed histogram bins.
-DWELL_BINS = (0, 5, 10, 20, 30, 60, 120, 300)
-ATTENTION_BINS = (0, 1, 2, 5, 10, 20, 30, 60)
 
 CellKey = tuple[int, str, str, str, str]  # period_start, zone, content, age_band, gender
 

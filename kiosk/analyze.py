@@ -15,9 +15,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from kiosk.config.vocabulary import EMOTIONS, GENDERS
 from kiosk.vision.frame import FrameError, as_bgr
 from kiosk.vision.pipeline import VisionPipeline
-from kiosk.vision.types import EMOTIONS, GENDERS, AnalysedFace
+from kiosk.vision.types import AnalysedFace
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
@@ -186,12 +187,12 @@ def run_visits(
     one k-anonymity reader, exactly as the daemon's summaries will be.
     """
     from kiosk.aggregate import period_start
-    from kiosk.app import VisitChain
     from kiosk.camera.sources import video_frames
     from kiosk.clock import clock_synced
     from kiosk.store.aggregates import AggregateStore
     from kiosk.store.db import open_db
     from kiosk.summary import build_summary, context_from_config
+    from kiosk.wiring import VisitChain
 
     chain = VisitChain(cfg, pipeline)
     db = open_db(db_path if db_path is not None else ":memory:")

@@ -1,8 +1,8 @@
-"""Composition root: wires camera -> vision -> tracking -> visits/aggregate -> store -> publish.
+"""The daemon: runs camera -> vision -> tracking -> visits/aggregate -> store -> publish.
 
-Every other module gets its own config section and knows nothing of the
-modules after it; only this module knows them all, and it owns the daemon's
-threads:
+Its parts are built by :mod:`kiosk.wiring` (the one place a config becomes parts); every
+other module gets its own config section and knows nothing of the modules after it. This
+module owns the daemon's threads:
 
 - ``kiosk-capture``: camera reads into a one-frame slot (kiosk.camera.capture);
 - ``kiosk-vision``: vision, tracking, visits, aggregates; hands deltas to the store thread
@@ -16,7 +16,6 @@ The main thread handles signals, systemd notifications and config reloads.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import shutil
@@ -28,72 +27,15 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from kiosk.aggregate import Aggregator, Deltas, period_start
+from kiosk.aggregate import period_start
 from kiosk.config import KioskConfig
-from kiosk.tracking.observer import FaceObserver
 from kiosk.vision.pipeline import VisionPipeline
-from kiosk.visits import Visit, VisitBuilder
-
-OCCUPANCY_SAMPLE_S = 1.0
-
-
-class VisitChain:
-    """Frames in; visits (memory only) out and added to the aggregates."""
-
-    def __init__(self, cfg: KioskConfig, pipeline: VisionPipeline) -> None:
-        self.observer = FaceObserver(
-            pipeline,
-            zones=cfg.zone_map(),
-            tracker=cfg.tracking.tracker_options(),
-            attention=cfg.visits.attention_options(),
-            options=cfg.tracking.observer_options(),
-        )
-        self.builder = VisitBuilder(cfg.visits.visit_options(), cfg.content.schedule_object())
-        self.aggregator = Aggregator(cfg.store.period_s)
-        self._last_occupancy: float | None = None
-        self._last_frame_t: float | None = None
-        self.frames = 0
-        self.faces = 0
-        self.excluded = 0
-
-    def process(self, frame: np.ndarray, t: float, wall: float) -> list[Visit]:
-        """One frame at monotonic ``t`` and wall-clock ``wall`` seconds; returns the visits that ended."""
-        result = self.observer.process(frame, t, wall)
-        self.aggregator.add_frame(wall, 0.0 if self._last_frame_t is None else t - self._last_frame_t)
-        self._last_frame_t = t
-        self.frames += 1
-        self.faces += result.faces
-        self.excluded += result.excluded
-        if result.occupancy and (self._last_occupancy is None or t - self._last_occupancy >= OCCUPANCY_SAMPLE_S):
-            self._last_occupancy = t
-            for zone_id, count in result.occupancy.items():
-                self.aggregator.add_occupancy(wall, zone_id, count)
-        return self._visits(result.ended)
-
-    def finish(self) -> list[Visit]:
-        """End every open track (shutdown or the end of a clip)."""
-        return self._visits(self.observer.finish())
-
-    def drain(self) -> Deltas:
-        return self.aggregator.drain()
-
-    def _visits(self, ended) -> list[Visit]:
-        visits = [v for v in (self.builder.build(ft) for ft in ended) if v is not None]
-        for v in visits:
-            self.aggregator.add(v)
-        return visits
-
+from kiosk.wiring import VisitChain, camera_options, config_hash, device_link, open_outbox, open_pipeline
 
 # --- the daemon ------------------------------------------------------------------------------------
 
 
 log = logging.getLogger("kiosk.daemon")
-
-
-def config_hash(cfg: KioskConfig) -> str:
-    return hashlib.sha256(cfg.model_dump_json().encode()).hexdigest()[:12]
 
 
 def cpu_temperature() -> float | None:
@@ -117,37 +59,30 @@ class Runtime:
     def __init__(self, cfg: KioskConfig, pipeline: VisionPipeline, *, started: float, clock_synced) -> None:
         from kiosk.camera.capture import Capture
         from kiosk.clock import JumpDetector
-        from kiosk.mqtt.device import DeviceLink
         from kiosk.periods import PeriodCloser
         from kiosk.store.aggregates import AggregateStore
         from kiosk.store.db import open_db
-        from kiosk.store.outbox import Outbox
         from kiosk.summary import context_from_config
 
         self.cfg = cfg
         self.started = started
         self.clock_synced = clock_synced
         self.chain = VisitChain(cfg, pipeline)
-        self.capture = Capture(cfg.camera.options())
+        self.capture = Capture(camera_options(cfg.camera))
         self.capture_replacements = 0
-        m = cfg.mqtt
         # two connections: the store thread's and the publisher's (SQLite WAL lets them work side by side)
         self.store_db = open_db(cfg.store.path)
         self.store = AggregateStore(self.store_db)
-        keep = m.keep_sent_days * 86400
-        self.outbox = Outbox(self.store_db, m.outbox_max_rows, m.outbox_max_bytes, keep)
+        self.outbox = open_outbox(cfg, self.store_db)
         ctx = context_from_config(cfg, pipeline.model_versions)
         # a visit reaches the store by then: its track ends (a wait for the face included), then a flush
         grace = cfg.tracking.visit_latency_s + 2 * cfg.store.flush_interval_s + 1.0
         self.closer = PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced)
         self.jumps = JumpDetector(cfg.service.clock_jump_s)
         self.link = None
-        if m.enabled:
-            self.link = DeviceLink(
-                m.client_options(), Outbox(open_db(cfg.store.path), m.outbox_max_rows, m.outbox_max_bytes, keep),
-                prefix=m.prefix, store_id=m.store_id, device_id=m.device_id, config_hash=config_hash(cfg),
-                models=pipeline.model_versions, rate_per_s=m.drain_rate_per_s, stats=self.stats,
-                stats_interval_s=m.stats_interval_s, commands={"content": self._content_command})
+        if cfg.mqtt.enabled:
+            self.link = device_link(cfg, open_outbox(cfg), models=pipeline.model_versions, stats=self.stats,
+                                    commands={"content": self._content_command})
         self._deltas: queue.Queue = queue.Queue()
         self._vision_stop = threading.Event()
         self._store_stop = threading.Event()
@@ -348,7 +283,7 @@ class Runtime:
         self.capture_replacements += 1
         log.warning("camera stuck in a read for over %.0f s: reopening it in a new thread (%d of %d)",
                     self.cfg.camera.read_timeout_s, self.capture_replacements, self.MAX_CAPTURE_REPLACEMENTS)
-        old, new = self.capture, Capture(self.cfg.camera.options())
+        old, new = self.capture, Capture(camera_options(self.cfg.camera))
         old.abandon()
         new.start()
         self.capture = new  # the vision thread takes frames from the new one from its next wait
@@ -388,8 +323,8 @@ class Runtime:
                 self.link.stop(timeout=max(0.2, min(1.0, deadline - time.monotonic())))
             else:
                 self.link.stop(timeout=0.5, final_status=False)
-            self.link.outbox.db.conn.close()
-        self.store_db.conn.close()
+            self.link.outbox.close()
+        self.outbox.close()  # the store thread's connection
 
 
 class Daemon:
@@ -414,7 +349,7 @@ class Daemon:
 
     def _build(self, cfg: KioskConfig, pipeline: VisionPipeline | None = None) -> tuple[VisionPipeline, Runtime]:
         if pipeline is None:
-            pipeline = VisionPipeline(cfg.vision.pipeline_options(), cfg.vision.models_dir)  # models: once per config
+            pipeline = open_pipeline(cfg.vision)  # the models: once per config
         runtime = Runtime(cfg, pipeline, started=self.started, clock_synced=self.clock_synced)
         runtime.start()
         runtime.capture.first_attempt.wait(5.0)
@@ -477,7 +412,7 @@ class Daemon:
         # the new models are loaded (each checked against its hash) while the old pipeline still runs:
         # a model file swapped or cut short refuses the reload and changes nothing
         try:
-            new_pipeline = VisionPipeline(cfg.vision.pipeline_options(), cfg.vision.models_dir)
+            new_pipeline = open_pipeline(cfg.vision)
         except Exception as exc:
             self._refuse_reload(runtime, "the previous config and models", str(exc), str(exc))
             return pipeline, runtime

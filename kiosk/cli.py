@@ -144,8 +144,8 @@ def _load_config(path: Path | None) -> KioskConfig:
 @_models_dir_option
 def analyze(paths, config_path, every, face_crops, detector, threads, visits, db_path, start_iso, annotate_dir, models_dir) -> None:
     """Analyse images, folders of images and video files; one JSON line per image or sampled frame."""
-    from kiosk.analyze import Analyzer, AnalyzeOptions, expand_inputs, run_visits
-    from kiosk.vision.pipeline import VisionPipeline
+    from kiosk.analyze import AnalyzeOptions, Analyzer, expand_inputs, run_visits
+    from kiosk.wiring import open_pipeline
 
     full_cfg = _load_config(config_path)
     cfg = full_cfg.vision
@@ -163,13 +163,13 @@ def analyze(paths, config_path, every, face_crops, detector, threads, visits, db
         import datetime as dt
 
         start = time.time() if start_iso is None else dt.datetime.fromisoformat(start_iso.replace("Z", "+00:00")).timestamp()
-        with VisionPipeline(cfg.pipeline_options(), models_dir or cfg.models_dir) as pipeline:
+        with open_pipeline(cfg, models_dir) as pipeline:
             for path in paths:
                 if not Path(path).is_file():
                     raise click.ClickException(f"--visits needs video files; {path} is not a file")
                 emit(run_visits(Path(path), full_cfg, pipeline, emit, start, db_path))
         return
-    with VisionPipeline(cfg.pipeline_options(), models_dir or cfg.models_dir) as pipeline:
+    with open_pipeline(cfg, models_dir) as pipeline:
         analyzer = Analyzer(pipeline, AnalyzeOptions(every=every, face_crops=face_crops, annotate_dir=annotate_dir), emit)
         for path in expand_inputs(list(paths)):
             analyzer.process(path)
@@ -232,22 +232,18 @@ def run(config_path: Path) -> None:
               help="YAML config; its mqtt: and store: sections are used.")
 def publish(config_path: Path) -> None:
     """Drain the outbox of store.path to the broker (until SIGTERM/SIGINT); publishes retained status."""
-    from kiosk.mqtt.device import DeviceLink
-    from kiosk.store.db import open_db
-    from kiosk.store.outbox import Outbox
+    from kiosk import logs
+    from kiosk.wiring import device_link, open_outbox
 
-    import logging
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = _load_config(config_path)
-    m = cfg.mqtt
-    outbox = Outbox(open_db(cfg.store.path), m.outbox_max_rows, m.outbox_max_bytes)
-    link = DeviceLink(m.client_options(), outbox, prefix=m.prefix, store_id=m.store_id, device_id=m.device_id,
-                      rate_per_s=m.drain_rate_per_s)
+    logs.configure(cfg.service.log_level, cfg.service.error_log_interval_s, stream=sys.stderr)
+    outbox = open_outbox(cfg)
+    link = device_link(cfg, outbox)  # the daemon's link, built the same way (bounds, keep_sent_days, config hash)
     done = _stop_on_signals()
     link.start()
     done.wait()
     link.stop()
+    outbox.close()
 
 
 @cli.command()
@@ -267,8 +263,8 @@ def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: fl
     """Central collector: subscribe to every device's summaries and status, validate, store, report gaps.
     The report (JSON) is printed on stdout when it stops."""
     from kiosk import logs
-    from kiosk.mqtt.client import MqttOptions
     from kiosk.collectdb import CollectorStore
+    from kiosk.mqtt.client import MqttOptions
     from kiosk.mqtt.collector import Collector
 
     host, port = _broker_address(broker)
@@ -353,6 +349,7 @@ def report(db: str, out_html: Path, csv_dir: Path | None, since: str | None, unt
 def watch(broker: str, prefix: str, as_json: bool, duration: float | None) -> None:
     """Print every summary, status and stats message the devices publish, as they arrive."""
     import os
+
     from kiosk.mqtt.client import MqttClient, MqttOptions
     from kiosk.mqtt.watch import format_message
 

@@ -33,7 +33,6 @@ class PeriodCloser:
         self.grace_s = grace_s
         self.clock_synced = clock_synced
         self._open: set[int] = set()
-        self.closed = 0
         self.late = 0  # periods that received data after they had been closed (a clock set back)
 
     def recover(self) -> None:
@@ -74,6 +73,5 @@ class PeriodCloser:
             self._open.discard(p)
             if seq is not None:
                 seqs.append(seq)
-                self.closed += 1
                 log.info("period %s closed: summary seq %d queued", iso(p), seq)
         return seqs

@@ -23,11 +23,10 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS
+from kiosk.config.vocabulary import ATTENTION_BINS, DEFAULT_AGE_BANDS, DWELL_BINS, EMOTIONS
 from kiosk.disclosure import Protected, all_hidden, merge_bins, protect_count, protect_margin
 from kiosk.store.kanon import VISIT_FIELDS, read_coverage, read_occupancy, read_sums
-from kiosk.visits import DEFAULT_AGE_BANDS, age_band_labels
-from kiosk.vision.types import EMOTIONS
+from kiosk.visits import age_band_labels
 
 SCHEMA_NAME = "kiosk.summary"
 SCHEMA_VERSION = 2

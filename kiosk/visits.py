@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from kiosk.tracking.observer import FinishedTrack
-from kiosk.vision.types import EMOTIONS
+from kiosk.config.schema import VisitsConfig, default
+from kiosk.config.vocabulary import DEFAULT_AGE_BANDS, EMOTIONS
 
-DEFAULT_AGE_BANDS = (18, 25, 35, 45, 55, 65)  # lower bounds of the bands after 0-17
+if TYPE_CHECKING:  # the type only: the counting side does not load the vision stack
+    from kiosk.tracking.observer import FinishedTrack
 
 
 def age_band_labels(bounds: tuple[int, ...]) -> tuple[str, ...]:
@@ -37,11 +39,13 @@ def age_band(age: float | None, bounds: tuple[int, ...]) -> str:
 
 @dataclass(frozen=True)
 class VisitOptions:
-    min_dwell_s: float = 3.0
-    min_attention_s: float = 1.0
+    """Turning tracks into visits: the ``visits`` section of the config."""
+
+    min_dwell_s: float = default(VisitsConfig, "min_dwell_s")
+    min_attention_s: float = default(VisitsConfig, "min_attention_s")
     age_bands: tuple[int, ...] = DEFAULT_AGE_BANDS
-    gender_min_confidence: float = 0.7  # below: "unknown"
-    gender_min_age: float = 13.0  # younger: "unknown" (the model is right ~65% of the time on children)
+    gender_min_confidence: float = default(VisitsConfig, "gender_min_confidence")  # below: "unknown"
+    gender_min_age: float = default(VisitsConfig, "gender_min_age")  # younger: "unknown" (children: ~65% right)
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,6 @@ from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import SummaryContext, build_summary
-
 from tests.broker import Broker
 from tests.helpers import T0, visit, wait_for
 

@@ -73,12 +73,11 @@ def make_clip(path: Path, seconds: float = 3.0, fps: int = 10, size=(320, 240)) 
 def run_visits(cfg, video: Path, t0: float):
     """Every visit of a clip through the whole chain (vision, tracking, visits) as the daemon
     builds it: returns (visits, chain)."""
-    from kiosk.app import VisitChain
     from kiosk.camera.sources import video_frames
-    from kiosk.vision.pipeline import VisionPipeline
+    from kiosk.wiring import VisitChain, open_pipeline
 
     visits = []
-    with VisionPipeline(cfg.vision.pipeline_options()) as pipeline:
+    with open_pipeline(cfg.vision) as pipeline:
         chain = VisitChain(cfg, pipeline)
         for _, t, frame in video_frames(str(video)):
             visits += chain.process(frame, t, t0 + t)

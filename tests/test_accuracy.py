@@ -15,7 +15,6 @@ import pytest
 from kiosk.modelfiles.manifest import load_manifest
 from kiosk.vision.pipeline import VisionPipeline
 from kiosk.vision.types import EMOTIONS, DetectorOptions, PipelineOptions
-
 from tests.conftest import data_path
 
 AGREEMENT = {m.id: m.provenance.agreement for m in load_manifest().models}

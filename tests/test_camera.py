@@ -12,7 +12,6 @@ import pytest
 
 from kiosk.camera.capture import Capture
 from kiosk.camera.sources import CameraError, CameraOptions, describe, kind_of, open_source
-
 from tests.helpers import make_clip, wait_for
 
 

@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from kiosk.config import ConfigError, KioskConfig, load_config, parse_config
+from kiosk.wiring import content_schedule, pipeline_options, zone_map
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -53,7 +54,7 @@ def test_unreadable_and_invalid_yaml(tmp_path):
 
 def test_vision_section_maps_to_pipeline_options():
     cfg = parse_config({"vision": {"num_threads": 1, "detector": {"model": "face_detector_short"}, "emotion": False}})
-    opts = cfg.vision.pipeline_options()
+    opts = pipeline_options(cfg.vision)
     assert opts.num_threads == 1 and opts.detector.model == "face_detector_short" and not opts.emotion
 
 
@@ -73,10 +74,10 @@ def test_zone_map_exclusions_and_content_schedule():
         "content": {"timezone": "Europe/Paris", "schedule": [
             {"label": "promo", "start": "2027-01-01T00:00:00Z", "daily_from": "08:00", "daily_to": "12:00"}]},
     })
-    zones = cfg.zone_map()
+    zones = zone_map(cfg)
     assert zones.zone_at(0.4, 0.2).id == "q" and zones.zone_at(0.1, 0.9) is None
     assert zones.excluded(0.9, 0.5) and not zones.excluded(0.5, 0.5)
-    schedule = cfg.content.schedule_object()
+    schedule = content_schedule(cfg.content)
     import datetime as dt
 
     at = lambda s: dt.datetime.fromisoformat(s).timestamp()  # noqa: E731

@@ -22,7 +22,6 @@ import pytest
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.collector import load_validator
 from kiosk.testing.attack import attack_summaries
-
 from tests.helpers import make_clip, wait_for
 
 

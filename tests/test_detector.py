@@ -8,11 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
+from kiosk.modelfiles.manifest import project_models_dir
 from kiosk.vision.detector import FaceDetector, ssd_anchors, weighted_nms
 from kiosk.vision.runtime import TFLiteModel
-from kiosk.modelfiles.manifest import project_models_dir
 from kiosk.vision.types import DetectorOptions
-
 from tests.conftest import data_path
 
 

@@ -27,7 +27,6 @@ from kiosk.store.db import open_db
 from kiosk.summary import SummaryContext, build_summary
 from kiosk.testing.attack import Leak, attack_summaries, attack_summary, hidden_share
 from kiosk.testing.population import generate_day
-
 from tests.helpers import visit
 
 T0 = 1_800_000_000 - 1_800_000_000 % 300

@@ -10,7 +10,6 @@ import pytest
 
 from kiosk.app import Runtime
 from kiosk.config import parse_config
-
 from tests.helpers import visit
 
 

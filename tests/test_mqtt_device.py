@@ -11,14 +11,12 @@ import subprocess
 import sys
 import time
 
-
-from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.collectdb import CollectorStore
+from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import build_summary
-
 from tests.broker import Broker
 from tests.helpers import T0, context, fill, wait_for
 

@@ -9,18 +9,18 @@ import time
 
 import pytest
 
-from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.collectdb import CollectorStore
+from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.mqtt.device import DeviceLink
 from kiosk.mqtt.drain import OutboxDrainer
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import build_summary
-
 from tests.broker import Broker
 from tests.certs import make_certs
-from tests.helpers import T0, TOPIC, context, fill, queue_summaries as _queue, wait_for
+from tests.helpers import T0, TOPIC, context, fill, wait_for
+from tests.helpers import queue_summaries as _queue
 
 
 def _drain_thread(outbox: Outbox, client: MqttClient):
@@ -266,7 +266,7 @@ def test_hostile_commands_are_refused_and_the_publisher_keeps_going(tmp_path, br
     """Payloads that once ended the publisher thread (a seq too large for SQLite, 3,000 bytes of
     '[', a retained command that came back at every start), and others: each is refused with its
     reason, and the device still answers a ping and drains afterwards."""
-    from kiosk.mqtt.commands import parse_command, CommandError
+    from kiosk.mqtt.commands import CommandError, parse_command
 
     db = open_db(tmp_path / "device.db")
     fill(db, 3)

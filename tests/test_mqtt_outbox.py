@@ -5,15 +5,13 @@ from __future__ import annotations
 import json
 import threading
 
-
-from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.collectdb import CollectorStore
+from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.mqtt.drain import OutboxDrainer
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import build_summary
-
 from tests.broker import Broker
 from tests.helpers import T0, TOPIC, context, fill, wait_for
 

@@ -12,7 +12,6 @@ from kiosk.payloads.__main__ import GENERATED, render
 from kiosk.payloads.summary import Summary
 from kiosk.store.db import open_db
 from kiosk.summary import build_summary
-
 from tests.helpers import T0, context, fill
 
 

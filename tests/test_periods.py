@@ -11,7 +11,6 @@ from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import SummaryContext
-
 from tests.helpers import visit
 
 T0 = 1_800_000_000  # a multiple of 60

@@ -11,15 +11,13 @@ from collections import Counter
 import pytest
 
 from kiosk.aggregate import Aggregator, period_start
-from kiosk.app import VisitChain
 from kiosk.camera.sources import video_frames
 from kiosk.config import parse_config
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
 from kiosk.store.kanon import read_aggregates
 from kiosk.testing.attack import attack_summaries
-from kiosk.vision.pipeline import VisionPipeline
-
+from kiosk.wiring import VisitChain, open_pipeline
 from tests.conftest import data_path
 
 T0 = 1_800_000_000.0
@@ -87,7 +85,7 @@ def test_a_wall_clock_jump_neither_loses_nor_duplicates(tmp_path, jump):
     clip = data_path("videos", "face-demographics-walking-and-pause.mp4")
     cfg = parse_config({"visits": {"min_dwell_s": 1.0}, "store": {"period_s": 300}})
     runs = {}
-    with VisionPipeline(cfg.vision.pipeline_options()) as pipeline:
+    with open_pipeline(cfg.vision) as pipeline:
         for name, offset in (("steady", 0.0), ("jumped", jump)):
             chain = VisitChain(cfg, pipeline)
             visits = []

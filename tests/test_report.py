@@ -20,10 +20,9 @@ from kiosk.collectdb import CollectorStore
 from kiosk.report.sources import from_device_db
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
-
 from tests.conftest import PROJECT, SCENE_T0
-from tests.postgres import Postgres
 from tests.helpers import visit
+from tests.postgres import Postgres
 
 K = 5  # the product's default
 PERIOD = 60

@@ -10,7 +10,6 @@ from kiosk.aggregate import Aggregator, period_start
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import MIGRATIONS, Migration, migrate, open_db, schema_version
 from kiosk.store.kanon import read_aggregates, read_occupancy
-
 from tests.helpers import T0, visit
 
 
@@ -149,3 +148,15 @@ def test_coverage_splits_a_frame_gap_at_the_period_boundary_and_caps_a_stall(tmp
     assert first == {"frames": 1, "analysed_s": 0.3, "camera_changes": 0}
     assert second == {"frames": 1, "analysed_s": 0.2, "camera_changes": 1}
     assert third == {"frames": 1, "analysed_s": 1.0, "camera_changes": 0}
+
+
+def test_every_column_the_store_writes_exists_after_the_migrations(tmp_path):
+    """Migrations are written out and never change; the columns the store writes follow the
+    vocabulary (histogram edges, emotions). Editing the vocabulary without a new migration fails here,
+    not on a device."""
+    from kiosk.store.aggregates import COUNT_COLUMNS, KEY_COLUMNS
+
+    db = open_db(tmp_path / "kiosk.db")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(aggregates)").fetchall()}
+    assert set(KEY_COLUMNS + COUNT_COLUMNS) <= columns, sorted(set(KEY_COLUMNS + COUNT_COLUMNS) - columns)
+    assert columns - set(KEY_COLUMNS + COUNT_COLUMNS) == set()  # and none is left unwritten

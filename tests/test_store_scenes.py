@@ -12,8 +12,8 @@ import pytest
 from kiosk.config import parse_config
 from kiosk.testing.evaluate import store_scene_report
 from kiosk.testing.store_scene import SceneSize, generate_store
-
-from tests.conftest import DATA, SCENE_T0 as T0, data_path
+from tests.conftest import DATA, data_path
+from tests.conftest import SCENE_T0 as T0
 from tests.helpers import run_visits
 
 

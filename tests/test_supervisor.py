@@ -8,7 +8,6 @@ import time
 
 from kiosk.app import Runtime
 from kiosk.config import parse_config
-
 from tests.helpers import wait_for
 
 

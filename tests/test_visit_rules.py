@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.app import VisitChain
 from kiosk.camera.sources import video_frames
 from kiosk.config import parse_config
 from kiosk.tracking.observer import FinishedTrack
 from kiosk.vision.pipeline import VisionPipeline
 from kiosk.visits import ContentSchedule, VisitBuilder, VisitOptions, age_band, age_band_labels
-
+from kiosk.wiring import VisitChain
 from tests.conftest import data_path
 
 T0 = 1_800_000_000.0

@@ -3,15 +3,14 @@ faces, and the real clips in ../shared/data/videos."""
 
 from __future__ import annotations
 
-
 import pytest
 
-from kiosk.app import VisitChain
 from kiosk.camera.sources import video_frames
 from kiosk.config import parse_config
 from kiosk.vision.pipeline import VisionPipeline
-
-from tests.conftest import SCENE_T0 as T0, data_path
+from kiosk.wiring import VisitChain, open_pipeline
+from tests.conftest import SCENE_T0 as T0
+from tests.conftest import data_path
 
 
 def test_scene_is_big_enough(scene):
@@ -82,7 +81,7 @@ def test_real_clips_each_person_is_one_visit(clip, people, tiles):
     path = data_path("videos", clip)
     cfg = parse_config({"visits": {"min_dwell_s": 1.0},  # the clips last 3-4 s
                         "vision": {"detector": {"tiles": tiles, "min_face_px": 0 if tiles > 1 else 20}}})
-    with VisionPipeline(cfg.vision.pipeline_options()) as pipeline:
+    with open_pipeline(cfg.vision) as pipeline:
         chain = VisitChain(cfg, pipeline)
         visits = []
         for _, t, frame in video_frames(str(path)):

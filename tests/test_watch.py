@@ -7,7 +7,6 @@ import json
 from kiosk.mqtt.watch import format_message
 from kiosk.store.db import open_db
 from kiosk.summary import build_summary
-
 from tests.helpers import T0, context, fill
 
 

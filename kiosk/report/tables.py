@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from kiosk.vision.types import EMOTIONS
+from kiosk.config.vocabulary import EMOTIONS
 
 
 def _keyed(summaries) -> list[tuple[dict, str, dict]]:

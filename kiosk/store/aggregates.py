@@ -6,9 +6,9 @@ import time
 
 import sqlite_utils
 
-from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS, Deltas
+from kiosk.aggregate import Deltas
+from kiosk.config.vocabulary import ATTENTION_BINS, DWELL_BINS, EMOTIONS
 from kiosk.store.tx import write_transaction
-from kiosk.vision.types import EMOTIONS
 
 KEY_COLUMNS = ("period_start", "zone", "content", "age_band", "gender")
 COUNT_COLUMNS = (

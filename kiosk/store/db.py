@@ -17,19 +17,13 @@ from pathlib import Path
 
 import sqlite_utils
 
-from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS
 from kiosk.store.tx import write_transaction
-from kiosk.vision.types import EMOTIONS
 
-
-def _aggregates_table() -> str:
-    hist = ", ".join(
-        [f"dwell_h{i} INTEGER NOT NULL DEFAULT 0" for i in range(len(DWELL_BINS))]
-        + [f"attention_h{i} INTEGER NOT NULL DEFAULT 0" for i in range(len(ATTENTION_BINS))]
-        + [f"dominant_{e} INTEGER NOT NULL DEFAULT 0" for e in EMOTIONS]
-        + [f"first_{e} INTEGER NOT NULL DEFAULT 0" for e in EMOTIONS]
-    )
-    return f"""
+# Migration 1 as it was first applied, written out: a migration never changes once released (the
+# columns follow the histogram edges and emotions of kiosk.config.vocabulary at that time: 8 dwell bins,
+# 8 attention bins, 7 emotions twice). Changing the vocabulary needs a new migration; a test checks that
+# every column the store writes exists in a freshly migrated database.
+AGGREGATES_V1 = """
     CREATE TABLE aggregates (
         period_start INTEGER NOT NULL,
         zone TEXT NOT NULL,
@@ -41,7 +35,16 @@ def _aggregates_table() -> str:
         attentive INTEGER NOT NULL DEFAULT 0,
         dwell_sum REAL NOT NULL DEFAULT 0,
         attention_sum REAL NOT NULL DEFAULT 0,
-        {hist},
+        dwell_h0 INTEGER NOT NULL DEFAULT 0, dwell_h1 INTEGER NOT NULL DEFAULT 0, dwell_h2 INTEGER NOT NULL DEFAULT 0,
+        dwell_h3 INTEGER NOT NULL DEFAULT 0, dwell_h4 INTEGER NOT NULL DEFAULT 0, dwell_h5 INTEGER NOT NULL DEFAULT 0,
+        dwell_h6 INTEGER NOT NULL DEFAULT 0, dwell_h7 INTEGER NOT NULL DEFAULT 0, attention_h0 INTEGER NOT NULL DEFAULT 0,
+        attention_h1 INTEGER NOT NULL DEFAULT 0, attention_h2 INTEGER NOT NULL DEFAULT 0, attention_h3 INTEGER NOT NULL DEFAULT 0,
+        attention_h4 INTEGER NOT NULL DEFAULT 0, attention_h5 INTEGER NOT NULL DEFAULT 0, attention_h6 INTEGER NOT NULL DEFAULT 0,
+        attention_h7 INTEGER NOT NULL DEFAULT 0, dominant_angry INTEGER NOT NULL DEFAULT 0, dominant_disgust INTEGER NOT NULL DEFAULT 0,
+        dominant_fear INTEGER NOT NULL DEFAULT 0, dominant_happy INTEGER NOT NULL DEFAULT 0, dominant_sad INTEGER NOT NULL DEFAULT 0,
+        dominant_surprise INTEGER NOT NULL DEFAULT 0, dominant_neutral INTEGER NOT NULL DEFAULT 0, first_angry INTEGER NOT NULL DEFAULT 0,
+        first_disgust INTEGER NOT NULL DEFAULT 0, first_fear INTEGER NOT NULL DEFAULT 0, first_happy INTEGER NOT NULL DEFAULT 0,
+        first_sad INTEGER NOT NULL DEFAULT 0, first_surprise INTEGER NOT NULL DEFAULT 0, first_neutral INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (period_start, zone, content, age_band, gender)
     ) WITHOUT ROWID
     """
@@ -56,7 +59,7 @@ class Migration:
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "aggregates and queue occupancy", (
-        _aggregates_table(),
+        AGGREGATES_V1,
         """CREATE TABLE occupancy (
             period_start INTEGER NOT NULL,
             zone TEXT NOT NULL,

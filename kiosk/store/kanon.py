@@ -14,18 +14,11 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from kiosk.aggregate import ATTENTION_BINS, DWELL_BINS
+from kiosk.config.schema import StoreConfig, default
 from kiosk.disclosure import check_k, protect_count
-from kiosk.store.aggregates import KEY_COLUMNS
-from kiosk.vision.types import EMOTIONS
+from kiosk.store.aggregates import COUNT_COLUMNS, KEY_COLUMNS
 
-VISIT_FIELDS = (
-    ("visits", "attentive", "dwell_sum", "attention_sum")
-    + tuple(f"dwell_h{i}" for i in range(len(DWELL_BINS)))
-    + tuple(f"attention_h{i}" for i in range(len(ATTENTION_BINS)))
-    + tuple(f"dominant_{e}" for e in EMOTIONS)
-    + tuple(f"first_{e}" for e in EMOTIONS)
-)
+VISIT_FIELDS = tuple(c for c in COUNT_COLUMNS if c != "passers_by")  # what a visit adds (a passer-by: one count)
 
 
 @dataclass(frozen=True)
@@ -87,7 +80,7 @@ def read_sums(
 def read_aggregates(
     db: sqlite_utils.Database,
     *,
-    k: int = 5,
+    k: int = default(StoreConfig, "k_anonymity"),
     group_by: tuple[str, ...] = ("period_start", "zone"),
     since: int | None = None,
     until: int | None = None,

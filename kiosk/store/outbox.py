@@ -123,5 +123,9 @@ class Outbox:
     def dropped_total(self) -> int:
         return self._counter("dropped_total")
 
+    def close(self) -> None:
+        """Close its database connection (the outbox is not used after this)."""
+        self.db.conn.close()
+
     def is_closed(self, period_start: int) -> bool:
         return self.db.execute("SELECT 1 FROM closed_periods WHERE period_start = ?", [period_start]).fetchone() is not None

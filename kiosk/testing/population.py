@@ -16,8 +16,9 @@ import random
 from dataclasses import dataclass
 
 from kiosk.aggregate import Aggregator
+from kiosk.config.vocabulary import DEFAULT_AGE_BANDS
 from kiosk.store.aggregates import AggregateStore
-from kiosk.visits import DEFAULT_AGE_BANDS, Visit, age_band
+from kiosk.visits import Visit, age_band
 
 EMOTION_WEIGHTS = {"neutral": 0.55, "happy": 0.22, "sad": 0.06, "surprise": 0.06, "angry": 0.04, "fear": 0.03,
                    "disgust": 0.01, None: 0.03}

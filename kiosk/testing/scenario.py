@@ -24,8 +24,8 @@ face centre for most of the time.
 from __future__ import annotations
 
 import argparse
-import itertools
 import csv
+import itertools
 import json
 import random
 from dataclasses import asdict, dataclass, field

@@ -16,35 +16,43 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from kiosk.config.schema import TrackingConfig, VisitsConfig, default
+from kiosk.config.vocabulary import EMOTIONS
 from kiosk.tracking.tracker import Track, Tracker, TrackerOptions
 from kiosk.vision.detector import box_iou
 from kiosk.vision.frame import VisionFrame
 from kiosk.vision.pipeline import VisionPipeline
-from kiosk.vision.types import EMOTIONS, Detection, FaceLandmarks
+from kiosk.vision.types import Detection, FaceLandmarks
 from kiosk.zones import ZoneMap
 
 
 @dataclass(frozen=True)
 class AttentionOptions:
-    max_yaw_deg: float = 25.0
-    max_pitch_deg: float = 20.0
-    first_reaction_s: float = 2.0  # the first reaction is the dominant emotion over this much attention
+    """When a face counts as attending: the ``visits`` section of the config."""
+
+    max_yaw_deg: float = default(VisitsConfig, "max_yaw_deg")
+    max_pitch_deg: float = default(VisitsConfig, "max_pitch_deg")
+    first_reaction_s: float = default(VisitsConfig, "first_reaction_s")  # dominant emotion over this much attention
 
 
 @dataclass(frozen=True)
 class ObserverOptions:
-    detect_every: int = 1  # run the detector on every k-th frame; tracks coast in between
-    attribute_rate_hz: float = 3.0  # at most this many attribute samples per track per second
-    min_sample_face_px: float = 32.0  # smaller faces are tracked but not sampled
+    """How faces are followed and sampled; the configurable fields are the ``tracking`` section's."""
+
+    detect_every: int = default(TrackingConfig, "detect_every")  # the detector on every k-th frame
+    attribute_rate_hz: float = default(TrackingConfig, "attribute_rate_hz")  # attribute samples per track per second
+    min_sample_face_px: float = default(TrackingConfig, "min_sample_face_px")  # smaller: tracked, not sampled
+    # a face is sampled for emotion, age and gender when turned at most this far: wider than the attention
+    # limit (visits.max_yaw_deg), since the attribute models hold up to about 35 degrees
     sample_max_yaw_deg: float = 35.0
     sample_max_pitch_deg: float = 30.0
     max_gap_s: float = 0.5  # longest gap between observations credited to dwell-in-zone and attention
     max_age_samples: int = 15  # age estimates kept per track for the median
     weak_score: float = 0.3  # detections between this and the detection threshold only continue tracks
-    follow_with_mesh: bool = True  # a known face the detector missed is looked for with the face mesh where it was
-    search_tiles: int = 3  # n > 1: new faces are also searched in an n x n grid of tiles, one tile at a time
-    search_tile_every: int = 2  # one tile of the grid every this many detector frames, in turn
-    whole_frame_every: int = 1  # the whole frame every this many detector frames
+    follow_with_mesh: bool = default(TrackingConfig, "follow_with_mesh")  # a missed known face: the mesh where it was
+    search_tiles: int = default(TrackingConfig, "search_tiles")  # n > 1: also an n x n grid of tiles, one at a time
+    search_tile_every: int = default(TrackingConfig, "search_tile_every")  # one tile every this many detector frames
+    whole_frame_every: int = default(TrackingConfig, "whole_frame_every")  # the whole frame every this many
 
 
 @dataclass(frozen=True)

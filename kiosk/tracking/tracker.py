@@ -30,16 +30,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from kiosk.config.schema import TrackingConfig, default
 from kiosk.vision.detector import box_iou
 from kiosk.vision.types import Detection
 
 
 @dataclass(frozen=True)
 class TrackerOptions:
-    iou_threshold: float = 0.3  # minimum overlap of a detection with a track's predicted box
+    iou_threshold: float = default(TrackingConfig, "iou_threshold")  # overlap with a track's predicted box
     max_centre_shift: float = 0.9  # else: centre distance below this many box widths (fast movers)
-    max_age_s: float = 2.0  # a track survives this long without a detection
-    min_hits: int = 5  # matched detections before a track is confirmed
+    max_age_s: float = default(TrackingConfig, "max_age_s")  # a track survives this long without a detection
+    min_hits: int = default(TrackingConfig, "min_hits")  # matched detections before a track is confirmed
     velocity_smoothing: float = 0.5  # weight of the newest velocity estimate
     size_smoothing: float = 0.4  # weight of the newest box size (a partly hidden face must not shrink the track)
     max_extrapolation_s: float = 1.2  # a coasting track moves on its velocity this long, then waits
@@ -48,7 +49,7 @@ class TrackerOptions:
     merge_iou: float = 0.3  # a tentative track this close to a missed confirmed track ...
     merge_cue: float = 0.12  # ... with a cue this similar is that track reappearing
     partial_ratio: float = 0.8  # a detection this much narrower than its track is a partly hidden face
-    reacquire_s: float = 20.0  # a lost face where its person is likely still there waits this long (0: never)
+    reacquire_s: float = default(TrackingConfig, "reacquire_s")  # a face lost where its person stays waits this long
     reacquire_distance: float = 1.0  # a face reappearing within this many box widths of where it was lost ...
     reacquire_size: float = 1.5  # ... at a size within this factor of it ...
     reacquire_similarity: float = 0.75  # ... and an appearance at least this similar (0-1) continues the track

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -37,18 +36,6 @@ from kiosk.vision.frame import VisionFrame
 from kiosk.vision.landmarks import FaceMesh, roi_from_detection, roi_from_image
 from kiosk.vision.runtime import TFLiteModel
 from kiosk.vision.types import AnalysedFace, Box, Detection, FaceLandmarks, PipelineOptions
-
-
-@dataclass(frozen=True)
-class StageTimes:
-    """Cumulative seconds spent inside each model's invoke()."""
-
-    detect: float
-    landmarks: float
-    emotion: float
-    age: float
-    gender: float
-
 
 # The detector's box against the mesh outline (forehead, chin, cheeks), median over 539 faces of
 # three real clips: 1.15 times as wide, as high, its centre 2% of the height lower.
@@ -116,21 +103,10 @@ class VisionPipeline:
     def close(self) -> None:
         self._stack.close()
 
-    def stage_times(self) -> StageTimes:
-        get = lambda s: self._models[s].invoke_seconds if s in self._models else 0.0  # noqa: E731
-        return StageTimes(get("detect"), get("landmarks"), get("emotion"), get("age"), get("gender"))
-
     def analyze(self, frame: np.ndarray | VisionFrame) -> list[AnalysedFace]:
         """Detect every face in a frame and infer its attributes."""
         vf = VisionFrame.of(frame)
         return [self._attributes(vf, d, d.box) for d in self.detector.detect(vf.bgr)]
-
-    def analyze_detections(self, frame: np.ndarray | VisionFrame, detections: list[Detection]) -> list[AnalysedFace]:
-        """Infer attributes for detections made elsewhere (for example a tracker's chosen faces)."""
-        if not detections:
-            return []
-        vf = VisionFrame.of(frame)
-        return [self._attributes(vf, d, d.box) for d in detections]
 
     def detect(self, frame: np.ndarray | VisionFrame, min_score: float | None = None,
                regions: Sequence[int | None] | None = None, grid: int = 1) -> list[Detection]:

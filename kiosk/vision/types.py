@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-GENDERS: tuple[str, ...] = ("female", "male")
+from kiosk.config.schema import DetectorConfig, VisionConfig, default
+from kiosk.config.vocabulary import EMOTIONS, GENDERS
 
 Point = tuple[float, float]
 
@@ -106,20 +106,22 @@ class AnalysedFace:
 
 @dataclass(frozen=True)
 class DetectorOptions:
-    model: str = "face_detector_full_sparse"  # manifest id: face_detector_short | face_detector_full | face_detector_full_sparse
-    score_threshold: float = 0.5
-    nms_iou: float = 0.3
-    min_face_px: float = 20.0
-    max_faces: int = 20
-    tiles: int = 1  # n > 1: also detect on an n x n grid of overlapping tiles (small faces; n*n+1 times the cost)
+    """Each field's default and meaning: the ``vision.detector`` section of the config."""
+
+    model: str = default(DetectorConfig, "model")  # manifest id
+    score_threshold: float = default(DetectorConfig, "score_threshold")
+    nms_iou: float = default(DetectorConfig, "nms_iou")
+    min_face_px: float = default(DetectorConfig, "min_face_px")
+    max_faces: int = default(DetectorConfig, "max_faces")
+    tiles: int = default(DetectorConfig, "tiles")
 
 
 @dataclass(frozen=True)
 class PipelineOptions:
     detector: DetectorOptions = field(default_factory=DetectorOptions)
-    num_threads: int = 2
-    landmarks: bool = True
-    emotion: bool = True
-    age: bool = True
-    gender: bool = True
-    min_presence: float = 0.5  # face-mesh presence below this: attributes are not inferred
+    num_threads: int = default(VisionConfig, "num_threads")
+    landmarks: bool = True  # not configurable: attention needs the face mesh
+    emotion: bool = default(VisionConfig, "emotion")
+    age: bool = default(VisionConfig, "age")
+    gender: bool = default(VisionConfig, "gender")
+    min_presence: float = default(VisionConfig, "min_presence")  # face-mesh presence below this: no attributes

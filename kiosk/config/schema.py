@@ -1,29 +1,27 @@
-"""Configuration schema (pydantic v2, ``extra="forbid"``): a default and a description on every field.
+"""The configuration schema (pydantic v2, ``extra="forbid"``): a default and a description on every
+field, written here once. The stages' options dataclasses take their configurable defaults from
+these fields (:func:`default`); :mod:`kiosk.wiring` turns a section into its stage's options.
 
-Loading: the YAML is composed into nodes first, so that every error names the
-YAML path and line, a duplicated key is an error, an unknown key gets a
-did-you-mean hint, and fields declared as strings (ids, labels, the camera
-source) keep the text as written even where YAML 1.1 would read a boolean or
-a number (``store_id: no``, ``device_id: 0012``). No validator does I/O;
-:func:`environment_problems` checks the files and variables a config names.
+This package is a leaf: it imports nothing else from kiosk, so the fleet side (collector, watch,
+report) loads a config without the vision stack. No validator does I/O.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kiosk.aggregate import ATTENTION_BINS
-from kiosk.tracking.observer import AttentionOptions, ObserverOptions
-from kiosk.tracking.tracker import TrackerOptions
-from kiosk.vision.types import DetectorOptions, PipelineOptions
-from kiosk.visits import DEFAULT_AGE_BANDS, ContentSchedule, ContentSlot, VisitOptions
-from kiosk.zones import Area, Zone, ZoneMap
+from kiosk.config.vocabulary import ATTENTION_BINS, DEFAULT_AGE_BANDS
+
+
+def default(section: type[BaseModel], name: str) -> Any:
+    """The default of one config field (for the options dataclass that mirrors it)."""
+    field = section.model_fields[name]
+    return field.default_factory() if field.default_factory is not None else field.default
 
 
 class Section(BaseModel):
@@ -60,24 +58,6 @@ class VisionConfig(Section):
         None, description="Directory holding the model files; default: the project's models/ or $KIOSK_MODELS_DIR."
     )
 
-    def pipeline_options(self) -> PipelineOptions:
-        d = self.detector
-        return PipelineOptions(
-            detector=DetectorOptions(
-                model=d.model,
-                score_threshold=d.score_threshold,
-                nms_iou=d.nms_iou,
-                min_face_px=d.min_face_px,
-                max_faces=d.max_faces,
-                tiles=d.tiles,
-            ),
-            num_threads=self.num_threads,
-            emotion=self.emotion,
-            age=self.age,
-            gender=self.gender,
-            min_presence=self.min_presence,
-        )
-
 
 class TrackingConfig(Section):
     iou_threshold: float = Field(0.3, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it.")
@@ -103,20 +83,10 @@ class TrackingConfig(Section):
         1, ge=1, le=10, description="The whole frame is searched every this many frames (known faces are followed "
         "by the face mesh in between).")
 
-    def tracker_options(self) -> TrackerOptions:
-        return TrackerOptions(iou_threshold=self.iou_threshold, max_age_s=self.max_age_s, min_hits=self.min_hits,
-                              reacquire_s=self.reacquire_s)
-
     @property
     def visit_latency_s(self) -> float:
         """Longest time from a visit's end to the moment it is known (its track ends)."""
         return max(self.max_age_s, self.reacquire_s)
-
-    def observer_options(self) -> ObserverOptions:
-        return ObserverOptions(detect_every=self.detect_every, attribute_rate_hz=self.attribute_rate_hz,
-                               min_sample_face_px=self.min_sample_face_px, follow_with_mesh=self.follow_with_mesh,
-                               search_tiles=self.search_tiles, search_tile_every=self.search_tile_every,
-                               whole_frame_every=self.whole_frame_every)
 
 
 class VisitsConfig(Section):
@@ -148,15 +118,6 @@ class VisitsConfig(Section):
         if not v or any(b <= a for a, b in zip(v, v[1:])) or v[0] <= 0:
             raise ValueError(f"needs positive, strictly increasing lower bounds, got {v}")
         return v
-
-    def visit_options(self) -> VisitOptions:
-        return VisitOptions(min_dwell_s=self.min_dwell_s, min_attention_s=self.min_attention_s,
-                            age_bands=tuple(self.age_bands), gender_min_confidence=self.gender_min_confidence,
-                            gender_min_age=self.gender_min_age)
-
-    def attention_options(self) -> AttentionOptions:
-        return AttentionOptions(max_yaw_deg=self.max_yaw_deg, max_pitch_deg=self.max_pitch_deg,
-                                first_reaction_s=self.first_reaction_s)
 
 
 def _first_crossing(points: list[list[float]]) -> tuple[int, int] | None:
@@ -221,11 +182,6 @@ class AreaConfig(Section):
             raise ValueError("give exactly one of rect or polygon")
         return self
 
-    def area(self) -> Area:
-        if self.rect is not None:
-            return Area.rect(*self.rect)
-        return Area(tuple((float(x), float(y)) for x, y in self.polygon))
-
 
 class ZoneConfig(AreaConfig):
     id: str = Field("frame", min_length=1, max_length=64, description="Zone id, unique; used in topics and reports.")
@@ -286,15 +242,6 @@ class ContentConfig(Section):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown timezone {v!r}; use an IANA name such as Europe/Paris or UTC") from None
         return v
-
-    def schedule_object(self) -> ContentSchedule:
-        days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-        slots = tuple(
-            ContentSlot(label=s.label, start=s.start, end=s.end, daily_from=s.daily_from, daily_to=s.daily_to,
-                        days=tuple(days.index(d) for d in s.days))
-            for s in self.schedule
-        )
-        return ContentSchedule(slots, default=self.default, timezone=self.timezone)
 
 
 class StoreConfig(Section):
@@ -381,16 +328,6 @@ class MqttConfig(Section):
             return os.environ.get(self.password_env)
         return None
 
-    def client_options(self):
-        from kiosk.mqtt.client import MqttOptions
-
-        return MqttOptions(host=self.host, port=self.port, client_id=self.device_id, protocol=self.protocol,
-                           keepalive=self.keepalive_s, username=self.username, password=self.password(),
-                           ca_file=str(self.ca_file) if self.ca_file else None,
-                           cert_file=str(self.cert_file) if self.cert_file else None,
-                           key_file=str(self.key_file) if self.key_file else None, max_inflight=self.max_inflight,
-                           max_queued=self.max_inflight * 2)
-
 
 class CameraConfig(Section):
     source: str = Field(
@@ -405,13 +342,6 @@ class CameraConfig(Section):
     realtime: bool = Field(True, description="Video files: deliver frames at the file's own rate, like a camera.")
     read_timeout_s: float = Field(10.0, ge=1, le=300, description="No frame for this long: the camera is offline and is reopened.")
     reopen_max_s: float = Field(30.0, ge=1, le=3600, description="Longest wait between attempts to reopen an offline camera.")
-
-    def options(self):
-        from kiosk.camera.sources import CameraOptions
-
-        return CameraOptions(source=self.source, width=self.width, height=self.height, fps=self.fps, loop=self.loop,
-                             realtime=self.realtime, open_timeout_s=self.read_timeout_s,
-                             read_timeout_s=self.read_timeout_s, reopen_max_s=self.reopen_max_s)
 
 
 class ServiceConfig(Section):
@@ -442,265 +372,3 @@ class KioskConfig(Section):
                 raise ValueError(f"zone id {z.id!r} is used twice")
             seen.add(z.id)
         return v
-
-    def zone_map(self) -> ZoneMap:
-        zones = tuple(Zone(id=z.id, kind=z.type, label=z.label, area=z.area()) for z in self.zones)
-        exclusions = tuple(e.area() for e in self.exclusion_zones)
-        return ZoneMap(zones=zones, exclusions=exclusions) if zones else ZoneMap(exclusions=exclusions)
-
-
-class ConfigError(ValueError):
-    """An invalid configuration; the message lists every problem by YAML path (and line)."""
-
-
-def _path(loc: tuple) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The config model that holds the key at ``loc`` (for did-you-mean hints)."""
-    model: type[BaseModel] | None = KioskConfig
-    for part in loc[:-1]:
-        if isinstance(part, int) or model is None:
-            continue
-        field = model.model_fields.get(part)
-        model = _submodel(field.annotation) if field else None
-    return model
-
-
-def _submodel(annotation) -> type[BaseModel] | None:
-    import typing
-
-    for ann in (annotation, *typing.get_args(annotation)):
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
-            return ann
-    return None
-
-
-def _is_text(annotation) -> bool:
-    import typing
-
-    args = typing.get_args(annotation)
-    return annotation is str or (str in args and all(a in (str, type(None)) for a in args))
-
-
-def _message(e: dict) -> str:
-    import difflib
-
-    msg = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if e["type"] == "extra_forbidden":
-        model = _model_at(e["loc"])
-        key = str(e["loc"][-1])
-        known = list(model.model_fields) if model else []
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys here: {', '.join(known)}"
-        return f"unknown key {key!r}; {hint}"
-    if e["type"] == "missing":
-        return "missing"
-    value = e.get("input")
-    if isinstance(value, (str, int, float, bool)) and not isinstance(e["loc"][-1], int) and len(repr(value)) < 60:
-        if e["type"] not in ("value_error", "assertion_error"):
-            msg += f" (got {value!r})"
-    return msg
-
-
-def parse_config(data: object, source: str = "<config>", lines: dict | None = None) -> KioskConfig:
-    """Validate already-parsed data; ``lines`` maps YAML paths (tuples) to line numbers for the messages."""
-    if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections (vision:, camera:, ...), "
-                          f"got {type(data).__name__}")
-    try:
-        return KioskConfig.model_validate(data or {})
-    except ValidationError as exc:
-        out = []
-        for e in exc.errors():
-            loc = tuple(e["loc"])
-            line = None
-            for n in range(len(loc), -1, -1):  # the nearest enclosing key that has a line
-                if lines and loc[:n] in lines:
-                    line = lines[loc[:n]]
-                    break
-            where = f"{source}:{line}" if line else source
-            out.append(f"{where}: {_path(loc)}: {_message(e)}")
-        raise ConfigError("\n".join(out)) from None
-
-
-_PLAIN_TAGS = frozenset({"map", "seq", "str", "int", "float", "bool", "null", "timestamp"})
-
-
-MAX_CONFIG_BYTES = 1 << 20  # a kiosk config is a few kilobytes
-MAX_CONFIG_NODES = 20_000  # values after aliases are expanded (a "billion laughs" file expands to 10^9)
-MAX_CONFIG_DEPTH = 32
-
-
-class _Reader:
-    """YAML nodes to plain data, keeping string fields as written and recording each key's line.
-    Bounded: at most MAX_CONFIG_NODES values once aliases are expanded, MAX_CONFIG_DEPTH levels,
-    and no alias that contains itself."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.lines: dict[tuple, int] = {}
-        self._nodes = 0
-        self._open: set[int] = set()  # the nodes being read (an alias back to one of them is a cycle)
-
-    def read(self, node, model: type[BaseModel] | None, loc: tuple):
-        where = f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}"
-        self._nodes += 1
-        if self._nodes > MAX_CONFIG_NODES:
-            raise ConfigError(f"{where}: the config expands to over {MAX_CONFIG_NODES} values (aliases repeating "
-                              "aliases?); write the values out, a kiosk config needs a few hundred")
-        if len(loc) > MAX_CONFIG_DEPTH:
-            raise ConfigError(f"{where}: nested over {MAX_CONFIG_DEPTH} levels deep; a kiosk config needs a few")
-        if id(node) in self._open:
-            raise ConfigError(f"{where}: an alias (*name) refers to a value that contains it; write the value out")
-        self._open.add(id(node))
-        try:
-            return self._read(node, model, loc)
-        finally:
-            self._open.discard(id(node))
-
-    def _read(self, node, model: type[BaseModel] | None, loc: tuple):
-        self.lines.setdefault(loc, node.start_mark.line + 1)
-        if node.tag.removeprefix("tag:yaml.org,2002:") not in _PLAIN_TAGS:
-            raise ConfigError(f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}: not valid YAML for a config: "
-                              f"the tag {node.tag} is not allowed (plain values, lists and mappings only)")
-        if isinstance(node, yaml.MappingNode):
-            out, seen = {}, {}
-            for key_node, value_node in node.value:
-                key = self._plain(key_node)
-                if not isinstance(key, str):
-                    key = str(key)
-                if key in seen:
-                    raise ConfigError(f"{self.source}:{key_node.start_mark.line + 1}: {_path(loc + (key,))}: "
-                                      f"the key appears twice (first on line {seen[key]}); keep one")
-                seen[key] = key_node.start_mark.line + 1
-                field = model.model_fields.get(key) if model else None
-                self.lines[loc + (key,)] = key_node.start_mark.line + 1
-                if field is not None and _is_text(field.annotation) and isinstance(value_node, yaml.ScalarNode):
-                    out[key] = None if value_node.tag.endswith(":null") and not value_node.style else value_node.value
-                else:
-                    out[key] = self.read(value_node, _submodel(field.annotation) if field else None, loc + (key,))
-            return out
-        if isinstance(node, yaml.SequenceNode):
-            return [self.read(item, model, loc + (i,)) for i, item in enumerate(node.value)]
-        return self._plain(node)
-
-    @staticmethod
-    def _plain(node):
-        # the safe loader's own constructor on the node itself (serialising and parsing it again cost
-        # about 100 us a value: two seconds for a file at the node bound)
-        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
-
-
-def load_config(path: Path) -> KioskConfig:
-    if Path(path).is_dir():
-        raise ConfigError(f"{path}: is a directory; give the YAML file, for example {Path(path) / 'kiosk.yaml'}")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a UTF-8 text file") from None
-    return parse_yaml(text, str(path))
-
-
-def parse_yaml(text: str, source: str = "<config>") -> KioskConfig:
-    if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: the file is over {MAX_CONFIG_BYTES // 1024} KiB; a kiosk config is a few "
-                          "kilobytes (is it the right file?)")
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem} (check indentation, colons and quotes)") from None
-    if node is None:
-        return parse_config(None, source)
-    reader = _Reader(source)
-    try:
-        data = reader.read(node, KioskConfig, ())
-    except yaml.YAMLError as exc:  # an unknown tag, for example
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-    return parse_config(data, source, reader.lines)
-
-
-def _tls_problems(m: MqttConfig) -> list[str]:
-    """Builds the TLS context the client will build: an unreadable file, a directory or a file that
-    is not PEM is named here, not found by a traceback at start."""
-    import ssl
-
-    if m.ca_file is None:
-        return [f"mqtt.{n}: set without mqtt.ca_file (TLS is on only with a CA)" for n in ("cert_file", "key_file")
-                if getattr(m, n) is not None]
-    problems = []
-    for name in ("ca_file", "cert_file", "key_file"):
-        f = getattr(m, name)
-        if f is not None and not f.is_file():
-            problems.append(f"mqtt.{name}: cannot read {f} ({'a directory' if f.is_dir() else 'no such file'}); "
-                            "it must be a PEM file")
-    if problems:
-        return problems
-    try:
-        ctx = ssl.create_default_context(cafile=str(m.ca_file))
-    except (OSError, ssl.SSLError) as exc:
-        return [f"mqtt.ca_file: {m.ca_file} is not a usable CA certificate (PEM): {exc}"]
-    if m.cert_file is not None:
-        try:
-            ctx.load_cert_chain(str(m.cert_file), str(m.key_file) if m.key_file else None)
-        except (OSError, ssl.SSLError) as exc:
-            return [f"mqtt.cert_file / key_file: {m.cert_file} with {m.key_file or 'its own key'} is not a usable "
-                    f"certificate and key (PEM, matching): {exc}"]
-    elif m.key_file is not None:
-        return ["mqtt.key_file: set without mqtt.cert_file"]
-    return []
-
-
-def _store_problems(path: Path) -> list[str]:
-    """Whether the daemon will be able to create and write the database at store.path."""
-    import os
-
-    if str(path).strip() in ("", "."):
-        return ["store.path: empty; give the database file, for example /var/lib/kiosk/kiosk.db"]
-    if path.is_dir():
-        return [f"store.path: {path} is a directory; give the database file inside it, for example {path / 'kiosk.db'}"]
-    if path.exists():
-        return [] if os.access(path, os.R_OK | os.W_OK) else [f"store.path: {path} cannot be written by this user"]
-    ancestor = path.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        return [f"store.path: {ancestor} is a file, so {path} cannot be created below it"]
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        return [f"store.path: cannot create {path}: {ancestor} is not writable (read-only mount, or owned by another "
-                "user: with systemd the unit's StateDirectory= gives /var/lib/kiosk)"]
-    return []
-
-
-def environment_problems(cfg: KioskConfig) -> list[str]:
-    """What a valid config names but this machine lacks (files, variables): checked by ``check-config``
-    and at start, never inside a validator."""
-    import os
-
-    problems = []
-    m = cfg.mqtt
-    if m.enabled and "device_id" not in m.model_fields_set:
-        problems.append("mqtt.device_id is not set: give this device a unique id (it is its MQTT client id and part "
-                        "of every topic), or set mqtt.enabled: false for a device without a broker")
-    problems += _tls_problems(m) + _store_problems(cfg.store.path)
-    if m.password_file is not None:
-        try:
-            m.password_file.read_text()
-        except OSError as exc:
-            problems.append(f"mqtt.password_file: cannot read {m.password_file} ({exc.strerror}); "
-                            "check the path and that the kiosk user may read it")
-    if m.password_env and m.password_env not in os.environ:
-        problems.append(f"mqtt.password_env: the environment variable {m.password_env} is not set "
-                        "(with systemd: Environment= or EnvironmentFile= in a drop-in)")
-    if cfg.vision.models_dir is not None and not cfg.vision.models_dir.is_dir():
-        problems.append(f"vision.models_dir: {cfg.vision.models_dir} is not a directory (run 'kiosk models install')")
-    return problems

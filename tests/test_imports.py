@@ -1,0 +1,62 @@
+"""The import graph: the configuration package is a leaf, and the fleet side (collector, watch,
+report) never loads OpenCV, the vision stack or a TFLite runtime (checked with ``python -X importtime``
+in a fresh interpreter, as the commands run)."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import kiosk.config
+
+HEAVY = re.compile(r"^(cv2|kiosk\.vision|kiosk\.tracking|kiosk\.camera|kiosk\.wiring|kiosk\.app|ai_edge_litert|"
+                   r"tflite_runtime|picamera2)(\.|$)")
+
+
+def imported(code: list[str]) -> dict[str, int]:
+    """Module -> cumulative import time (us) of running ``python -X importtime`` with these arguments."""
+    out = subprocess.run([sys.executable, "-X", "importtime", *code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    modules = {}
+    for line in out.stderr.splitlines():
+        m = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s+(\S+)", line)
+        if m:
+            modules[m.group(2).strip()] = int(m.group(1))
+    return modules
+
+
+def test_the_config_package_imports_nothing_else_from_kiosk():
+    package = Path(kiosk.config.__file__).parent
+    for source in package.glob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                assert not name.startswith("kiosk") or name.startswith("kiosk.config"), (source.name, name)
+    loaded = [m for m in imported(["-c", "import kiosk.config"]) if m.startswith("kiosk")]
+    assert set(loaded) <= {"kiosk"} | {m for m in loaded if m.startswith("kiosk.config")}, loaded
+
+
+def test_collect_watch_and_report_do_not_load_the_vision_stack(tmp_path):
+    from kiosk.store.db import open_db
+    from tests.helpers import fill
+
+    db = open_db(tmp_path / "device.db")
+    fill(db, 3)
+    db.conn.close()
+    commands = {
+        # what each command imports when it runs (kiosk.cli imports them inside the command)
+        "collect": ["-c", "import kiosk.cli, kiosk.logs, kiosk.collectdb, kiosk.mqtt.client, kiosk.mqtt.collector"],
+        "watch": ["-c", "import kiosk.cli, kiosk.mqtt.client, kiosk.mqtt.watch"],
+        # and the report command run for real on a device database
+        "report": ["-m", "kiosk.cli", "report", "--db", str(tmp_path / "device.db"), "--out", str(tmp_path / "r.html")],
+    }
+    for name, code in commands.items():
+        modules = imported(code)
+        heavy = sorted(m for m in modules if HEAVY.match(m))
+        assert heavy == [], (name, heavy)
+        assert "kiosk.config" in modules, name  # the config is loaded, without what it configures
+    assert (tmp_path / "r.html").stat().st_size > 0

@@ -1,0 +1,52 @@
+"""The built wheel works without the source tree: installed into a folder of its own and run from
+elsewhere, it finds its manifest, its own int8 models and its payload schemas (package data, read
+with importlib.resources), installs and verifies the models, checks a config, analyses a photo."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    out = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
+    return out
+
+
+def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
+                            str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert built.returncode == 0, built.stderr[-2000:]
+    wheel = next((tmp_path / "dist").glob("kiosk-*.whl"))
+    site = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, timeout=300)
+    models = tmp_path / "models"
+    models.mkdir()
+    for upstream in ROOT.glob("models/face_*.tflite"):  # fetched from their wheels already; the project's own come from ours
+        shutil.copyfile(upstream, models / upstream.name)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "KIOSK_MODELS_DIR": str(models)}
+    where = run(["-c", "import kiosk; print(kiosk.__file__)"], elsewhere, env).stdout.strip()
+    assert where.startswith(str(site)), where  # the installed wheel, not the source tree
+    installed = run(["-m", "kiosk.cli", "models", "install"], elsewhere, env).stdout
+    assert "emotion_int8.tflite" in installed and (models / "emotion_int8.tflite").is_file(), installed
+    run(["-m", "kiosk.cli", "models", "verify"], elsewhere, env)
+    schemas = run(["-c", "from kiosk.mqtt.collector import load_validator as v; "
+                         "[v(n) for n in ('summary.v2.json', 'status.v1.json', 'stats.v2.json')]; print('ok')"],
+                  elsewhere, env)
+    assert schemas.stdout.strip() == "ok"
+    config = tmp_path / "kiosk.yaml"
+    config.write_text(f"store:\n  path: {tmp_path / 'kiosk.db'}\nmqtt:\n  device_id: shelf-1\n  store_id: s1\n")
+    run(["-m", "kiosk.cli", "check-config", str(config)], elsewhere, env)
+    records = [json.loads(line) for line in
+               run(["-m", "kiosk.cli", "analyze", str(sample_image)], elsewhere, env).stdout.splitlines()]
+    assert records[-1]["summary"]["faces"] >= 1, records[-1]
