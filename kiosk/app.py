@@ -7,8 +7,8 @@ module owns the daemon's threads:
 - ``kiosk-capture``: camera reads into a one-frame slot (kiosk.camera.capture);
 - ``kiosk-vision``: vision, tracking, visits, aggregates; hands deltas to the store thread
   and never waits on the disk or the network;
-- ``kiosk-store``: writes the deltas (one transaction per flush), closes periods into
-  the outbox, watches the wall clock;
+- ``kiosk-store`` (kiosk.store.worker, which runs and is tested without any model): writes
+  the deltas (one transaction per flush), closes periods into the outbox, watches the wall clock;
 - ``kiosk-publisher`` (kiosk.mqtt.device) and paho's network thread.
 
 The main thread handles signals, systemd notifications and config reloads.
@@ -17,7 +17,6 @@ The main thread handles signals, systemd notifications and config reloads.
 from __future__ import annotations
 
 import logging
-import queue
 import shutil
 import signal
 import statistics
@@ -27,7 +26,6 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from kiosk.aggregate import period_start
 from kiosk.config import KioskConfig
 from kiosk.vision.pipeline import VisionPipeline
 from kiosk.wiring import VisitChain, camera_options, config_hash, device_link, open_outbox, open_pipeline
@@ -58,10 +56,9 @@ class Runtime:
 
     def __init__(self, cfg: KioskConfig, pipeline: VisionPipeline, *, started: float, clock_synced) -> None:
         from kiosk.camera.capture import Capture
-        from kiosk.clock import JumpDetector
         from kiosk.periods import PeriodCloser
-        from kiosk.store.aggregates import AggregateStore
         from kiosk.store.db import open_db
+        from kiosk.store.worker import StoreWorker
         from kiosk.summary import context_from_config
 
         self.cfg = cfg
@@ -72,18 +69,18 @@ class Runtime:
         self.capture_replacements = 0
         # two connections: the store thread's and the publisher's (SQLite WAL lets them work side by side)
         self.store_db = open_db(cfg.store.path)
-        self.store = AggregateStore(self.store_db)
         self.outbox = open_outbox(cfg, self.store_db)
         ctx = context_from_config(cfg, pipeline.model_versions)
         # a visit reaches the store by then: its track ends (a wait for the face included), then a flush
         grace = cfg.tracking.visit_latency_s + 2 * cfg.store.flush_interval_s + 1.0
-        self.closer = PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced)
-        self.jumps = JumpDetector(cfg.service.clock_jump_s)
+        self.store = StoreWorker(self.store_db, PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced),
+                                 path=cfg.store.path, period_s=cfg.store.period_s,
+                                 retention_days=cfg.store.retention_days, clock_jump_s=cfg.service.clock_jump_s,
+                                 request_flush=self._request_flush)
         self.link = None
         if cfg.mqtt.enabled:
             self.link = device_link(cfg, open_outbox(cfg), models=pipeline.model_versions, stats=self.stats,
                                     commands={"content": self._content_command})
-        self._deltas: queue.Queue = queue.Queue()
         self._vision_stop = threading.Event()
         self._store_stop = threading.Event()
         self._flush_now = threading.Event()
@@ -93,14 +90,12 @@ class Runtime:
         self._begun = time.monotonic()  # this runtime's start (``started`` is the daemon's, across reloads)
         self._stats_last = (self._begun, 0, 0)
         self.failed_frames = 0  # frames the analysis raised on (logged, rate-limited)
-        self.store_problem: str | None = None  # a write that failed (a full disk), shown in status
         self.worker_errors: dict[str, int] = {"vision": 0, "store": 0}
         self.worker_problem: str | None = None  # the last thread failure (and how many), shown in status
-        self.store_heartbeat = time.monotonic()
         self._threads = [
             threading.Thread(target=self._supervised("vision", self._vision_loop, self._vision_stop),
                              name="kiosk-vision", daemon=True),
-            threading.Thread(target=self._supervised("store", self._store_loop, self._store_stop),
+            threading.Thread(target=self._supervised("store", lambda: self.store.run(self._store_stop), self._store_stop),
                              name="kiosk-store", daemon=True),
         ]
 
@@ -152,24 +147,16 @@ class Runtime:
             "disk_free_bytes": disk_free(self.cfg.store.path),
             "cpu_temp_c": cpu_temperature(),
             "clock_synced": self.clock_synced(),
-            "clock_jumps": self.jumps.jumps,
+            "clock_jumps": self.store.jumps.jumps,
             "worker_errors": dict(self.worker_errors),
         }
 
     # --- threads -------------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.closer.recover()
         now = time.time()
-        self.closer.note_time(now)
-        # the period it starts in is on disk at once: a process that dies before its first flush (a
-        # crash loop) still leaves the periods it lived through, to be closed with their coverage
         self.chain.aggregator.note_watching(now)
-        try:
-            self._deltas.put(self.chain.drain())
-            self._write_deltas()
-        except Exception as exc:  # a full disk: the store thread retries
-            log.warning("could not record the start in %s: %s", self.cfg.store.path, exc)
+        self.store.begin(now, self.chain.drain())  # the period it starts in is on disk at once
         self.capture.start()
         for t in self._threads:
             t.start()
@@ -206,69 +193,17 @@ class Runtime:
             if time.monotonic() >= next_flush or self._flush_now.is_set():
                 self._flush_now.clear()
                 next_flush = time.monotonic() + flush_every
-                self._deltas.put(self.chain.drain())
+                self.store.submit(self.chain.drain())
         self.chain.finish()  # stop: every open track ends as a visit now
-        self._deltas.put(self.chain.drain())
+        self.store.submit(self.chain.drain())
 
-    def _write_deltas(self) -> None:
-        while True:
-            try:
-                deltas = self._deltas.get_nowait()
-            except queue.Empty:
-                return
-            if deltas.empty:
-                continue
-            try:
-                self.store.write(deltas)
-            except Exception as exc:  # a full disk: keep the deltas in memory and try again
-                self._deltas.put(deltas)
-                full = "full" in str(exc).lower()
-                self.store_problem = (f"disk_full: {self.cfg.store.path}: {exc}; aggregates kept in memory until "
-                                      "there is room" if full else f"store_error: {exc}")[:300]
-                log.error("cannot write aggregates to %s: %s; kept in memory, retrying", self.cfg.store.path, exc)
-                if full:
-                    self._free_wal()
-                return
-            self.store_problem = None
-            self.closer.note_written(deltas.periods)
-
-    def _free_wal(self) -> None:
-        """On a full disk, give the WAL's pages back (a checkpoint that truncates the file)."""
-        try:
-            self.store_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except Exception as exc:
-            log.warning("WAL checkpoint failed: %s", exc)
-
-    def _store_loop(self) -> None:
-        last_retention = 0.0
-        while True:
-            stopping = self._store_stop.wait(0.5)
-            self.store_heartbeat = time.monotonic()
-            try:
-                now = time.time()
-                jump = self.jumps.check()
-                if jump is not None:
-                    log.warning("wall clock jumped by %+.1f s (NTP correction?): closing the current period",
-                                jump.seconds)
-                    self._flush_now.set()
-                    deadline = time.monotonic() + 2
-                    while self._flush_now.is_set() and time.monotonic() < deadline and not stopping:
-                        time.sleep(0.05)
-                    self._write_deltas()
-                    self.closer.close_all_but(period_start(now, self.cfg.store.period_s))
-                self._write_deltas()
-                self.closer.note_time(now)
-                if stopping:  # final: nothing more will come, so no grace for periods already over
-                    self.closer.close_due(now, grace=False)
-                    return
-                self.closer.close_due(now)
-                if time.monotonic() - last_retention > 3600:
-                    last_retention = time.monotonic()
-                    self.store.apply_retention(self.cfg.store.retention_days)
-            except Exception:
-                log.exception("store step failed; retrying")
-                if stopping:
-                    return
+    def _request_flush(self, timeout: float) -> bool:
+        """The store thread asks for what the vision thread holds now (after a clock jump); True once handed over."""
+        self._flush_now.set()
+        deadline = time.monotonic() + timeout
+        while self._flush_now.is_set() and time.monotonic() < deadline and not self._vision_stop.is_set():
+            time.sleep(0.05)
+        return not self._flush_now.is_set()
 
     MAX_CAPTURE_REPLACEMENTS = 3
 
@@ -298,7 +233,7 @@ class Runtime:
         more: a slow broker is not a reason to restart the device)."""
         now = time.monotonic()
         vision_alive = now - self.vision_heartbeat < window_s
-        store_alive = now - self.store_heartbeat < window_s
+        store_alive = now - self.store.heartbeat < window_s
         capture_alive = now - self.capture.heartbeat < window_s or self.capture.state == "ended"
         publisher_alive = self.link is None or self.link.alive(window_s)
         return vision_alive and store_alive and capture_alive and publisher_alive
@@ -372,7 +307,7 @@ class Daemon:
                 self.notifier.watchdog()  # only while frames flow or the camera thread is alive
             camera = None if runtime.capture.state in ("starting", "online", "ended") else (
                 f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
-            problem = "; ".join(p for p in (camera, runtime.store_problem, runtime.worker_problem) if p) or None
+            problem = "; ".join(p for p in (camera, runtime.store.problem, runtime.worker_problem) if p) or None
             if problem != last_problem and runtime.link is not None:
                 last_problem = runtime.link.problem = problem
                 runtime.link.announce()

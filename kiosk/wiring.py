@@ -93,7 +93,7 @@ def zone_map(cfg: KioskConfig) -> ZoneMap:
 
 
 def camera_options(camera: CameraConfig):
-    from kiosk.camera.sources import CameraOptions
+    from kiosk.camera.types import CameraOptions
 
     return options_from(camera, CameraOptions, open_timeout_s=camera.read_timeout_s)
 

@@ -91,26 +91,27 @@ def hostile_frames(draw):
     """A frame as a broken driver, a bad decode or a careless caller could hand over: any size up to
     900 px (0 included), nine dtypes, no channel axis or 0-5 channels, all black, all white or
     random values, NaN and infinities in the float ones, and sometimes not contiguous."""
-    # a third uint8 and half three channels, so that many frames are usable and go all the way through
-    dtype = draw(st.sampled_from([np.uint8] * 4 + [np.float32, np.float64, np.int16, np.uint16, np.bool_, np.int8,
+    # uint8 and three channels weighted up, so that about one frame in eight is usable and goes all
+    # the way through the pipeline
+    dtype = draw(st.sampled_from([np.uint8] * 3 + [np.float32, np.float64, np.int16, np.uint16, np.bool_, np.int8,
                                                    np.int32, np.float16]))
     h, w = draw(st.integers(0, 900)), draw(st.integers(0, 900))
-    channels = draw(st.sampled_from([3] * 5 + [None, 0, 1, 2, 4, 5]))
+    channels = draw(st.sampled_from([3] * 4 + [None, 0, 1, 2, 4, 5]))
     shape = (h, w) if channels is None else (h, w, channels)
     kind = draw(st.sampled_from(["black", "white", "random"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))  # values and NaN places: one draw, not many
     if kind == "black":
         frame = np.zeros(shape, dtype)
     elif kind == "white":
         frame = np.full(shape, 1 if dtype in (np.bool_, np.float16, np.float32, np.float64) else 127, dtype)
     else:
-        values = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).random(shape) * 300 - 20
+        # random values from -20 to 280 (outside uint8 on both sides), a block of a prime length repeated
+        # over the frame: generating a fresh 900 x 900 x 5 array each time would cost more than the pipeline
         with np.errstate(over="ignore", invalid="ignore"):  # wrapping round in the small integer types is the point
-            frame = values.astype(dtype)
+            frame = np.resize(rng.random(4099) * 300 - 20, shape).astype(dtype)
     if np.issubdtype(dtype, np.floating) and frame.size:
-        where = draw(st.lists(st.integers(0, frame.size - 1), max_size=4))
         with np.errstate(over="ignore"):  # 1e30 in a float16 is infinity: fine
-            frame.flat[where] = draw(st.lists(st.sampled_from([np.nan, np.inf, -np.inf, 1e30, -1e30]),
-                                              min_size=len(where), max_size=len(where)))
+            frame.flat[rng.integers(0, frame.size, 4)] = rng.choice([np.nan, np.inf, -np.inf, 1e30, -1e30], 4)
     if draw(st.booleans()) and h > 1 and w > 2:
         frame = frame[::2, ::3]  # a view, not contiguous
     return frame
@@ -134,4 +135,4 @@ def test_ten_thousand_hostile_frames_give_a_result_or_a_frame_error_never_a_cras
             results["frame_error"] += 1
 
     check()
-    assert results["faces"] > 1500 and results["frame_error"] > 1500, results
+    assert results["faces"] > 800 and results["frame_error"] > 5000, results

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from kiosk.camera.capture import Capture
-from kiosk.camera.sources import CameraError, CameraOptions, describe, kind_of, open_source
+from kiosk.camera.sources import describe, kind_of, open_source
+from kiosk.camera.types import CameraError, CameraOptions
 from tests.helpers import make_clip, wait_for
 
 

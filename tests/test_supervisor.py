@@ -45,9 +45,9 @@ def test_the_watchdog_is_not_fed_while_the_store_thread_is_stuck(tmp_path, pipel
     runtime = Runtime(cfg, pipeline, started=time.monotonic(), clock_synced=lambda: True)
     now = time.monotonic()
     runtime.vision_heartbeat = runtime.capture.heartbeat = now
-    runtime.store_heartbeat = now - 10  # the store loop has not come round for 10 s
+    runtime.store.heartbeat = now - 10  # the store loop has not come round for 10 s
     assert not runtime.healthy(2.0)
-    runtime.store_heartbeat = now
+    runtime.store.heartbeat = now
     assert runtime.healthy(2.0)
     runtime.store_db.conn.close()
 
@@ -66,7 +66,7 @@ def test_the_watchdog_is_not_fed_while_the_publisher_thread_is_stuck(tmp_path, p
     release = threading.Event()
 
     def beat() -> None:  # the other threads are making progress all along
-        runtime.vision_heartbeat = runtime.store_heartbeat = runtime.capture.heartbeat = time.monotonic()
+        runtime.vision_heartbeat = runtime.store.heartbeat = runtime.capture.heartbeat = time.monotonic()
 
     link = runtime.link
     try:

@@ -1,4 +1,4 @@
-"""The built wheel works without the source tree: installed into a folder of its own and run from
+"""The built wheel works without the source tree (and without the test-only ``kiosk.testing``): installed into a folder of its own and run from
 elsewhere, it finds its manifest, its own int8 models and its payload schemas (package data, read
 with importlib.resources), installs and verifies the models, checks a config, analyses a photo."""
 
@@ -21,13 +21,19 @@ def run(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
 
 
 def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
+    # built from a copy: a build/ folder left in the tree by an earlier build would leak stale files into it
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv*", ".cache", "build", "dist", "*.egg-info", "__pycache__", "face_*.tflite", "out"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
-                            str(ROOT)], capture_output=True, text=True, timeout=300)
+                            str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("kiosk-*.whl"))
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, timeout=300)
+    assert (site / "kiosk" / "modelfiles" / "bundled" / "manifest.yaml").is_file()
+    assert not (site / "kiosk" / "testing").exists()  # the scene generators and the attacker stay in the checkout
     models = tmp_path / "models"
     models.mkdir()
     for upstream in ROOT.glob("models/face_*.tflite"):  # fetched from their wheels already; the project's own come from ours

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from kiosk.camera.sources import CameraError, CameraOptions, FrameSource, describe, open_source
+from kiosk.camera.sources import describe, open_source
+from kiosk.camera.types import CameraError, CameraOptions, FrameSource
 
 log = logging.getLogger("kiosk.camera")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiosk.camera.sources import CameraError, CameraOptions
+from kiosk.camera.types import CameraError, CameraOptions
 
 
 class PicameraSource:

@@ -7,49 +7,20 @@ the kind from ``CameraOptions.source``:
 - a number, or a ``/dev/video*`` / ``/dev/v4l/by-id/...`` path: a USB camera (V4L2);
 - ``rtsp://``, ``http(s)://``, ``udp://``: a network stream (FFmpeg, with open and read timeouts);
 - anything else: a video file, optionally looped and paced at its own frame rate.
+
+The options, the error and the source interface are in :mod:`kiosk.camera.types`, which both
+this module and :mod:`kiosk.camera.picamera` import (no import cycle).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
-from kiosk.config.schema import CameraConfig, default
-
-
-class CameraError(RuntimeError):
-    """The source cannot be opened; the message says what to check."""
-
-
-@dataclass(frozen=True)
-class CameraOptions:
-    """Where frames come from and how hard to try: the ``camera`` section of the config."""
-
-    source: str = default(CameraConfig, "source")
-    width: int = default(CameraConfig, "width")
-    height: int = default(CameraConfig, "height")
-    fps: float = default(CameraConfig, "fps")  # analysis cap; also the rate asked of live cameras
-    loop: bool = default(CameraConfig, "loop")  # video files: start again at the end
-    realtime: bool = default(CameraConfig, "realtime")  # video files: deliver at the file's own frame rate
-    open_timeout_s: float = default(CameraConfig, "read_timeout_s")
-    read_timeout_s: float = default(CameraConfig, "read_timeout_s")
-    reopen_min_s: float = 1.0
-    reopen_max_s: float = default(CameraConfig, "reopen_max_s")
-
-
-class FrameSource(Protocol):
-    name: str
-    live: bool
-
-    def read(self) -> np.ndarray | None:
-        """The next frame (BGR or gray uint8), or None when the source has ended or failed."""
-
-    def close(self) -> None: ...
+from kiosk.camera.types import CameraError, CameraOptions, FrameSource
 
 
 def describe(source: str) -> str:

@@ -1,7 +1,8 @@
 """The central collector: the reference consumer of the summary and status feeds.
 
 Subscribes to ``{prefix}/+/+/summary`` and ``{prefix}/+/+/status``, validates
-every message against ``docs/schema``, stores summaries idempotently keyed by
+every message (the current versions with the payload models of :mod:`kiosk.payloads`, from which
+``docs/schema`` is generated; summary version 1 against its schema), stores summaries idempotently keyed by
 (device, seq) in SQLite or PostgreSQL (:mod:`kiosk.collectdb`) and reports the
 gaps in each device's seqs.
 
@@ -17,10 +18,15 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from importlib import resources
+
+from pydantic import BaseModel, ValidationError
 
 from kiosk.collectdb import CollectorStore
 from kiosk.mqtt.client import MqttClient, MqttOptions
+from kiosk.payloads.status import Status
+from kiosk.payloads.summary import Summary
 
 log = logging.getLogger("kiosk.collect")
 SCHEMA_DIR = resources.files("kiosk.payloads") / "schema"  # docs/schema, carried by the package
@@ -35,6 +41,24 @@ def load_validator(name: str):
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
+def _schema_check(validator) -> Callable[[object], str | None]:
+    def check(msg: object) -> str | None:
+        errors = sorted(validator.iter_errors(msg), key=lambda e: list(e.path))
+        return errors[0].message if errors else None
+    return check
+
+
+def _model_check(model: type[BaseModel]) -> Callable[[object], str | None]:
+    def check(msg: object) -> str | None:
+        try:
+            model.model_validate(msg)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            return f"{'.'.join(map(str, first['loc'])) or '(top level)'}: {first['msg']}"
+        return None
+    return check
+
+
 class Collector:
     MAX_REQUESTS_PER_GAP = 3
 
@@ -46,9 +70,10 @@ class Collector:
         self.republish_requests = 0
         self._asked: dict[str, tuple[float, int, int]] = {}  # device -> (when, from_seq, times asked for it)
         self._stores: dict[str, str] = {}  # device -> its store id (for the command topic)
-        # a fleet mixes versions while it is upgraded: each summary is checked against its own
-        self.summary_validators = {1: load_validator("summary.v1.json"), 2: load_validator("summary.v2.json")}
-        self.status_validator = load_validator("status.v1.json")
+        # a fleet mixes versions while it is upgraded: each summary is checked against its own; the
+        # current versions through the very models the device builds them with, version 1 by its schema
+        self.summary_validators = {1: _schema_check(load_validator("summary.v1.json")), 2: _model_check(Summary)}
+        self.status_validator = _model_check(Status)
         self.received = 0
         self.client = MqttClient(options, on_message=self._on_message)
         self.client.subscribe(f"{prefix}/+/+/summary", 1)
@@ -72,10 +97,10 @@ class Collector:
                 return
         else:
             validator = self.status_validator
-        errors = sorted(validator.iter_errors(msg), key=lambda e: list(e.path))
-        if errors:
+        error = validator(msg)
+        if error:
             self.store.invalid += 1
-            log.warning("invalid %s on %s: %s", kind, topic, errors[0].message)
+            log.warning("invalid %s on %s: %s", kind, topic, error)
             return
         self.received += 1
         self._stores[msg["device_id"]] = msg["store_id"]

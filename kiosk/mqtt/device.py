@@ -14,7 +14,6 @@ exception in it is logged, counted and shown in the status, and the loop goes on
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import queue
 import threading
@@ -25,6 +24,8 @@ from kiosk import __version__
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.mqtt.commands import CommandError, parse_command
 from kiosk.mqtt.drain import OutboxDrainer
+from kiosk.payloads.stats import Stats
+from kiosk.payloads.status import Status
 from kiosk.store.outbox import Outbox
 
 log = logging.getLogger("kiosk.mqtt.device")
@@ -91,11 +92,11 @@ class DeviceLink:
         client = getattr(self, "client", None)  # the Will is built before the client exists
         errors = [e for e in (getattr(drainer, "last_error", None), getattr(client, "alarm", None), self.problem,
                               self.fault) if e]
-        return json.dumps({
-            "schema": "kiosk.status", "schema_version": 1, "state": state, "device_id": self.device_id,
-            "store_id": self.store_id, "version": __version__, "config_hash": self.config_hash, "models": self.models,
-            "started_at": self.started_at, "error": "; ".join(errors) or None, "last_command": self.last_command,
-        })
+        return Status(
+            schema_name="kiosk.status", schema_version=1, state=state, device_id=self.device_id,
+            store_id=self.store_id, version=__version__, config_hash=self.config_hash, models=self.models,
+            started_at=self.started_at, error="; ".join(errors) or None, last_command=self.last_command,
+        ).model_dump_json(by_alias=True)
 
     def _on_connected(self) -> None:  # paho's thread
         self._announce()
@@ -159,7 +160,8 @@ class DeviceLink:
                      "store_id": self.store_id, "at": utc_now(), "outbox_backlog": rows, "outbox_bytes": size,
                      "dropped_summaries": self.outbox.dropped_total(),
                      "worker_errors": {**body.get("worker_errors", {}), "publisher": self.faults}})
-        self.client.publish(self.topics.stats, json.dumps(body).encode(), qos=0)
+        stats = Stats.model_validate(body)  # the published shape is the schema's, or nothing is sent
+        self.client.publish(self.topics.stats, stats.model_dump_json(by_alias=True, exclude_unset=True).encode(), qos=0)
         self.stats_published += 1
 
     # --- the publisher thread ------------------------------------------------------------------

@@ -6,9 +6,10 @@ import json
 import sys
 from pathlib import Path
 
-from kiosk.payloads import summary
+from kiosk.payloads import stats, status, summary
 
-GENERATED = {"summary.v2.json": summary.json_schema}
+GENERATED = {"summary.v2.json": summary.json_schema, "status.v1.json": status.json_schema,
+             "stats.v2.json": stats.json_schema}
 
 
 def render(name: str) -> str:
