@@ -169,7 +169,8 @@ class MqttClient:
         # paho says only that it failed; find out why (refused, unreachable, TLS), once per new reason
         if self._flaps:
             # the broker was away, so the connections it dropped were an outage (a broker restarting),
-            # not another client taking this one's place: the normal, shorter reconnect delays again
+            # not another client taking this one's place: the flap count starts again and the takeover
+            # minimum is lifted (paho's own doubling goes on until the next successful connect)
             self._flaps = 0
             self._set_reconnect_delay()
         reason = diagnose(self.options)

@@ -6,14 +6,17 @@ import json
 import sys
 from pathlib import Path
 
-from kiosk.payloads import stats, status, summary
+from kiosk.payloads.stats import Stats
+from kiosk.payloads.status import Status
+from kiosk.payloads.summary import Summary
+from kiosk.payloads.wire import json_schema
 
-GENERATED = {"summary.v2.json": summary.json_schema, "status.v1.json": status.json_schema,
-             "stats.v2.json": stats.json_schema}
+GENERATED = {"summary.v2.json": (Summary, "kiosk.summary/2"), "status.v1.json": (Status, "kiosk.status/1"),
+             "stats.v2.json": (Stats, "kiosk.stats/2")}
 
 
 def render(name: str) -> str:
-    return json.dumps(GENERATED[name](), indent=2) + "\n"
+    return json.dumps(json_schema(*GENERATED[name]), indent=2) + "\n"
 
 
 def main(argv: list[str]) -> int:

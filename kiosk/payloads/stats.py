@@ -6,22 +6,24 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from kiosk.payloads.wire import Wire, utc_time
 
 NonNegative = Annotated[float, Field(ge=0)]
 Counter = Annotated[int, Field(ge=0)]
 
 
-class Stats(BaseModel):
+class Stats(Wire):
     """Published (QoS 0, not retained) every mqtt.stats_interval_s on {prefix}/{store_id}/{device_id}/stats."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, title="kiosk device stats, version 2")
+    model_config = ConfigDict(title="kiosk device stats, version 2")
 
     schema_name: Literal["kiosk.stats"] = Field(alias="schema")
     schema_version: Literal[2]
     device_id: str
     store_id: str
-    at: str = Field(pattern="Z$", json_schema_extra={"format": "date-time"})
+    at: str = utc_time()
     uptime_s: NonNegative | None = None
     frames_per_s: NonNegative | None = Field(None, description="Frames analysed per second over the last interval.")
     faces_per_s: NonNegative | None = Field(None, description="Face detections per second over the last interval.")
@@ -39,8 +41,3 @@ class Stats(BaseModel):
     worker_errors: dict[str, Counter] = Field(description=(
         "Exceptions that escaped each worker thread (vision, store, publisher) since it started; each was "
         "logged and the thread went on or was restarted."))
-
-
-def json_schema() -> dict:
-    schema = Stats.model_json_schema(by_alias=True)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "kiosk.stats/2", **schema}

@@ -9,31 +9,29 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from kiosk.payloads.wire import Wire, utc_time
 
 Count = Annotated[int, Field(ge=0)]
 Hidden = Annotated[int | None, Field(ge=0, description="0, at least k, or null (suppressed).")]
 Seconds = Annotated[float | None, Field(ge=0)]
 
 
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Histogram(_Wire):
+class Histogram(Wire):
     bins_s: list[float] = Field(description=(
         "Lower bounds (s) of the published bins: the fixed bins, with neighbours merged where one held 1..k-1 "
         "visits (so the edges can differ between summaries); the last bin is open."))
     counts: list[Hidden] = Field(description="Visits per bin, summing to the zone's visits; all null when the visits are.")
 
 
-class TimeStats(_Wire):
+class TimeStats(Wire):
     sum: Seconds = Field(description="Total seconds over the visits; null when the visits are.")
     mean: Seconds = Field(description="sum / visits; null when sum is, or when there were no visits.")
     histogram: Histogram
 
 
-class EmotionCounts(_Wire):
+class EmotionCounts(Wire):
     """Visits per emotion; ``none``: visits without a usable emotion. They sum to the visits."""
 
     angry: Hidden
@@ -46,7 +44,7 @@ class EmotionCounts(_Wire):
     none: Hidden
 
 
-class GenderCounts(_Wire):
+class GenderCounts(Wire):
     """Visits per estimated gender; they sum to the visits."""
 
     female: Hidden
@@ -54,13 +52,13 @@ class GenderCounts(_Wire):
     unknown: Hidden
 
 
-class Queue(_Wire):
+class Queue(Wire):
     samples: Count = Field(description="Occupancy samples (about one per second while frames arrive).")
     occupancy_mean: Seconds = Field(description="Mean head count over the samples; null when the peak is.")
     occupancy_peak: Hidden = Field(description="Largest head count; 0, at least k, or null.")
 
 
-class Coverage(_Wire):
+class Coverage(Wire):
     """How much of the period was watched: a period with the camera off is not one in which nobody came."""
 
     analysed_s: float = Field(ge=0, description="Seconds of the period covered by analysed frames (each covers up to 1 s before it).")
@@ -68,7 +66,7 @@ class Coverage(_Wire):
     camera_changes: Count = Field(description="Times the camera went offline or came back in the period.")
 
 
-class Zone(_Wire):
+class Zone(Wire):
     zone: str = Field(min_length=1)
     visits: Hidden = Field(description="People who stayed at least visits.min_dwell_s.")
     passers_by: Hidden = Field(description="People seen for less than visits.min_dwell_s.")
@@ -83,7 +81,7 @@ class Zone(_Wire):
     queue: Queue | None = Field(None, description="Queue zones only (present in every summary of a queue zone).")
 
 
-class Summary(_Wire):
+class Summary(Wire):
     """One message per closed period (QoS 1, not retained) on {prefix}/{store_id}/{device_id}/summary.
     Every zone configured is listed in every summary; each count is 0, at least k, or null, and no
     null can be narrowed to one value from the rest of the message (complementary suppression)."""
@@ -95,8 +93,8 @@ class Summary(_Wire):
     device_id: str = Field(min_length=1)
     store_id: str = Field(min_length=1)
     seq: int = Field(ge=1, description="Per device, persisted, strictly increasing, never reused.")
-    period_start: str = Field(pattern="Z$", json_schema_extra={"format": "date-time"})
-    period_end: str = Field(pattern="Z$", json_schema_extra={"format": "date-time"})
+    period_start: str = utc_time()
+    period_end: str = utc_time()
     clock_synced: bool = Field(description="Whether the device clock was synchronised (NTP) when the period closed.")
     models: dict[str, str] = Field(description="Model id -> first 12 hex digits of its sha256.")
     k: int = Field(ge=2, description="The smallest count published other than 0.")
@@ -108,8 +106,3 @@ class Summary(_Wire):
         "Summaries this device dropped from its full outbox so far, oldest first (cumulative). The newest "
         "summary's count equals the number of earlier seqs that will never arrive."))
     zones: list[Zone]
-
-
-def json_schema() -> dict:
-    schema = Summary.model_json_schema(by_alias=True)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "kiosk.summary/2", **schema}
