@@ -60,3 +60,23 @@ def test_the_detector_letterbox_averages_when_it_shrinks():
     assert rgb.shape == (144, 192, 3) and (px, py) == (0, 24)
     assert np.array_equal(rgb, cv2.cvtColor(cv2.resize(small, (192, 144), interpolation=cv2.INTER_LINEAR),
                                             cv2.COLOR_BGR2RGB))
+
+
+def test_the_letterbox_halvings_keep_frame_coordinates_and_match_one_area_resize():
+    """The letterbox halves the frame (2x2 means, fast) before its last step; an odd last row or
+    column is left out, so input pixels still map back exactly onto frame pixels, and the image
+    is the one a single INTER_AREA resize makes, to within a few grey levels."""
+    rng = np.random.default_rng(3)
+    frame = np.full((723, 1283, 3), 40, np.uint8)
+    frame[300:360, 610:670] = 255  # a bright square, centre (639.5, 329.5) in frame pixels
+    rgb, scale, _, _ = letterbox_rgb(frame, 192)  # (the padding is added around it in the input tensor)
+    ys, xs = np.nonzero(rgb[..., 0].astype(float) - 40 > 0)
+    weights = rgb[ys, xs, 0].astype(float) - 40
+    cx, cy = (xs + 0.5) @ weights / weights.sum(), (ys + 0.5) @ weights / weights.sum()
+    assert abs(cx / scale - 640.0) < 0.5 and abs(cy / scale - 330.0) < 0.5
+    textured = rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    textured = cv2.GaussianBlur(textured, (0, 0), 3)
+    rgb, scale, px, py = letterbox_rgb(textured, 192)
+    once = cv2.cvtColor(cv2.resize(textured, (192, 108), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+    assert rgb.shape == (108, 192, 3) and scale == 0.15 and (px, py) == (0, 42)
+    assert float(np.abs(rgb.astype(int) - once).mean()) < 2.0

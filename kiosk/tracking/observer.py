@@ -190,7 +190,7 @@ class FaceObserver:
                 kept.append(det)
             else:
                 weak.append(det)
-        followed, meshes = self._follow(vf, t, kept + weak, w, h)
+        followed, meshes = self._follow(vf, t, kept, weak, w, h)
         update = self.tracker.update(
             t, kept, [clothing_cue(bgr, d) for d in kept], weak, [clothing_cue(bgr, d) for d in weak],
             followed=followed, frame_size=(w, h), appearance=lambda d: appearance(bgr, d),
@@ -240,15 +240,18 @@ class FaceObserver:
             regions.append(step // every % (n * n))
         return regions, n
 
-    def _follow(self, vf: VisionFrame, t: float, found: list[Detection], w: int, h: int):
+    def _follow(self, vf: VisionFrame, t: float, strong: list[Detection], weak: list[Detection], w: int, h: int):
         """The face mesh on each track seen in the last frame that no detection continues now, at
-        its predicted place: its presence says whether the face is still there."""
+        its predicted place: its presence says whether the face is still there. A weak detection
+        continues only a confirmed track, so a young track under one is followed all the same."""
         followed: dict[int, tuple[Detection, np.ndarray | None]] = {}
         meshes: dict[int, FaceLandmarks] = {}
         if not self.options.follow_with_mesh:
             return followed, meshes
         horizon = self.tracker.options.max_extrapolation_s
-        boxes = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in found]
+        strong_boxes = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in strong]
+        weak_boxes = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in weak]
+        boxes = strong_boxes + weak_boxes
         predicted = {}
         for tr in self.tracker.tracks:
             if not tr.waiting:
@@ -258,7 +261,8 @@ class FaceObserver:
             if tr.waiting or tr.detection is None:
                 continue
             corners = predicted[tr.id]
-            if any(box_iou(corners, b) >= self.tracker.options.iou_threshold for b in boxes):
+            continuing = boxes if self.tracker.confirmed(tr) else strong_boxes
+            if any(box_iou(corners, b) >= self.tracker.options.iou_threshold for b in continuing):
                 continue  # the detector has it
             cx, cy = (corners[0] + corners[2]) / 2, (corners[1] + corners[3]) / 2
             got = self.pipeline.follow(vf, tr.detection, (cx - tr.box[0], cy - tr.box[1]))
@@ -268,7 +272,10 @@ class FaceObserver:
             b = det.box
             mine = (b.x0, b.y0, b.x1, b.y1)
             ratio = b.width / max(corners[2] - corners[0], 1.0)
-            others = [box for tid, box in predicted.items() if tid != tr.id] + boxes
+            # other faces: the other tracks' places, and detections not at this track's own place (a weak
+            # one there, which cannot continue a young track, is this face)
+            others = [box for tid, box in predicted.items() if tid != tr.id] + [
+                b for b in boxes if box_iou(corners, b) < self.tracker.options.iou_threshold]
             if (self.zones.excluded(b.center[0] / w, b.center[1] / h) or not 0.7 <= ratio <= 1.4
                     or any(box_iou(mine, o) >= 0.2 for o in others)):
                 # into an exclusion zone (never followed there), the mesh lost its hold, or it slid onto
