@@ -29,3 +29,18 @@ def test_a_young_track_under_a_weak_detection_is_followed_and_a_confirmed_one_co
     assert observer.tracker.confirmed(young)
     followed, _ = observer._follow(VisionFrame(frame), 1.0, [], [weak], w, h)
     assert young.id not in followed  # the tracker's second association continues it with the weak detection
+
+
+def test_the_mesh_runs_on_a_detected_face_ten_times_a_second_whatever_the_frame_rate(pipeline, sample_image):
+    """Head pose for attention holds for a tenth of a second (a head turns in a few tenths), so at
+    30 frames per second the mesh runs on every third frame, and attention is still all the time."""
+    frame = cv2.imread(str(sample_image))
+    observer = FaceObserver(pipeline)
+    mesh = pipeline._models["landmarks"]
+    before = mesh.invocations
+    for i in range(61):  # two seconds at 30 fps
+        observer.process(frame, i / 30, 1.8e9 + i / 30)
+    runs = mesh.invocations - before
+    assert 20 <= runs <= 30, runs  # about 10 a second (60 without the interval)
+    (st,) = observer._stats.values()
+    assert st.attention_s > 1.8

@@ -129,3 +129,21 @@ def test_a_shopper_walking_out_or_lost_at_the_edge_ends_after_max_age():
     for t in np.arange(3.0, 4.5, 0.1):
         ended += tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended
     assert len(ended) == 1
+
+
+def test_a_waiting_track_whose_place_is_empty_again_ends_at_once_and_a_look_alike_then_is_a_new_track():
+    """The next shopper at the same spot often wears like colours (a third of a crowd wears dark
+    clothes): once the place shows the empty scene again (``vacant``), the wait ends there, so the
+    look-alike who steps in a few seconds later is a second visit."""
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=20.0))
+    _stand(tr, 0.0, 5.0, 600, _look(10))
+    (first,) = tr.tracks
+    for t in np.arange(5.0, 7.5, 0.1):
+        tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None)
+    assert first.waiting
+    assert tr.update(7.6, [], frame_size=FRAME, appearance=lambda d: None, vacant=frozenset({999})).ended == ()
+    update = tr.update(7.7, [], frame_size=FRAME, appearance=lambda d: None, vacant=frozenset({first.id}))
+    assert update.ended == (first,) and first.last_seen < 5.0  # gone when last seen: the wait is not dwell
+    _stand(tr, 10.0, 12.0, 602, _look(10))  # the same colours, at the same place
+    (second,) = tr.tracks
+    assert second.id != first.id and second.first_seen == 10.0

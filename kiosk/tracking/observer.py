@@ -18,7 +18,8 @@ import numpy as np
 
 from kiosk.config.schema import TrackingConfig, VisitsConfig, default
 from kiosk.config.vocabulary import EMOTIONS
-from kiosk.tracking.tracker import Track, Tracker, TrackerOptions
+from kiosk.tracking.background import SceneBackground
+from kiosk.tracking.tracker import Track, Tracker, TrackerOptions, appearance_similarity
 from kiosk.vision.detector import box_iou
 from kiosk.vision.frame import VisionFrame
 from kiosk.vision.pipeline import VisionPipeline
@@ -47,12 +48,22 @@ class ObserverOptions:
     sample_max_yaw_deg: float = 35.0
     sample_max_pitch_deg: float = 30.0
     max_gap_s: float = 0.5  # longest gap between observations credited to dwell-in-zone and attention
+    # The face mesh (head pose, for attention) runs on a detected face at most this often, and
+    # whenever an attribute sample is due; a face the detector missed is followed by it every frame
+    pose_interval_s: float = 0.1
     max_age_samples: int = 15  # age estimates kept per track for the median
     weak_score: float = 0.3  # detections between this and the detection threshold only continue tracks
     follow_with_mesh: bool = default(TrackingConfig, "follow_with_mesh")  # a missed known face: the mesh where it was
     search_tiles: int = default(TrackingConfig, "search_tiles")  # n > 1: also an n x n grid of tiles, one at a time
     search_tile_every: int = default(TrackingConfig, "search_tile_every")  # one tile every this many detector frames
     whole_frame_every: int = default(TrackingConfig, "whole_frame_every")  # the whole frame every this many
+    # A waiting track's place is looked at every vacancy_check_s: when it looks like the empty scene
+    # (similarity at least vacancy_similarity, and vacancy_margin more than like its person) at
+    # vacancy_checks checks in a row, the person has left and the wait ends (see tracking/background.py).
+    vacancy_check_s: float = 0.5
+    vacancy_similarity: float = 0.8
+    vacancy_margin: float = 0.1
+    vacancy_checks: int = 2
 
 
 @dataclass(frozen=True)
@@ -93,6 +104,7 @@ class _Stats:
     samples: int = 0
     attentive_now: bool = False
     max_presence: float = 0.0  # a track whose face the mesh never confirmed is not a person
+    pose_t: float = float("-inf")  # when the face mesh last ran on this face
 
 
 def clothing_cue(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
@@ -135,11 +147,26 @@ def appearance(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
     after a look-away is the same shopper's. Coarse colours of clothes and hair only, never a face
     feature; held in memory with the track and dropped with it."""
     b = det.box
-    clothes = _region_hist(bgr, b.x0 - 0.3 * b.width, b.y1 + 0.5 * b.height, b.x1 + 0.3 * b.width, b.y1 + 1.5 * b.height)
+    return appearance_at(bgr, (b.x0, b.y0, b.x1, b.y1))
+
+
+def appearance_at(image: np.ndarray, face: tuple[float, float, float, float], factor: int = 1) -> np.ndarray | None:
+    """:func:`appearance` of whatever is at the regions around a face box (frame-pixel corners) in
+    ``image``, which is the frame reduced ``factor`` times (the empty scene is at a quarter)."""
+    x0, y0, x1, y1 = (v / factor for v in face)
+    bw, bh = x1 - x0, y1 - y0
+    clothes = _region_hist(image, x0 - 0.3 * bw, y1 + 0.5 * bh, x1 + 0.3 * bw, y1 + 1.5 * bh)
     if clothes is None:
         return None
-    hair = _region_hist(bgr, b.x0 + 0.1 * b.width, b.y0 - 0.3 * b.height, b.x1 - 0.1 * b.width, b.y0 + 0.05 * b.height)
+    hair = _region_hist(image, x0 + 0.1 * bw, y0 - 0.3 * bh, x1 - 0.1 * bw, y0 + 0.05 * bh)
     return np.concatenate([clothes, hair if hair is not None else clothes])
+
+
+def person_region(box: np.ndarray) -> tuple[float, float, float, float]:
+    """Frame-pixel corners of what a person at a track's box (cx, cy, w, h) covers: the face, the
+    hair above it and the clothes below it, as :func:`appearance_at` samples them."""
+    cx, cy, bw, bh = box.tolist()
+    return (cx - 0.85 * bw, cy - 0.9 * bh, cx + 0.85 * bw, cy + 2.1 * bh)
 
 
 @dataclass(frozen=True)
@@ -165,6 +192,8 @@ class FaceObserver:
         self.attention = attention or AttentionOptions()
         self.options = options or ObserverOptions()
         self._stats: dict[int, _Stats] = {}
+        self._background = SceneBackground()
+        self._vacancy: dict[int, tuple[float, int]] = {}  # waiting track id -> (last check, checks in a row)
         self._frame_index = -1
         self._frame_size: tuple[int, int] | None = None
 
@@ -194,7 +223,10 @@ class FaceObserver:
         update = self.tracker.update(
             t, kept, [clothing_cue(bgr, d) for d in kept], weak, [clothing_cue(bgr, d) for d in weak],
             followed=followed, frame_size=(w, h), appearance=lambda d: appearance(bgr, d),
+            vacant=self._vacant(bgr, t),
         )
+        if self.tracker.options.reacquire_s > self.tracker.options.max_age_s:
+            self._background.update(bgr, t, [person_region(tr.box) for tr in update.active])
         for track_id in update.merged:
             self._stats.pop(track_id, None)  # a few frames of a tentative track, now part of another
         for young, into in update.absorbed:  # a young track was a waiting one's person back: one visit
@@ -204,6 +236,34 @@ class FaceObserver:
                 self._observe(vf, tr, t, wall, w, h, meshes.get(id(tr.detection)))
         ended = tuple(ft for ft in (self._finish(tr) for tr in update.ended) if ft is not None)
         return FrameResult(ended=ended, faces=len(kept) + len(followed), excluded=excluded, occupancy=self._occupancy(t))
+
+    def _vacant(self, bgr: np.ndarray, t: float) -> frozenset[int]:
+        """Waiting tracks whose place shows the empty scene again: their person has left."""
+        o = self.options
+        empty = self._background.image
+        waiting = {tr.id: tr for tr in self.tracker.tracks if tr.waiting and tr.appearance is not None}
+        for gone in set(self._vacancy) - set(waiting):
+            del self._vacancy[gone]
+        if empty is None:
+            return frozenset()
+        vacant = set()
+        for tid, tr in waiting.items():
+            last, checks = self._vacancy.get(tid, (float("-inf"), 0))
+            if t - last < o.vacancy_check_s:
+                continue
+            cx, cy, bw, bh = tr.box.tolist()
+            face = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+            now, scene = appearance_at(bgr, face), appearance_at(empty, face, self._background.factor)
+            if now is None or scene is None:
+                continue
+            like_empty = appearance_similarity(now, scene)
+            like_person = appearance_similarity(now, tr.appearance)
+            empty_now = like_empty >= o.vacancy_similarity and like_empty >= like_person + o.vacancy_margin
+            checks = checks + 1 if empty_now else 0
+            self._vacancy[tid] = (t, checks)
+            if checks >= o.vacancy_checks:
+                vacant.add(tid)
+        return frozenset(vacant)
 
     def _absorb_stats(self, young: int, into: int) -> None:
         y, w = self._stats.pop(young, None), self._stats.get(into)
@@ -321,15 +381,21 @@ class FaceObserver:
         zone = self.zones.zone_at(cx / w, cy / h)
         key = zone.id if zone is not None else None
         st.zone_time[key] = st.zone_time.get(key, 0.0) + gap
-        if lm is None:
+        sample_due = t - st.last_sample >= 1.0 / self.options.attribute_rate_hz
+        if lm is None and (sample_due or t - st.pose_t >= self.options.pose_interval_s - 1e-6):
             lm = self.pipeline.landmarks_for(vf, det)
-        st.max_presence = max(st.max_presence, lm.presence)
-        a = self.attention
-        frontal = lm.presence >= self.pipeline.options.min_presence and abs(lm.pose.yaw) <= a.max_yaw_deg and abs(lm.pose.pitch) <= a.max_pitch_deg
+        if lm is None:  # the head pose of a moment ago holds (a head turns in a few tenths of a second)
+            frontal = st.attentive_now
+        else:
+            st.pose_t = t
+            st.max_presence = max(st.max_presence, lm.presence)
+            a = self.attention
+            frontal = (lm.presence >= self.pipeline.options.min_presence and abs(lm.pose.yaw) <= a.max_yaw_deg
+                       and abs(lm.pose.pitch) <= a.max_pitch_deg)
         if frontal and st.attentive_now:
             st.attention_s += gap  # credited only between two attentive observations
         st.attentive_now = frontal
-        if t - st.last_sample >= 1.0 / self.options.attribute_rate_hz:
+        if sample_due and lm is not None:
             quality = self._quality(vf.bgr, det, lm)
             if quality > 0:
                 self._sample(vf, det, lm, st, t, quality, frontal)

@@ -138,6 +138,7 @@ class Tracker:
         followed: dict[int, tuple[Detection, np.ndarray | None]] | None = None,
         frame_size: tuple[int, int] | None = None,
         appearance: AppearanceFn | None = None,
+        vacant: frozenset[int] = frozenset(),
     ) -> TrackerUpdate:
         """Associate this frame's detections and age the rest.
 
@@ -156,6 +157,8 @@ class Tracker:
         appearance histograms, and is called only when needed (bounded per track).
         ``followed`` (track id -> (detection, cue)) are faces found again without the detector,
         by the face mesh on each track's own predicted place: they continue that track only.
+        ``vacant`` names waiting tracks whose place shows the empty scene again: their person has
+        left, and they end now (at their last sighting, so the wait is not counted).
         """
         o = self.options
         cues = cues if cues is not None else [None] * len(detections)
@@ -197,7 +200,7 @@ class Tracker:
         for tr in self._tracks:
             lost_for = t - tr.last_seen
             if tr.waiting:
-                if lost_for > o.reacquire_s:
+                if lost_for > o.reacquire_s or tr.id in vacant:
                     ended.append(tr)
             elif lost_for > o.max_age_s:
                 if o.reacquire_s > o.max_age_s and self.confirmed(tr) and self._still_there(tr, frame_size):

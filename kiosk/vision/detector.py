@@ -180,7 +180,9 @@ def letterbox_rgb(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int,
     h, w = small.shape[:2]
     scale = min(size / w, size / h)
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    interp = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_LINEAR
+    # the rest is less than 2x: bilinear then reads every pixel (none skipped) at a tenth of the cost
+    # of an area step (0.01 against 0.18 ms from 320x180); an image never halved is shrunk by area
+    interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
     rgb = cv2.cvtColor(cv2.resize(small, (nw, nh), interpolation=interp), cv2.COLOR_BGR2RGB)
     return rgb, scale / factor, (size - nw) // 2, (size - nh) // 2
 
@@ -199,12 +201,19 @@ def halve_towards(image: np.ndarray, size: int) -> tuple[np.ndarray, int]:
     levels = 0
     while fit * (2 << levels) <= 1.0 and min(w, h) >> (levels + 1) >= 1:
         levels += 1
-    if levels == 0:
-        return image, 1
+    return halve(image, levels), 1 << levels
+
+
+def halve(image: np.ndarray, levels: int) -> np.ndarray:
+    """The image halved ``levels`` times (means of 2x2 pixels), its last ``2**levels - 1`` rows and
+    columns at most left out so that each halving is exact."""
+    if levels <= 0:
+        return image
+    h, w = image.shape[:2]
     out = image[: (h >> levels) << levels, : (w >> levels) << levels]
     for _ in range(levels):
         out = cv2.resize(out, (out.shape[1] // 2, out.shape[0] // 2), interpolation=cv2.INTER_AREA)
-    return out, 1 << levels
+    return out
 
 
 def tile_regions(frame: np.ndarray, n: int, overlap: float = 0.3) -> list[tuple[np.ndarray, int, int]]:
