@@ -1,6 +1,6 @@
 """Vision benchmark: per-stage and per-frame latency, Python overhead, peak RSS. Prints JSON.
 
-    .venv/bin/python bench/vision.py [--video PATH] [--threads N] [--detector MODEL]
+    .venv/bin/python bench/vision.py [--video PATH | --faces N] [--threads N] [--detector MODEL] [--mode daemon]
 
 Targets (checked here, not in timed tests): Python work outside the
 interpreters' invoke() at most 15% of the frame time; peak RSS with every
@@ -71,6 +71,39 @@ def analyze_in_parts(p: VisionPipeline, frame, parts: dict[str, float] | None) -
     return result
 
 
+def crowd_clip(n: int, data: Path, out: Path, seconds: float = 10.0, fps: float = 15.0) -> Path:
+    """A 1280x720 clip of ``n`` real faces (UTKFace dev, 72-120 px) in a grid, each swaying a few
+    pixels, for the cost per frame at a known number of faces. Written once, reused."""
+    import math
+    import random
+
+    import numpy as np
+
+    from kiosk.testing.scenario import _face_patch, _load_faces, _paste
+
+    if out.exists():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(n)
+    rows = _load_faces(data, rng, n)
+    cols = math.ceil(math.sqrt(n * 16 / 9))
+    lines = math.ceil(n / cols)
+    cell_w, cell_h = 1280 / cols, 720 / lines
+    faces = []
+    for i, r in enumerate(rows):
+        size = int(min(rng.uniform(72, 120), 0.6 * cell_w, 0.6 * cell_h))
+        img, mask = _face_patch(cv2.imread(str(data / "utkface-dev" / r["path"])), size)
+        faces.append((img, mask, (i % cols + 0.5) * cell_w, (i // cols + 0.5) * cell_h, rng.uniform(0, 6.28)))
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), fps, (1280, 720))
+    for k in range(int(seconds * fps)):
+        frame = np.full((720, 1280, 3), (170, 175, 180), np.uint8)
+        for img, mask, cx, cy, phase in faces:
+            _paste(frame, img, mask, cx + 5 * math.sin(k / fps * 2 + phase), cy + 3 * math.cos(k / fps * 1.5 + phase))
+        writer.write(frame)
+    writer.release()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--video", type=Path, default=PROJECT.parent / "shared/data/videos/hamilton-speech.mp4")
@@ -85,7 +118,15 @@ def main() -> None:
                     help="analyze: every attribute of every face on every frame (kiosk analyze); daemon: what "
                     "kiosk run does per frame (detection, mesh per tracked face, attributes sampled <= 3/s per "
                     "person, tracking and visits)")
+    ap.add_argument("--faces", type=int, default=0,
+                    help="instead of --video: a 1280x720 clip of this many real faces (made from ../shared/data/utkface-dev)")
     args = ap.parse_args()
+    if args.faces:
+        data = PROJECT.parent / "shared" / "data"
+        if not (data / "utkface-dev").is_dir():
+            sys.exit(f"{data / 'utkface-dev'} is absent: the --faces clip is made of its faces")
+        args.video = crowd_clip(args.faces, data, PROJECT / ".cache" / "bench" / f"crowd-{args.faces}.avi")
+        args.size = "native"
     if args.repeat < 2:
         ap.error("--repeat must be at least 2: the first pass over the clip is a warm-up and is not timed")
     if not args.video.exists():

@@ -1,5 +1,5 @@
-"""The built wheel works without the source tree (and without the test-only ``kiosk.testing``): installed into a folder of its own and run from
-elsewhere, it finds its manifest, its own int8 models and its payload schemas (package data, read
+"""The built wheel works without the source tree (and without the test-only ``kiosk.testing``): installed into a fresh virtual environment with its declared
+dependencies and run from elsewhere, it finds its manifest, its own int8 models and its payload schemas (package data, read
 with importlib.resources), installs and verifies the models, checks a config, analyses a photo."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run(args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+def run(program: Path, args: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    out = subprocess.run([str(program), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, (args, out.stdout[-2000:], out.stderr[-2000:])
     return out
 
@@ -29,9 +29,16 @@ def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
                             str(source)], capture_output=True, text=True, timeout=300)
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("kiosk-*.whl"))
-    site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
-                   check=True, timeout=300)
+    # a fresh virtual environment with nothing but the wheel and the dependencies it declares
+    # (from the registry, or pip's cache of it): what a device gets from `pip install kiosk-*.whl`
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python, kiosk = venv / "bin" / "python", venv / "bin" / "kiosk"  # the console script the wheel declares
+    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+                               capture_output=True, text=True, timeout=600)
+    assert installed.returncode == 0, installed.stderr[-2000:]
+    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                               capture_output=True, text=True, check=True).stdout.strip())
     assert (site / "kiosk" / "modelfiles" / "bundled" / "manifest.yaml").is_file()
     assert not (site / "kiosk" / "testing").exists()  # the scene generators and the attacker stay in the checkout
     models = tmp_path / "models"
@@ -40,19 +47,20 @@ def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
         shutil.copyfile(upstream, models / upstream.name)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(site), "KIOSK_MODELS_DIR": str(models)}
-    where = run(["-c", "import kiosk; print(kiosk.__file__)"], elsewhere, env).stdout.strip()
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["KIOSK_MODELS_DIR"] = str(models)
+    where = run(python, ["-c", "import kiosk; print(kiosk.__file__)"], elsewhere, env).stdout.strip()
     assert where.startswith(str(site)), where  # the installed wheel, not the source tree
-    installed = run(["-m", "kiosk.cli", "models", "install"], elsewhere, env).stdout
+    installed = run(kiosk, ["models", "install"], elsewhere, env).stdout
     assert "emotion_int8.tflite" in installed and (models / "emotion_int8.tflite").is_file(), installed
-    run(["-m", "kiosk.cli", "models", "verify"], elsewhere, env)
-    schemas = run(["-c", "from kiosk.mqtt.collector import load_validator as v; "
+    run(kiosk, ["models", "verify"], elsewhere, env)
+    schemas = run(python, ["-c", "from kiosk.mqtt.collector import load_validator as v; "
                          "[v(n) for n in ('summary.v2.json', 'status.v1.json', 'stats.v2.json')]; print('ok')"],
                   elsewhere, env)
     assert schemas.stdout.strip() == "ok"
     config = tmp_path / "kiosk.yaml"
     config.write_text(f"store:\n  path: {tmp_path / 'kiosk.db'}\nmqtt:\n  device_id: shelf-1\n  store_id: s1\n")
-    run(["-m", "kiosk.cli", "check-config", str(config)], elsewhere, env)
+    run(kiosk, ["check-config", str(config)], elsewhere, env)
     records = [json.loads(line) for line in
-               run(["-m", "kiosk.cli", "analyze", str(sample_image)], elsewhere, env).stdout.splitlines()]
+               run(kiosk, ["analyze", str(sample_image)], elsewhere, env).stdout.splitlines()]
     assert records[-1]["summary"]["faces"] >= 1, records[-1]

@@ -7,6 +7,7 @@ after aliases, depth, and no alias that contains itself."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -18,14 +19,14 @@ class ConfigError(ValueError):
     """An invalid configuration; the message lists every problem by YAML path (and line)."""
 
 
-def _path(loc: tuple) -> str:
+def _path(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "(top level)"
 
 
-def _model_at(loc: tuple) -> type[BaseModel] | None:
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     """The config model that holds the key at ``loc`` (for did-you-mean hints)."""
     model: type[BaseModel] | None = KioskConfig
     for part in loc[:-1]:
@@ -36,7 +37,7 @@ def _model_at(loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _submodel(annotation) -> type[BaseModel] | None:
+def _submodel(annotation: Any) -> type[BaseModel] | None:
     import typing
 
     for ann in (annotation, *typing.get_args(annotation)):
@@ -45,17 +46,17 @@ def _submodel(annotation) -> type[BaseModel] | None:
     return None
 
 
-def _is_text(annotation) -> bool:
+def _is_text(annotation: Any) -> bool:
     import typing
 
     args = typing.get_args(annotation)
     return annotation is str or (str in args and all(a in (str, type(None)) for a in args))
 
 
-def _message(e: dict) -> str:
+def _message(e: Any) -> str:  # a pydantic ErrorDetails
     import difflib
 
-    msg = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    msg: str = e["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if e["type"] == "extra_forbidden":
         model = _model_at(e["loc"])
         key = str(e["loc"][-1])
@@ -72,7 +73,7 @@ def _message(e: dict) -> str:
     return msg
 
 
-def parse_config(data: object, source: str = "<config>", lines: dict | None = None) -> KioskConfig:
+def parse_config(data: object, source: str = "<config>", lines: dict[tuple[Any, ...], int] | None = None) -> KioskConfig:
     """Validate already-parsed data; ``lines`` maps YAML paths (tuples) to line numbers for the messages."""
     if data is not None and not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections (vision:, camera:, ...), "
@@ -108,11 +109,11 @@ class _Reader:
 
     def __init__(self, source: str) -> None:
         self.source = source
-        self.lines: dict[tuple, int] = {}
+        self.lines: dict[tuple[Any, ...], int] = {}
         self._nodes = 0
         self._open: set[int] = set()  # the nodes being read (an alias back to one of them is a cycle)
 
-    def read(self, node, model: type[BaseModel] | None, loc: tuple):
+    def read(self, node: yaml.Node, model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any:
         where = f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}"
         self._nodes += 1
         if self._nodes > MAX_CONFIG_NODES:
@@ -128,13 +129,14 @@ class _Reader:
         finally:
             self._open.discard(id(node))
 
-    def _read(self, node, model: type[BaseModel] | None, loc: tuple):
+    def _read(self, node: yaml.Node, model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if node.tag.removeprefix("tag:yaml.org,2002:") not in _PLAIN_TAGS:
             raise ConfigError(f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}: not valid YAML for a config: "
                               f"the tag {node.tag} is not allowed (plain values, lists and mappings only)")
         if isinstance(node, yaml.MappingNode):
-            out, seen = {}, {}
+            out: dict[str, Any] = {}
+            seen: dict[str, int] = {}
             for key_node, value_node in node.value:
                 key = self._plain(key_node)
                 if not isinstance(key, str):
@@ -155,7 +157,7 @@ class _Reader:
         return self._plain(node)
 
     @staticmethod
-    def _plain(node):
+    def _plain(node: yaml.Node) -> Any:
         # the safe loader's own constructor on the node itself (serialising and parsing it again cost
         # about 100 us a value: two seconds for a file at the node bound)
         return yaml.constructor.SafeConstructor().construct_object(node, deep=True)

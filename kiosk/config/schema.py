@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -21,7 +21,7 @@ from kiosk.config.vocabulary import ATTENTION_BINS, DEFAULT_AGE_BANDS
 def default(section: type[BaseModel], name: str) -> Any:
     """The default of one config field (for the options dataclass that mirrors it)."""
     field = section.model_fields[name]
-    return field.default_factory() if field.default_factory is not None else field.default
+    return field.get_default(call_default_factory=True)
 
 
 class Section(BaseModel):
@@ -125,8 +125,8 @@ def _first_crossing(points: list[list[float]]) -> tuple[int, int] | None:
     n = len(points)
     edges = [(points[i], points[(i + 1) % n]) for i in range(n)]
 
-    def orient(a, b, c) -> float:
-        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    def orient(a: list[float], b: list[float], c: list[float]) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
 
     for i in range(n):
         for j in range(i + 1, n):
@@ -177,7 +177,7 @@ class AreaConfig(Section):
         return v
 
     @model_validator(mode="after")
-    def _one_shape(self):
+    def _one_shape(self) -> Self:
         if (self.rect is None) == (self.polygon is None):
             raise ValueError("give exactly one of rect or polygon")
         return self
@@ -204,7 +204,7 @@ class ContentSlotConfig(Section):
     )
 
     @model_validator(mode="after")
-    def _check(self):
+    def _check(self) -> Self:
         for name in ("start", "end"):
             v = getattr(self, name)
             if v is not None and v.tzinfo is None:
@@ -309,7 +309,7 @@ class MqttConfig(Section):
         return v
 
     @model_validator(mode="after")
-    def _credentials(self):
+    def _credentials(self) -> Self:
         if self.password_file is not None and self.password_env:
             raise ValueError("give password_file or password_env, not both")
         if (self.cert_file is None) != (self.key_file is None):

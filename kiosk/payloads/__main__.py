@@ -6,12 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from kiosk.payloads.stats import Stats
 from kiosk.payloads.status import Status
 from kiosk.payloads.summary import Summary
 from kiosk.payloads.wire import json_schema
 
-GENERATED = {"summary.v2.json": (Summary, "kiosk.summary/2"), "status.v1.json": (Status, "kiosk.status/1"),
+GENERATED: dict[str, tuple[type[BaseModel], str]] = {"summary.v2.json": (Summary, "kiosk.summary/2"), "status.v1.json": (Status, "kiosk.status/1"),
              "stats.v2.json": (Stats, "kiosk.stats/2")}
 
 

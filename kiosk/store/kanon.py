@@ -11,6 +11,7 @@ it is the primary rule alone, for a person reading their own device's database.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -25,7 +26,7 @@ VISIT_FIELDS = tuple(c for c in COUNT_COLUMNS if c != "passers_by")  # what a vi
 class KAnonResult:
     k: int
     group_by: tuple[str, ...]
-    cells: tuple[dict, ...]
+    cells: tuple[dict[str, Any], ...]
     suppressed_cells: int  # cells in which at least one figure was hidden
 
     @property
@@ -33,7 +34,7 @@ class KAnonResult:
         return len(self.cells)
 
 
-def period_filter(since: object | None, until: object | None) -> tuple[list[str], list]:
+def period_filter(since: object | None, until: object | None) -> tuple[list[str], list[object]]:
     """SQL conditions (``?`` placeholders) and parameters selecting rows whose ``period_start``
     is in [since, until); either bound may be None. The device store passes epoch seconds, the
     collector's store ISO 8601 strings."""
@@ -54,7 +55,7 @@ def read_sums(
     since: int | None = None,
     until: int | None = None,
     zones: tuple[str, ...] | None = None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The stored counters summed over ``group_by`` (a subset of period_start, zone, content,
     age_band, gender) for periods in [since, until): raw, nothing suppressed."""
     bad = [g for g in group_by if g not in KEY_COLUMNS]
@@ -104,7 +105,7 @@ def read_aggregates(
     return KAnonResult(k=k, group_by=tuple(group_by), cells=tuple(cells), suppressed_cells=suppressed)
 
 
-def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> tuple[dict, ...]:
+def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> tuple[dict[str, Any], ...]:
     """Queue occupancy per (period, zone): head counts over time, with no attribute of anyone."""
     where, params = period_filter(since, until)
     sql = "SELECT period_start, zone, samples, total, peak FROM occupancy"
@@ -115,7 +116,7 @@ def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until
     return tuple(dict(zip(names, r)) for r in cursor.fetchall())
 
 
-def read_coverage(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> dict | None:
+def read_coverage(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> dict[str, Any] | None:
     """Frames analysed, the seconds they cover and camera changes, summed over [since, until); None
     when nothing was recorded (a database from before coverage, or a tool that does not record it)."""
     where, params = period_filter(since, until)

@@ -18,9 +18,11 @@ in turn.
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -46,7 +48,7 @@ class Outbox:
     def _counter(self, name: str) -> int:
         return int(self.db.execute("SELECT value FROM device_counters WHERE name = ?", [name]).fetchone()[0])
 
-    def close_period(self, period_start: int, build: Callable[[int, int], dict]) -> int | None:
+    def close_period(self, period_start: int, build: Callable[[int, int], dict[str, Any]]) -> int | None:
         """Close a period once: ``build(seq, dropped_total)`` makes its summary, which is queued in
         the same transaction. Returns the seq, or None when the period was already closed."""
         with write_transaction(self.db.conn) as conn:
@@ -66,7 +68,7 @@ class Outbox:
             self._enforce_bounds(conn)  # the byte bound (rarely reached; counted in the next summary)
         return seq
 
-    def _enforce_bounds(self, conn, room_for: int = 0) -> None:
+    def _enforce_bounds(self, conn: sqlite3.Connection, room_for: int = 0) -> None:
         """Make the outbox hold at most max_rows - room_for rows and max_bytes: first sent rows
         past their keeping time, then any sent rows, then the oldest unsent ones (counted as dropped)."""
         conn.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < ?", [time.time() - self.keep_sent_s])
