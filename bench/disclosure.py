@@ -42,8 +42,12 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--k", type=int, nargs="+", default=[5, 10])
     ap.add_argument("--periods", type=int, default=48)
-    ap.add_argument("--summary-period", type=int, default=300,
-                    help="seconds per summary (a multiple of 300: the day's 5-minute rows summed)")
+    ap.add_argument(
+        "--summary-period",
+        type=int,
+        default=300,
+        help="seconds per summary (a multiple of 300: the day's 5-minute rows summed)",
+    )
     ap.add_argument("--kiosk", type=Path, default=HERE, help="checkout whose kiosk package builds the summaries")
     args = ap.parse_args()
     sys.path.insert(0, str(args.kiosk.resolve()))
@@ -64,8 +68,16 @@ def main() -> int:
         for seed in args.seeds:
             db = open_db(":memory:")
             pop = population.generate_day(db, seed=seed, t0=T0, periods=args.periods, zones=zones)
-            wanted = dict(device_id="dev", store_id="store", period_s=args.summary_period, k=k, models={}, queue_zones=("checkout",),
-                          zones=zones, content_labels=("spring", "promo"))
+            wanted = dict(
+                device_id="dev",
+                store_id="store",
+                period_s=args.summary_period,
+                k=k,
+                models={},
+                queue_zones=("checkout",),
+                zones=zones,
+                content_labels=("spring", "promo"),
+            )
             ctx = summary_mod.SummaryContext(**{key: v for key, v in wanted.items() if key in fields})
             step = args.summary_period // 300
             starts = pop.periods[::step]
@@ -87,13 +99,18 @@ def main() -> int:
                         published_zone[1] += z["visits"] if z.get("attentive") is None else 0
                         published_zone[2] += z["visits"] if (z.get("dwell_s") or {}).get("mean") is None else 0
         out["by_k"][k] = {
-            "summaries": summaries, "zone_entries": entries, "leaks": sum(leaks.values()), "leaks_by_kind": dict(leaks),
+            "summaries": summaries,
+            "zone_entries": entries,
+            "leaks": sum(leaks.values()),
+            "leaks_by_kind": dict(leaks),
             "visits_with_age_band_hidden": round(shares["age_bands"][0] / max(1, shares["age_bands"][1]), 3),
             "visits_with_gender_hidden": round(shares["gender"][0] / max(1, shares["gender"][1]), 3),
             "visits_in_published_zones": round(published_zone[0] / max(1, shares["gender"][1]), 3),
             "of_those_attentive_hidden": round(published_zone[1] / max(1, published_zone[0]), 3),
             "of_those_dwell_mean_hidden": round(published_zone[2] / max(1, published_zone[0]), 3),
-            "visits": shares["gender"][1], "seconds": round(time.perf_counter() - t, 1)}
+            "visits": shares["gender"][1],
+            "seconds": round(time.perf_counter() - t, 1),
+        }
     print(json.dumps(out, indent=2))
     return 0
 

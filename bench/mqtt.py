@@ -46,13 +46,29 @@ def make_backlog(path: Path, n: int) -> Outbox:
     agg = Aggregator(60)
     for p in range(n):
         for i in range(6):
-            agg.add(Visit("visit", "shelf-a", "none", T0 + p * 60, T0 + p * 60 + 5 + i, 5.0, 2.0, True, "happy",
-                          "happy", "25-34", "female"))
+            agg.add(
+                Visit(
+                    "visit",
+                    "shelf-a",
+                    "none",
+                    T0 + p * 60,
+                    T0 + p * 60 + 5 + i,
+                    5.0,
+                    2.0,
+                    True,
+                    "happy",
+                    "happy",
+                    "25-34",
+                    "female",
+                )
+            )
     AggregateStore(db).write(agg.drain())
     ctx = SummaryContext("dev-1", "store-1", 60, 5, {"emotion": "be237b852ac9"})
     outbox = Outbox(db, max_rows=n + 10)
     for p in range(n):
-        outbox.close_period(T0 + p * 60, lambda seq, dropped, p=p: build_summary(db, ctx, T0 + p * 60, seq, dropped, True))
+        outbox.close_period(
+            T0 + p * 60, lambda seq, dropped, p=p: build_summary(db, ctx, T0 + p * 60, seq, dropped, True)
+        )
     return outbox
 
 
@@ -84,8 +100,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backlog", type=int, default=10_000)
     ap.add_argument("--clip", type=Path, default=PROJECT.parent / "shared/data/videos/hamilton-speech.mp4")
-    ap.add_argument("--rate", type=float, default=MqttConfig().drain_rate_per_s,
-                    help="the drainer's rate limit while vision runs (summaries/s; default: the config default)")
+    ap.add_argument(
+        "--rate",
+        type=float,
+        default=MqttConfig().drain_rate_per_s,
+        help="the drainer's rate limit while vision runs (summaries/s; default: the config default)",
+    )
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -115,9 +135,15 @@ def main() -> None:
     }
     if idle and busy:
         mi, mb = statistics.median(idle), statistics.median(busy)
-        out.update({"vision_rate_limit_per_s": a.rate, "frame_ms_idle_median": round(mi, 2),
-                    "frame_ms_draining_median": round(mb, 2), "frame_slowdown": round(mb / mi - 1, 3),
-                    "target_slowdown_max": 0.10})
+        out.update(
+            {
+                "vision_rate_limit_per_s": a.rate,
+                "frame_ms_idle_median": round(mi, 2),
+                "frame_ms_draining_median": round(mb, 2),
+                "frame_slowdown": round(mb / mi - 1, 3),
+                "target_slowdown_max": 0.10,
+            }
+        )
     out["targets_met"] = rate >= 200 and (not (idle and busy) or out["frame_slowdown"] <= 0.10)
     print(json.dumps(out, indent=2))
 
@@ -127,8 +153,7 @@ def drain(db_path: Path, port: int, rate: float, during=None) -> tuple[int, floa
     client = MqttClient(MqttOptions(port=port, client_id=f"dev-{db_path.stem}", max_inflight=50, max_queued=100))
     client.start()
     client.wait_connected(10)
-    drainer = OutboxDrainer(Outbox(open_db(db_path)), client, "kiosk/store-1/dev-1/summary", window=50,
-                            rate_per_s=rate)
+    drainer = OutboxDrainer(Outbox(open_db(db_path)), client, "kiosk/store-1/dev-1/summary", window=50, rate_per_s=rate)
     stop = threading.Event()
     thread = threading.Thread(target=drainer.run, args=(stop,), name="kiosk-publisher", daemon=True)
     start = time.perf_counter()

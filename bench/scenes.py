@@ -67,9 +67,12 @@ def _recall_probe(truth: dict, data: Path, min_px: int = 48):
 
     def summary() -> dict:
         delays = [state["first_found"].get(i, float("inf")) - t0 for i, t0 in state["first_shown"].items()]
-        return {"recall_48px": round(state["found"] / max(1, state["seen"]), 3),
-                "found_within_1s": round(sum(d <= 1.0 for d in delays) / max(1, len(delays)), 3),
-                "median_find_delay_s": round(statistics.median(delays), 2) if delays else None}
+        return {
+            "recall_48px": round(state["found"] / max(1, state["seen"]), 3),
+            "found_within_1s": round(sum(d <= 1.0 for d in delays) / max(1, len(delays)), 3),
+            "median_find_delay_s": round(statistics.median(delays), 2) if delays else None,
+        }
+
     return probe, summary
 
 
@@ -93,7 +96,8 @@ def evaluate_scene(video: Path, truth_path: Path, overrides: list[str], data: Pa
     elapsed = time.perf_counter() - started
     return {
         **store_scene_report(truth["people"], visits, T0),
-        "frames": frames, "faces_per_frame": round(faces / max(1, frames), 2),
+        "frames": frames,
+        "faces_per_frame": round(faces / max(1, frames), 2),
         "ms_per_frame": round(1000 * elapsed / max(1, frames), 2),
         **(recall() if recall is not None else {}),
     }
@@ -107,8 +111,12 @@ def main() -> None:
     ap.add_argument("--people", type=int, default=36)
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--cache", type=Path, default=ROOT / ".cache" / "scenes")
-    ap.add_argument("--recall", action="store_true", help="also per-frame recall of faces >= 48 px and time to find them")
-    ap.add_argument("--set", dest="overrides", action="append", default=[], help="config override, e.g. tracking.reacquire_s=0")
+    ap.add_argument(
+        "--recall", action="store_true", help="also per-frame recall of faces >= 48 px and time to find them"
+    )
+    ap.add_argument(
+        "--set", dest="overrides", action="append", default=[], help="config override, e.g. tracking.reacquire_s=0"
+    )
     a = ap.parse_args()
     if not (a.data / "utkface-dev").is_dir():
         raise SystemExit(f"{a.data / 'utkface-dev'} is absent: the scenes are made of its faces")
@@ -120,14 +128,27 @@ def main() -> None:
             video = folder / f"store-{seed}-{w}x{h}.avi"
             truth_path = video.with_suffix(".json")
             if not (video.exists() and truth_path.exists()) or "people_asked" not in json.loads(truth_path.read_text()):
-                generate_store(folder, a.data, seed, a.duration, a.people, SceneSize(w, h))  # (truth of an older version)
-            row = {"seed": seed, "size": size,
-                   **evaluate_scene(video, truth_path, a.overrides, a.data if a.recall else None)}
+                generate_store(
+                    folder, a.data, seed, a.duration, a.people, SceneSize(w, h)
+                )  # (truth of an older version)
+            row = {
+                "seed": seed,
+                "size": size,
+                **evaluate_scene(video, truth_path, a.overrides, a.data if a.recall else None),
+            }
             print(json.dumps(row), file=sys.stderr)
             rows.append(row)
     keys = ("visit_count_error", "median_dwell_error_s", "median_attention_error_s", "ms_per_frame")
-    print(json.dumps({"overrides": a.overrides, "scenes": rows,
-                      "median": {k: statistics.median(r[k] for r in rows) for k in keys}}, indent=1))
+    print(
+        json.dumps(
+            {
+                "overrides": a.overrides,
+                "scenes": rows,
+                "median": {k: statistics.median(r[k] for r in rows) for k in keys},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

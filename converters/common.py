@@ -84,7 +84,15 @@ def update_manifest(entry: dict) -> None:
     doc = yaml.safe_load(text)
     models = [m for m in doc["models"] if m["id"] != entry["id"]]
     models.append(entry)
-    order = ["face_detector_short", "face_detector_full", "face_detector_full_sparse", "face_landmarks", "emotion", "age", "gender"]
+    order = [
+        "face_detector_short",
+        "face_detector_full",
+        "face_detector_full_sparse",
+        "face_landmarks",
+        "emotion",
+        "age",
+        "gender",
+    ]
     models.sort(key=lambda m: order.index(m["id"]) if m["id"] in order else len(order))
     doc["models"] = models
     MANIFEST.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=120), encoding="utf-8")
@@ -95,7 +103,9 @@ def tensor_entries(details: list[dict]) -> list[dict]:
     for d in details:
         scale, zp = d["quantization"]
         q = {"scale": float(scale), "zero_point": int(zp)} if scale else "none"
-        out.append({"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": d["dtype"].__name__, "quantization": q})
+        out.append(
+            {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": d["dtype"].__name__, "quantization": q}
+        )
     return out
 
 

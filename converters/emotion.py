@@ -88,7 +88,9 @@ def main() -> None:
     acc_ref, acc_int8 = float((ref_top == y).mean()), float((got_top == y).mean())
     print(f"keras accuracy {acc_ref:.4f}  int8 accuracy {acc_int8:.4f}  top-1 agreement {agreement:.4f}")
     fail_if(agreement < MIN_AGREEMENT, f"top-1 agreement {agreement:.3f} < {MIN_AGREEMENT}")
-    fail_if(acc_ref - acc_int8 > MAX_ACCURACY_DROP, f"int8 accuracy {acc_int8:.4f} is more than 1 point below {acc_ref:.4f}")
+    fail_if(
+        acc_ref - acc_int8 > MAX_ACCURACY_DROP, f"int8 accuracy {acc_int8:.4f} is more than 1 point below {acc_ref:.4f}"
+    )
 
     out = write_model(tflite, OUT_NAME)
     update_manifest(

@@ -40,7 +40,10 @@ def main() -> None:
     rows = read_labels(root / "labels.csv")
     side = 48 * UPSCALE
     scales, dxs, dys, found = [], [], [], []
-    with TFLiteModel(MODELS / "face_detection_full_range_sparse.tflite") as dm, TFLiteModel(MODELS / "emotion_int8.tflite") as em:
+    with (
+        TFLiteModel(MODELS / "face_detection_full_range_sparse.tflite") as dm,
+        TFLiteModel(MODELS / "emotion_int8.tflite") as em,
+    ):
         det = FaceDetector(dm, DetectorOptions(min_face_px=0))
         emo = EmotionClassifier(em)
         for r in rows:
@@ -59,7 +62,9 @@ def main() -> None:
             dys.append((c - bcy) / bw)
             found.append((img, d, EMOTIONS.index(r["emotion"])))
         s, dx, dy = statistics.median(scales), statistics.median(dxs), statistics.median(dys)
-        print(f"detected {len(scales)}/{len(rows)}; FER_CROP_SCALE = {s:.3f}  FER_CROP_DX = {dx:.3f}  FER_CROP_DY = {dy:.3f}")
+        print(
+            f"detected {len(scales)}/{len(rows)}; FER_CROP_SCALE = {s:.3f}  FER_CROP_DX = {dx:.3f}  FER_CROP_DY = {dy:.3f}"
+        )
         classifiers.FER_CROP_SCALE, classifiers.FER_CROP_DX, classifiers.FER_CROP_DY = s, dx, dy
         hits = n = 0
         for item in found:

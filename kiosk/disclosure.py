@@ -104,7 +104,7 @@ def merge_bins(counts: Sequence[int], k: int, breaks: Iterable[int] = ()) -> tup
             break
         j = bad + 1 if bad + 1 < len(segments) else bad - 1  # merge with the next side, else the previous
         lo, hi = min(bad, j), max(bad, j)
-        segments[lo:hi + 1] = [(segments[lo][0], segments[hi][1])]
+        segments[lo : hi + 1] = [(segments[lo][0], segments[hi][1])]
         kept = False
     runs: list[tuple[int, int]] = []
     for a, b in segments:
@@ -126,7 +126,7 @@ def _merge_segment(counts: Sequence[int], a: int, b: int, k: int) -> list[tuple[
             start, acc = i + 1, 0
     if acc:  # 1..k-1 left over: into the previous run with values, trailing empty bins kept apart
         last = max(i for i in range(start, b) if counts[i])
-        while runs and sum(counts[runs[-1][0]:runs[-1][1]]) == 0:
+        while runs and sum(counts[runs[-1][0] : runs[-1][1]]) == 0:
             runs.pop()  # empty bins between the previous run and the leftover join them
         if not runs:
             raise ValueError(f"bins {a}..{b} hold {acc} < k={k} visits: they cannot be published on their own")

@@ -41,8 +41,13 @@ def configure(level: str = "info", repeat_interval_s: float = 60.0, stream=None)
     logs to stderr)."""
     handler = logging.StreamHandler(stream or sys.stdout)
     under_journald = bool(os.environ.get("JOURNAL_STREAM"))
-    handler.setFormatter(logging.Formatter(
-        "%(levelname)s %(name)s: %(message)s" if under_journald else "%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter(
+            "%(levelname)s %(name)s: %(message)s"
+            if under_journald
+            else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    )
     handler.addFilter(RepeatFilter(repeat_interval_s))
     root = logging.getLogger()
     for h in list(root.handlers):

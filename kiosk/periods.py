@@ -25,8 +25,14 @@ log = logging.getLogger("kiosk.periods")
 
 
 class PeriodCloser:
-    def __init__(self, db: sqlite_utils.Database, outbox: Outbox, ctx: SummaryContext, grace_s: float,
-                 clock_synced: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        outbox: Outbox,
+        ctx: SummaryContext,
+        grace_s: float,
+        clock_synced: Callable[[], bool],
+    ) -> None:
         self.db = db
         self.outbox = outbox
         self.ctx = ctx
@@ -39,7 +45,8 @@ class PeriodCloser:
         """Note every period with stored data that was never closed (after a crash or power cut)."""
         rows = self.db.execute(
             "SELECT period_start FROM aggregates UNION SELECT period_start FROM occupancy "
-            "UNION SELECT period_start FROM coverage EXCEPT SELECT period_start FROM closed_periods").fetchall()
+            "UNION SELECT period_start FROM coverage EXCEPT SELECT period_start FROM closed_periods"
+        ).fetchall()
         self._open.update(int(r[0]) for r in rows)
 
     def note_time(self, wall: float) -> None:
@@ -51,8 +58,11 @@ class PeriodCloser:
         for p in periods:
             if p not in self._open and self.outbox.is_closed(p):
                 self.late += 1
-                log.warning("data for period %s arrived after it was closed (was the clock set back?); it is kept "
-                            "in the database for reports but not sent", iso(p))
+                log.warning(
+                    "data for period %s arrived after it was closed (was the clock set back?); it is kept "
+                    "in the database for reports but not sent",
+                    iso(p),
+                )
                 continue
             self._open.add(p)
 
@@ -68,8 +78,9 @@ class PeriodCloser:
     def _close(self, periods) -> list[int]:
         seqs = []
         for p in list(periods):
-            seq = self.outbox.close_period(p, lambda seq, dropped, p=p: build_summary(
-                self.db, self.ctx, p, seq, dropped, self.clock_synced()))
+            seq = self.outbox.close_period(
+                p, lambda seq, dropped, p=p: build_summary(self.db, self.ctx, p, seq, dropped, self.clock_synced())
+            )
             self._open.discard(p)
             if seq is not None:
                 seqs.append(seq)

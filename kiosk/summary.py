@@ -52,11 +52,17 @@ def context_from_config(cfg, models: dict, period_s: int | None = None) -> Summa
     """The summary context of a :class:`kiosk.config.KioskConfig` (one place for every caller)."""
     zones = tuple(z.id for z in cfg.zones) or ("frame",)
     return SummaryContext(
-        device_id=cfg.mqtt.device_id, store_id=cfg.mqtt.store_id,
-        period_s=cfg.store.period_s if period_s is None else period_s, k=cfg.store.k_anonymity,
-        models=dict(models), queue_zones=tuple(z.id for z in cfg.zones if z.type == "queue"), zones=zones,
-        content_labels=cfg.content.all_labels(), age_bands=tuple(cfg.visits.age_bands),
-        attentive_min_s=cfg.visits.min_attention_s)
+        device_id=cfg.mqtt.device_id,
+        store_id=cfg.mqtt.store_id,
+        period_s=cfg.store.period_s if period_s is None else period_s,
+        k=cfg.store.k_anonymity,
+        models=dict(models),
+        queue_zones=tuple(z.id for z in cfg.zones if z.type == "queue"),
+        zones=zones,
+        content_labels=cfg.content.all_labels(),
+        age_bands=tuple(cfg.visits.age_bands),
+        attentive_min_s=cfg.visits.min_attention_s,
+    )
 
 
 def iso(ts: float) -> str:
@@ -77,8 +83,9 @@ def _fold(counts: dict[str, int], keys: tuple[str, ...], into: str) -> dict[str,
     return out
 
 
-def _histogram(counts: list[int], bins: tuple[int, ...], visible: bool, k: int,
-               breaks: tuple[int, ...] = ()) -> tuple[dict, bool]:
+def _histogram(
+    counts: list[int], bins: tuple[int, ...], visible: bool, k: int, breaks: tuple[int, ...] = ()
+) -> tuple[dict, bool]:
     """The published histogram (merged bins, or all null when the zone's visits are hidden) and
     whether the merge kept every break."""
     if not visible:
@@ -89,9 +96,11 @@ def _histogram(counts: list[int], bins: tuple[int, ...], visible: bool, k: int,
 
 def _time_stats(raw: dict, prefix: str, histogram: dict, visits: int | None) -> dict:
     total = raw[f"{prefix}_sum"] if visits is not None else None
-    return {"sum": None if total is None else round(total, 2),
-            "mean": round(total / visits, 2) if total is not None and visits else None,
-            "histogram": histogram}
+    return {
+        "sum": None if total is None else round(total, 2),
+        "mean": round(total / visits, 2) if total is not None and visits else None,
+        "histogram": histogram,
+    }
 
 
 class _ZoneBuilder:
@@ -119,8 +128,13 @@ class _ZoneBuilder:
         visits = self._count(v)
         visible = visits is not None
         dwell, _ = _histogram([raw[f"dwell_h{i}"] for i in range(len(DWELL_BINS))], DWELL_BINS, visible, self.k)
-        attention, kept = _histogram([raw[f"attention_h{i}"] for i in range(len(ATTENTION_BINS))], ATTENTION_BINS,
-                                     visible, self.k, self.attn_break)
+        attention, kept = _histogram(
+            [raw[f"attention_h{i}"] for i in range(len(ATTENTION_BINS))],
+            ATTENTION_BINS,
+            visible,
+            self.k,
+            self.attn_break,
+        )
         self.hidden += 0 if visible else len(DWELL_BINS) + len(ATTENTION_BINS)  # both histograms' bins
         attentive = raw["attentive"] if visible and kept and self.attn_edge else None
         self.hidden += attentive is None
@@ -160,8 +174,9 @@ def _no_splits() -> dict[str, dict[str, int]]:
     return {"age_band": {}, "gender": {}, "content": {}}
 
 
-def build_summary(db: sqlite_utils.Database, ctx: SummaryContext, period_start: int, seq: int, dropped: int,
-                  clock_synced: bool) -> dict:
+def build_summary(
+    db: sqlite_utils.Database, ctx: SummaryContext, period_start: int, seq: int, dropped: int, clock_synced: bool
+) -> dict:
     since, until = period_start, period_start + ctx.period_s
     totals = {c["zone"]: c for c in read_sums(db, group_by=("zone",), since=since, until=until)}
     splits: dict[str, dict[str, dict[str, int]]] = {}
@@ -175,8 +190,11 @@ def build_summary(db: sqlite_utils.Database, ctx: SummaryContext, period_start: 
     listed = list(ctx.zones) or sorted(set(totals) | set(occupancy))
     # data of a zone no longer configured, listed only when it has something to say beyond that
     # someone was there (a visit or passer-by count that is published and not zero)
-    extra = [z for z in sorted(set(totals) - set(listed))
-             if protect_count(totals[z]["visits"], ctx.k) or protect_count(totals[z]["passers_by"], ctx.k)]
+    extra = [
+        z
+        for z in sorted(set(totals) - set(listed))
+        if protect_count(totals[z]["visits"], ctx.k) or protect_count(totals[z]["passers_by"], ctx.k)
+    ]
     entries = []
     for zone in listed + extra:
         entry = builder.zone(zone, totals.get(zone) or _empty_raw(), splits.get(zone, _no_splits()), content_keys)

@@ -73,8 +73,14 @@ def visit_options(visits: VisitsConfig) -> VisitOptions:
 
 def content_schedule(content: ContentConfig) -> ContentSchedule:
     slots = tuple(
-        ContentSlot(label=s.label, start=s.start, end=s.end, daily_from=s.daily_from, daily_to=s.daily_to,
-                    days=tuple(WEEKDAYS.index(d) for d in s.days))
+        ContentSlot(
+            label=s.label,
+            start=s.start,
+            end=s.end,
+            daily_from=s.daily_from,
+            daily_to=s.daily_to,
+            days=tuple(WEEKDAYS.index(d) for d in s.days),
+        )
         for s in content.schedule
     )
     return ContentSchedule(slots, default=content.default, timezone=content.timezone)
@@ -104,10 +110,20 @@ def mqtt_options(m: MqttConfig):
     def text(path) -> str | None:
         return str(path) if path else None
 
-    return MqttOptions(host=m.host, port=m.port, client_id=m.device_id, protocol=m.protocol, keepalive=m.keepalive_s,
-                       username=m.username, password=m.password(), ca_file=text(m.ca_file),
-                       cert_file=text(m.cert_file), key_file=text(m.key_file), max_inflight=m.max_inflight,
-                       max_queued=m.max_inflight * 2)
+    return MqttOptions(
+        host=m.host,
+        port=m.port,
+        client_id=m.device_id,
+        protocol=m.protocol,
+        keepalive=m.keepalive_s,
+        username=m.username,
+        password=m.password(),
+        ca_file=text(m.ca_file),
+        cert_file=text(m.cert_file),
+        key_file=text(m.key_file),
+        max_inflight=m.max_inflight,
+        max_queued=m.max_inflight * 2,
+    )
 
 
 # --- parts -----------------------------------------------------------------------------------------
@@ -126,8 +142,13 @@ class VisitChain:
     """Frames in; visits (memory only) out and added to the aggregates."""
 
     def __init__(self, cfg: KioskConfig, pipeline: VisionPipeline) -> None:
-        self.observer = FaceObserver(pipeline, zones=zone_map(cfg), tracker=tracker_options(cfg.tracking),
-                                     attention=attention_options(cfg.visits), options=observer_options(cfg.tracking))
+        self.observer = FaceObserver(
+            pipeline,
+            zones=zone_map(cfg),
+            tracker=tracker_options(cfg.tracking),
+            attention=attention_options(cfg.visits),
+            options=observer_options(cfg.tracking),
+        )
         self.builder = VisitBuilder(visit_options(cfg.visits), content_schedule(cfg.content))
         self.aggregator = Aggregator(cfg.store.period_s)
         self._last_occupancy: float | None = None
@@ -170,16 +191,36 @@ def open_outbox(cfg: KioskConfig, db=None):
     from kiosk.store.outbox import Outbox
 
     m = cfg.mqtt
-    return Outbox(db if db is not None else open_db(cfg.store.path), m.outbox_max_rows, m.outbox_max_bytes,
-                  m.keep_sent_days * 86400)
+    return Outbox(
+        db if db is not None else open_db(cfg.store.path),
+        m.outbox_max_rows,
+        m.outbox_max_bytes,
+        m.keep_sent_days * 86400,
+    )
 
 
-def device_link(cfg: KioskConfig, outbox, *, models: dict | None = None, stats: Callable[[], dict] | None = None,
-                commands: dict | None = None):
+def device_link(
+    cfg: KioskConfig,
+    outbox,
+    *,
+    models: dict | None = None,
+    stats: Callable[[], dict] | None = None,
+    commands: dict | None = None,
+):
     """The device's link to the broker (status, stats, commands, the outbox drain) for this config."""
     from kiosk.mqtt.device import DeviceLink
 
     m = cfg.mqtt
-    return DeviceLink(mqtt_options(m), outbox, prefix=m.prefix, store_id=m.store_id, device_id=m.device_id,
-                      config_hash=config_hash(cfg), models=models, rate_per_s=m.drain_rate_per_s, stats=stats,
-                      stats_interval_s=m.stats_interval_s, commands=commands)
+    return DeviceLink(
+        mqtt_options(m),
+        outbox,
+        prefix=m.prefix,
+        store_id=m.store_id,
+        device_id=m.device_id,
+        config_hash=config_hash(cfg),
+        models=models,
+        rate_per_s=m.drain_rate_per_s,
+        stats=stats,
+        stats_interval_s=m.stats_interval_s,
+        commands=commands,
+    )

@@ -19,8 +19,9 @@ def free_port() -> int:
 
 
 class Broker:
-    def __init__(self, workdir: Path, port: int | None = None, extra: str = "",
-                 users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, port: int | None = None, extra: str = "", users: dict[str, str] | None = None
+    ) -> None:
         """``users`` (name -> password): only they may connect (a password file made with
         mosquitto_passwd; anonymous clients refused). ``extra`` is appended to the configuration."""
         exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
@@ -39,7 +40,9 @@ class Broker:
             passwd.unlink(missing_ok=True)
             for name, password in users.items():
                 flags = ["-b"] if passwd.exists() else ["-b", "-c"]
-                subprocess.run(["mosquitto_passwd", *flags, str(passwd), name, password], check=True, capture_output=True)
+                subprocess.run(
+                    ["mosquitto_passwd", *flags, str(passwd), name, password], check=True, capture_output=True
+                )
             anonymous = "false"
             extra = f"password_file {passwd}\n{extra}"
         self.conf.write_text(
@@ -49,7 +52,9 @@ class Broker:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Broker:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

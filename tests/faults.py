@@ -92,8 +92,14 @@ def churn(db_path: Path, journal_path: Path, seed: int, finish: bool = False) ->
         agg = Aggregator(1)
         n = rng.randint(1, 4)
         for _ in range(n):
-            agg.add(visit(wall, zone=ZONE, gender=rng.choice(("female", "male", "unknown")),
-                          band=rng.choice(("18-24", "25-34", "35-44"))))  # several rows: one transaction or none
+            agg.add(
+                visit(
+                    wall,
+                    zone=ZONE,
+                    gender=rng.choice(("female", "male", "unknown")),
+                    band=rng.choice(("18-24", "25-34", "35-44")),
+                )
+            )  # several rows: one transaction or none
         period = int(wall)
         note(f"s b F {period} {n}")
         store.write(agg.drain())
@@ -161,7 +167,9 @@ def _check_store(db_path: Path, journal: _Journal) -> list[str]:
         if db.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
             problems.append("integrity_check failed")
         stored = dict(db.execute("SELECT period_start, SUM(visits) FROM aggregates GROUP BY period_start").fetchall())
-        extra = collections.Counter({p: stored.get(p, 0) - journal.flushed[p] for p in set(stored) | set(journal.flushed)})
+        extra = collections.Counter(
+            {p: stored.get(p, 0) - journal.flushed[p] for p in set(stored) | set(journal.flushed)}
+        )
         for period, n in journal.maybe:  # committed just before the kill, or not at all: never a part
             if extra[period] >= n:
                 extra[period] -= n
@@ -204,8 +212,11 @@ def kill_storm(workdir: Path, kills: int, seed: int = 1) -> dict:
     started = time.monotonic()
     for i in range(kills):
         before = journal.lines
-        proc = subprocess.Popen([sys.executable, "-m", "tests.faults", "churn", str(db_path), str(journal_path),
-                                 str(seed * 1000 + i)], cwd=ROOT, stderr=open(workdir / "churn.log", "a"))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults", "churn", str(db_path), str(journal_path), str(seed * 1000 + i)],
+            cwd=ROOT,
+            stderr=open(workdir / "churn.log", "a"),
+        )
         target = rng.randint(2, 60)  # journal lines (about a millisecond or ten each) before the kill
         if not wait_for(lambda: journal.read() - before >= target or proc.poll() is not None, 60, step=0.002):
             proc.kill()
@@ -220,20 +231,33 @@ def kill_storm(workdir: Path, kills: int, seed: int = 1) -> dict:
         found = _check_store(db_path, journal)
         integrity_ok += not any("integrity" in p for p in found)
         problems += [f"kill {i + 1}: {p}" for p in found]
-    subprocess.run([sys.executable, "-m", "tests.faults", "churn", str(db_path), str(journal_path), "0", "--finish"],
-                   cwd=ROOT, check=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "tests.faults", "churn", str(db_path), str(journal_path), "0", "--finish"],
+        cwd=ROOT,
+        check=True,
+        timeout=60,
+    )
     journal.read()
     problems += [f"after the last start: {p}" for p in _check_store(db_path, journal)]
     db = open_db(db_path)
-    unclosed = db.execute("SELECT COUNT(DISTINCT period_start) FROM aggregates WHERE period_start NOT IN "
-                          "(SELECT period_start FROM closed_periods)").fetchone()[0]
+    unclosed = db.execute(
+        "SELECT COUNT(DISTINCT period_start) FROM aggregates WHERE period_start NOT IN "
+        "(SELECT period_start FROM closed_periods)"
+    ).fetchone()[0]
     periods, seqs = db.execute("SELECT COUNT(*), MAX(seq) FROM closed_periods").fetchone()
     visits = db.execute("SELECT COALESCE(SUM(visits), 0) FROM aggregates").fetchone()[0]
     db.conn.close()
     return {
-        "kills": kills, "integrity_ok": integrity_ok, "problems": problems, "kill_landed_in": dict(sorted(landed.items())),
-        "periods_closed": periods, "last_seq": seqs, "periods_left_unclosed": unclosed, "visits_stored": visits,
-        "visits_journaled": sum(journal.flushed.values()), "seconds": round(time.monotonic() - started, 1),
+        "kills": kills,
+        "integrity_ok": integrity_ok,
+        "problems": problems,
+        "kill_landed_in": dict(sorted(landed.items())),
+        "periods_closed": periods,
+        "last_seq": seqs,
+        "periods_left_unclosed": unclosed,
+        "visits_stored": visits,
+        "visits_journaled": sum(journal.flushed.values()),
+        "seconds": round(time.monotonic() - started, 1),
     }
 
 
@@ -243,8 +267,11 @@ def kill_storm(workdir: Path, kills: int, seed: int = 1) -> dict:
 def _proc_figures(pid: int) -> tuple[int, int]:
     """(open file descriptors, resident set in KiB) of a process."""
     fds = len(os.listdir(f"/proc/{pid}/fd"))
-    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
-               if line.startswith("VmRSS:"))
+    rss = next(
+        int(line.split()[1])
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+        if line.startswith("VmRSS:")
+    )
     return fds, rss
 
 
@@ -257,8 +284,10 @@ def broker_restarts(workdir: Path, duration_s: float, every_s: float = 5.0, seed
     workdir.mkdir(parents=True, exist_ok=True)
     broker = Broker(workdir / "broker").start()
     cfg = workdir / "kiosk.yaml"
-    cfg.write_text(f"store:\n  path: {workdir / 'device.db'}\n  period_s: 1\n"
-                   f"mqtt:\n  port: {broker.port}\n  store_id: store-1\n  device_id: dev-1\n  keepalive_s: 5\n")
+    cfg.write_text(
+        f"store:\n  path: {workdir / 'device.db'}\n  period_s: 1\n"
+        f"mqtt:\n  port: {broker.port}\n  store_id: store-1\n  device_id: dev-1\n  keepalive_s: 5\n"
+    )
     db = open_db(workdir / "device.db")
     outbox = Outbox(db)
     ctx = _context()
@@ -272,11 +301,18 @@ def broker_restarts(workdir: Path, duration_s: float, every_s: float = 5.0, seed
             produced[0] += 1
 
     central = CollectorStore(workdir / "central.db")
-    collector = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=False,
-                                      session_expiry_s=3600), central, republish_every_s=2.0)
+    collector = Collector(
+        MqttOptions(port=broker.port, client_id="collector", clean_start=False, session_expiry_s=3600),
+        central,
+        republish_every_s=2.0,
+    )
     log_path = workdir / "publisher.log"
-    publisher = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "publish", "--config", str(cfg)], cwd=ROOT,
-                                 stdout=subprocess.DEVNULL, stderr=open(log_path, "a"))
+    publisher = subprocess.Popen(
+        [sys.executable, "-m", "kiosk.cli", "publish", "--config", str(cfg)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log_path, "a"),
+    )
     feeder = threading.Thread(target=feed, name="feeder", daemon=True)
     restarts = 0
     try:
@@ -312,16 +348,26 @@ def broker_restarts(workdir: Path, duration_s: float, every_s: float = 5.0, seed
         collector.stop()
         broker.stop()
     log_text = log_path.read_text()
-    connected_at = [dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
-                    for line in log_text.splitlines() if "MQTT connected" in line]
+    connected_at = [
+        dt.datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        for line in log_text.splitlines()
+        if "MQTT connected" in line
+    ]
     return {
-        "restarts": restarts, "every_s": every_s, "restarted_for_s": round(restarted_for, 1),
-        "summaries": last_seq, "received": len(seqs), "missing": sorted(set(range(1, last_seq + 1)) - set(seqs))[:20],
-        "converged": converged, "converged_s_after_last_restart": round(converge_s, 1),
-        "duplicates_received": central.duplicates, "republish_requests": collector.republish_requests,
+        "restarts": restarts,
+        "every_s": every_s,
+        "restarted_for_s": round(restarted_for, 1),
+        "summaries": last_seq,
+        "received": len(seqs),
+        "missing": sorted(set(range(1, last_seq + 1)) - set(seqs))[:20],
+        "converged": converged,
+        "converged_s_after_last_restart": round(converge_s, 1),
+        "duplicates_received": central.duplicates,
+        "republish_requests": collector.republish_requests,
         "publisher_connects": len(connected_at),
         "publisher_gaps_between_connects_s": [round(b - a, 1) for a, b in zip(connected_at, connected_at[1:])],
-        "publisher_fds": [fds_before, fds_after], "publisher_rss_kib": [rss_before, rss_after],
+        "publisher_fds": [fds_before, fds_after],
+        "publisher_rss_kib": [rss_before, rss_after],
         "publisher_alarm_logged": "session_taken_over" in log_text,
     }
 

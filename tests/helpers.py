@@ -30,12 +30,32 @@ def wait_for(cond, timeout: float, step: float = 0.05) -> bool:
     return bool(cond())
 
 
-def visit(wall: float, zone="shelf-a", kind="visit", gender="female", band="25-34", dwell=8.0, attention=3.0,
-          emotion="happy", content="spring") -> Visit:
+def visit(
+    wall: float,
+    zone="shelf-a",
+    kind="visit",
+    gender="female",
+    band="25-34",
+    dwell=8.0,
+    attention=3.0,
+    emotion="happy",
+    content="spring",
+) -> Visit:
     """A visit that ended at wall-clock ``wall``."""
-    return Visit(kind=kind, zone_id=zone, content=content, wall_start=wall - dwell, wall_end=wall, dwell_s=dwell,
-                 attention_s=attention, attentive=attention >= 1.0, first_reaction=emotion, dominant_emotion=emotion,
-                 age_band=band, gender=gender)
+    return Visit(
+        kind=kind,
+        zone_id=zone,
+        content=content,
+        wall_start=wall - dwell,
+        wall_end=wall,
+        dwell_s=dwell,
+        attention_s=attention,
+        attentive=attention >= 1.0,
+        first_reaction=emotion,
+        dominant_emotion=emotion,
+        age_band=band,
+        gender=gender,
+    )
 
 
 def fill(db, periods: int, period_s: int = 1) -> None:
@@ -48,7 +68,9 @@ def fill(db, periods: int, period_s: int = 1) -> None:
 
 
 def context(period_s: int = 1) -> SummaryContext:
-    return SummaryContext(device_id="dev-1", store_id="store-1", period_s=period_s, k=5, models={"emotion": "be237b852ac9"})
+    return SummaryContext(
+        device_id="dev-1", store_id="store-1", period_s=period_s, k=5, models={"emotion": "be237b852ac9"}
+    )
 
 
 def queue_summaries(db, n: int, start: int = 0, **bounds) -> Outbox:

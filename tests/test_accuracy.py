@@ -39,8 +39,10 @@ def test_emotion_accuracy_on_fer2013_public_test():
             hits += pred == true
     accuracy = hits / len(rows)
     source = AGREEMENT["emotion"]["source_accuracy"]
-    print(f"emotion accuracy {accuracy:.4f} on {len(rows)} (source model {source}); per-class recall "
-          + ", ".join(f"{e} {confusion[i, i] / max(1, confusion[i].sum()):.2f}" for i, e in enumerate(EMOTIONS)))
+    print(
+        f"emotion accuracy {accuracy:.4f} on {len(rows)} (source model {source}); per-class recall "
+        + ", ".join(f"{e} {confusion[i, i] / max(1, confusion[i].sum()):.2f}" for i, e in enumerate(EMOTIONS))
+    )
     assert len(rows) == 3589
     assert accuracy >= source - 0.01
 
@@ -66,7 +68,9 @@ def test_age_mae_on_utkface_dev(utk_results):
     ok = ~np.isnan(pred)
     mae = float(np.abs(pred[ok] - ages[ok]).mean())
     source = AGREEMENT["age"]["source_mae_years"]
-    print(f"age MAE {mae:.2f} y on {ok.sum()} faces (source model {source}); within 5 y: {(np.abs(pred[ok] - ages[ok]) <= 5).mean():.2%}")
+    print(
+        f"age MAE {mae:.2f} y on {ok.sum()} faces (source model {source}); within 5 y: {(np.abs(pred[ok] - ages[ok]) <= 5).mean():.2%}"
+    )
     assert mae <= source + 0.5
 
 
@@ -100,6 +104,8 @@ def test_emotion_with_detection_framing_stays_close_to_direct_framing():
             framed += int(np.argmax(best.emotion)) == label
             direct += int(np.argmax(p.analyze_face_crop(g).emotion)) == label
             n += 1
-    print(f"emotion accuracy on {n} detected faces: detection framing {framed / n:.4f}, direct framing {direct / n:.4f}")
+    print(
+        f"emotion accuracy on {n} detected faces: detection framing {framed / n:.4f}, direct framing {direct / n:.4f}"
+    )
     assert n >= 0.7 * len(rows)
     assert framed / n >= direct / n - 0.03

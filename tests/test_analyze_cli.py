@@ -11,7 +11,9 @@ from tests.conftest import data_path
 
 
 def _analyze(*args: str):
-    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "analyze", *args], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "analyze", *args], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr
 
@@ -61,8 +63,11 @@ def test_annotate_is_opt_in_and_says_it_writes_images(tmp_path, sample_image):
 def test_invalid_config_exits_78_naming_the_path(tmp_path, sample_image):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("vision:\n  detector:\n    score_treshold: 0.4\n")
-    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "analyze", "--config", str(cfg), str(sample_image)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "analyze", "--config", str(cfg), str(sample_image)],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 78
     assert "vision.detector.score_treshold" in proc.stderr
 

@@ -17,7 +17,7 @@ def _shelves() -> np.ndarray:
     rng = np.random.default_rng(5)
     frame = np.zeros((720, 1280, 3), np.uint8)
     for x in range(0, 1280, 40):  # products of many colours
-        frame[:, x:x + 36] = rng.integers(40, 230, 3)
+        frame[:, x : x + 36] = rng.integers(40, 230, 3)
     return frame
 
 
@@ -48,8 +48,15 @@ def test_a_waiting_track_ends_when_its_place_is_empty_not_while_turned_away_or_h
     shelves = _shelves()
     person = _with(shelves, (40, 40, 160))
     observer = FaceObserver(pipeline)
-    track = Track(id=7, box=BOX.copy(), first_seen=0.0, last_seen=5.0, hits=50, waiting=True,
-                  appearance=appearance_at(person, FACE))
+    track = Track(
+        id=7,
+        box=BOX.copy(),
+        first_seen=0.0,
+        last_seen=5.0,
+        hits=50,
+        waiting=True,
+        appearance=appearance_at(person, FACE),
+    )
     observer.tracker._tracks.append(track)
     for i in range(12):  # the empty scene learnt before the shopper came
         observer._background.update(shelves, i * 0.5, [])

@@ -14,30 +14,36 @@ from hypothesis import strategies as st
 from kiosk.vision.frame import FrameError
 
 
-@pytest.mark.parametrize("frame, message", [
-    (np.zeros((0, 0, 3), np.uint8), "empty"),
-    (np.zeros((10, 0, 3), np.uint8), "empty"),
-    (np.zeros((4, 4, 2), np.uint8), "shape"),
-    (np.zeros((4, 4, 3), np.float32), "uint8"),
-    (np.zeros((2, 2, 2, 3), np.uint8), "shape"),
-    ("not an array", "numpy array"),
-    (np.zeros((8000, 6000, 3), np.uint8), "downscale"),
-])
+@pytest.mark.parametrize(
+    "frame, message",
+    [
+        (np.zeros((0, 0, 3), np.uint8), "empty"),
+        (np.zeros((10, 0, 3), np.uint8), "empty"),
+        (np.zeros((4, 4, 2), np.uint8), "shape"),
+        (np.zeros((4, 4, 3), np.float32), "uint8"),
+        (np.zeros((2, 2, 2, 3), np.uint8), "shape"),
+        ("not an array", "numpy array"),
+        (np.zeros((8000, 6000, 3), np.uint8), "downscale"),
+    ],
+)
 def test_unusable_frames_raise_a_clear_error(pipeline, frame, message):
     with pytest.raises(FrameError, match=message):
         pipeline.analyze(frame)
 
 
-@pytest.mark.parametrize("frame", [
-    np.zeros((1, 1, 3), np.uint8),
-    np.full((1, 1), 255, np.uint8),
-    np.zeros((480, 640), np.uint8),  # grayscale
-    np.zeros((480, 640, 1), np.uint8),
-    np.zeros((480, 640, 4), np.uint8),  # BGRA
-    np.zeros((3, 5000, 3), np.uint8),  # extreme aspect ratio
-    np.zeros((4000, 6000, 3), np.uint8),  # 24 MP
-    np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8),
-])
+@pytest.mark.parametrize(
+    "frame",
+    [
+        np.zeros((1, 1, 3), np.uint8),
+        np.full((1, 1), 255, np.uint8),
+        np.zeros((480, 640), np.uint8),  # grayscale
+        np.zeros((480, 640, 1), np.uint8),
+        np.zeros((480, 640, 4), np.uint8),  # BGRA
+        np.zeros((3, 5000, 3), np.uint8),  # extreme aspect ratio
+        np.zeros((4000, 6000, 3), np.uint8),  # 24 MP
+        np.random.default_rng(0).integers(0, 256, (720, 1280, 3), dtype=np.uint8),
+    ],
+)
 def test_odd_but_valid_frames_give_a_result(pipeline, frame):
     faces = pipeline.analyze(frame)
     assert faces == []  # none of these holds a face
@@ -57,7 +63,9 @@ def test_bgra_and_gray_versions_of_a_face_are_still_found(pipeline, sample_image
 
 
 def _analyze(*args: str) -> tuple[int, list[dict], str]:
-    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "analyze", *args], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "analyze", *args], capture_output=True, text=True, timeout=120
+    )
     return proc.returncode, [json.loads(line) for line in proc.stdout.splitlines()], proc.stderr
 
 
@@ -93,8 +101,11 @@ def hostile_frames(draw):
     random values, NaN and infinities in the float ones, and sometimes not contiguous."""
     # uint8 and three channels weighted up, so that about one frame in eight is usable and goes all
     # the way through the pipeline
-    dtype = draw(st.sampled_from([np.uint8] * 3 + [np.float32, np.float64, np.int16, np.uint16, np.bool_, np.int8,
-                                                   np.int32, np.float16]))
+    dtype = draw(
+        st.sampled_from(
+            [np.uint8] * 3 + [np.float32, np.float64, np.int16, np.uint16, np.bool_, np.int8, np.int32, np.float16]
+        )
+    )
     h, w = draw(st.integers(0, 900)), draw(st.integers(0, 900))
     channels = draw(st.sampled_from([3] * 4 + [None, 0, 1, 2, 4, 5]))
     shape = (h, w) if channels is None else (h, w, channels)

@@ -17,9 +17,10 @@ from tests.helpers import make_clip, wait_for
 
 
 def test_source_kinds_and_credentials_hidden_in_logs():
-    assert [kind_of(s) for s in ("picamera2", "picamera2:1", "0", "/dev/v4l/by-id/usb-cam", "rtsp://h/s",
-                                 "http://h/mjpg", "clip.mp4")] == [
-        "picamera2", "picamera2", "usb", "usb", "stream", "stream", "file"]
+    assert [
+        kind_of(s)
+        for s in ("picamera2", "picamera2:1", "0", "/dev/v4l/by-id/usb-cam", "rtsp://h/s", "http://h/mjpg", "clip.mp4")
+    ] == ["picamera2", "picamera2", "usb", "usb", "stream", "stream", "file"]
     assert describe("rtsp://admin:secret@10.0.0.5:554/live") == "rtsp://***@10.0.0.5:554/live"
 
 
@@ -84,8 +85,11 @@ def test_pi_camera_small_stream_bad_frames_dropped_and_reopened(monkeypatch):
     frames = [good, good, np.zeros((10, 10, 3), np.uint8), good.astype(np.float32), good, RuntimeError("gone")]
     configs: list = []
     monkeypatch.setitem(sys.modules, "picamera2", _fake_picamera2(frames, configs))
-    capture = Capture(CameraOptions(source="picamera2", width=320, height=240, fps=8, read_timeout_s=1,
-                                    reopen_min_s=0.2, reopen_max_s=0.5))
+    capture = Capture(
+        CameraOptions(
+            source="picamera2", width=320, height=240, fps=8, read_timeout_s=1, reopen_min_s=0.2, reopen_max_s=0.5
+        )
+    )
     capture.start()
     try:
         got = []
@@ -95,6 +99,7 @@ def test_pi_camera_small_stream_bad_frames_dropped_and_reopened(monkeypatch):
             if frame is not None:
                 got.append(frame)
             return capture.delivered == 3 and capture.bad == 2 and capture.reopens >= 1
+
         assert wait_for(take, 20), (capture.delivered, capture.bad, capture.reopens)
         take()  # the newest good frame stays in the slot until taken
     finally:

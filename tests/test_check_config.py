@@ -41,7 +41,10 @@ BROKEN = [
     ("zones:\n  id: a\n", "zones: Input should be a valid list"),
     ("exclusion_zones:\n  - polygon: [[0, 0], [0.5, 0], [2, 1]]\n", "exclusion_zones[0].polygon"),
     ("content:\n  timezone: Mars/Olympus\n", "content.timezone: unknown timezone"),
-    ("content:\n  schedule:\n    - label: x\n      start: 2027-01-01T08:00:00\n", "content.schedule[0]: start needs a timezone"),
+    (
+        "content:\n  schedule:\n    - label: x\n      start: 2027-01-01T08:00:00\n",
+        "content.schedule[0]: start needs a timezone",
+    ),
     ("content:\n  schedule:\n    - label: x\n      daily_from: '08:00'\n", "give both daily_from and daily_to"),
     ("content:\n  schedule:\n    - label: x\n      days: [monday]\n", "content.schedule[0].days[0]"),
     ("store:\n  period_s: 7000\n", "store.period_s: must divide a day"),
@@ -83,8 +86,10 @@ def test_at_least_30_cases():
 
 def test_messages_from_a_file_carry_the_line(tmp_path):
     path = tmp_path / "kiosk.yaml"
-    path.write_text("mqtt:\n  host: broker\n\nzones:\n  - id: shelf\n    rect: [0, 0, 1, 1]\n"
-                    "  - id: queue\n    polygon: [[0, 0], [1, 1]]\n")
+    path.write_text(
+        "mqtt:\n  host: broker\n\nzones:\n  - id: shelf\n    rect: [0, 0, 1, 1]\n"
+        "  - id: queue\n    polygon: [[0, 0], [1, 1]]\n"
+    )
     result = CliRunner().invoke(cli, ["check-config", str(path)])
     assert f"{path}:8: zones[1].polygon: needs at least 3 points, got 2" in result.output, result.output
 
@@ -93,8 +98,10 @@ def test_unreadable_file_and_yaml_11_ids_stay_strings(tmp_path):
     result = CliRunner().invoke(cli, ["check-config", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 78 and "cannot read the config file" in result.output
     path = tmp_path / "kiosk.yaml"
-    path.write_text("mqtt:\n  store_id: no\n  device_id: 0012\n  username: on\ncamera:\n  source: 0\n"
-                    "zones:\n  - id: 1e3\n    label: yes\n    rect: [0, 0, 1, 1]\n")
+    path.write_text(
+        "mqtt:\n  store_id: no\n  device_id: 0012\n  username: on\ncamera:\n  source: 0\n"
+        "zones:\n  - id: 1e3\n    label: yes\n    rect: [0, 0, 1, 1]\n"
+    )
     cfg = load_config(path)
     assert (cfg.mqtt.store_id, cfg.mqtt.device_id, cfg.mqtt.username) == ("no", "0012", "on")
     assert (cfg.camera.source, cfg.zones[0].id, cfg.zones[0].label) == ("0", "1e3", "yes")
@@ -108,8 +115,9 @@ def test_valid_configs_exit_0_and_the_real_command_exits_78(tmp_path):
     bad.write_text("vision:\n  num_threads: 0\n")
     env = {k: v for k, v in os.environ.items() if k != "KIOSK_TEST_UNSET_VARIABLE"}
     for args in (["check-config", str(bad)], ["run", "--config", str(bad)]):
-        proc = subprocess.run([sys.executable, "-m", "kiosk.cli", *args], capture_output=True, text=True, env=env,
-                              timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "kiosk.cli", *args], capture_output=True, text=True, env=env, timeout=60
+        )
         assert proc.returncode == 78, (args, proc.stdout, proc.stderr)
         assert "vision.num_threads" in proc.stderr
 
@@ -120,15 +128,17 @@ def test_demo_config_zones_are_the_generated_scenes():
     cfg = load_config(PROJECT / "config" / "demo.yaml")
     scene = config_for_scenario()
     assert [z.model_dump(exclude_none=True) for z in cfg.zones] == [
-        {**z, "rect": [float(c) for c in z["rect"]]} for z in scene["zones"]]
+        {**z, "rect": [float(c) for c in z["rect"]]} for z in scene["zones"]
+    ]
     assert [e.rect for e in cfg.exclusion_zones] == [scene["exclusion_zones"][0]["rect"]]
 
 
 def _check(tmp_path, text: str) -> subprocess.CompletedProcess:
     cfg = tmp_path / "kiosk.yaml"
     cfg.write_text(text)
-    return subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(cfg)], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "check-config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_what_run_would_open_is_opened_by_check_config(tmp_path):
@@ -153,15 +163,19 @@ def test_what_run_would_open_is_opened_by_check_config(tmp_path):
         assert proc.returncode == 78 and key in proc.stderr and says in proc.stderr, (text, proc.stderr)
         assert "Traceback" not in proc.stderr
     assert _check(tmp_path, "mqtt:\n  enabled: false\n").returncode == 0  # no broker: no device id needed
-    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "check-config", str(tmp_path)], capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "check-config", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 78 and "is a directory" in proc.stderr  # not click's usage error (2)
 
 
-@pytest.mark.parametrize("polygon, says", [
-    ([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]], "encloses no area"),
-    ([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]], "crosses itself"),
-])
+@pytest.mark.parametrize(
+    "polygon, says",
+    [
+        ([[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]], "encloses no area"),
+        ([[0.1, 0.1], [0.9, 0.9], [0.9, 0.1], [0.1, 0.9]], "crosses itself"),
+    ],
+)
 def test_zero_area_and_self_intersecting_polygons_are_refused(polygon, says):
     with pytest.raises(ConfigError) as exc:
         parse_config({"zones": [{"id": "a", "polygon": polygon}]})

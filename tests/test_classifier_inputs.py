@@ -55,4 +55,6 @@ def test_classifiers_write_their_input_in_place_and_match_the_float_path():
         assert AgeEstimator(m).estimate(chip) == expected
     with TFLiteModel(dir_ / "gender_int8.tflite") as m:
         chip = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-        assert GenderClassifier(m).classify(chip) == tuple(float(p) for p in m.run(age_gender_input(chip))[0].reshape(-1))
+        assert GenderClassifier(m).classify(chip) == tuple(
+            float(p) for p in m.run(age_gender_input(chip))[0].reshape(-1)
+        )

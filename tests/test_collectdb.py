@@ -17,9 +17,16 @@ def postgres():
 
 
 def _summary(device: str, seq: int, minute: int, store: str = "store-1") -> dict:
-    return {"schema": "kiosk.summary", "schema_version": 1, "device_id": device, "store_id": store, "seq": seq,
-            "period_start": f"2027-01-15T08:{minute:02d}:00Z", "period_end": f"2027-01-15T08:{minute + 1:02d}:00Z",
-            "zones": []}
+    return {
+        "schema": "kiosk.summary",
+        "schema_version": 1,
+        "device_id": device,
+        "store_id": store,
+        "seq": seq,
+        "period_start": f"2027-01-15T08:{minute:02d}:00Z",
+        "period_end": f"2027-01-15T08:{minute + 1:02d}:00Z",
+        "zones": [],
+    }
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -47,10 +54,14 @@ def test_idempotent_inserts_gaps_status_and_ranges(store):
     store.set_status({"device_id": "dev-1", "store_id": "store-1", "state": "online"})
     store.set_status({"device_id": "dev-1", "store_id": "store-1", "state": "offline"})
     assert store.status_of("dev-1") == "offline" and store.status_of("dev-9") is None
-    assert [s["seq"] for s in store.summaries(store_id="store-1", since="2027-01-15T08:02:00Z",
-                                              until="2027-01-15T08:06:00Z")] == [2, 3, 5]
+    assert [
+        s["seq"]
+        for s in store.summaries(store_id="store-1", since="2027-01-15T08:02:00Z", until="2027-01-15T08:06:00Z")
+    ] == [2, 3, 5]
     assert [s["device_id"] for s in store.summaries(since="2027-01-15T08:01:00Z", until="2027-01-15T08:02:00Z")] == [
-        "dev-1", "dev-2"]
+        "dev-1",
+        "dev-2",
+    ]
     assert store.payload("dev-2", 8)["period_start"] == "2027-01-15T08:02:00Z"
 
 
@@ -79,9 +90,23 @@ def test_kiosk_collect_writes_to_postgres_through_a_real_broker(tmp_path, postgr
     b = Broker(tmp_path / "broker").start()
     try:
         log = open(tmp_path / "collect.log", "w")
-        collect = subprocess.Popen([sys.executable, "-m", "kiosk.cli", "collect", "--broker",
-                                    f"mqtt://127.0.0.1:{b.port}", "--db", postgres.url, "--log-level", "debug"],
-                                   stdout=subprocess.PIPE, stderr=log, text=True)
+        collect = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "kiosk.cli",
+                "collect",
+                "--broker",
+                f"mqtt://127.0.0.1:{b.port}",
+                "--db",
+                postgres.url,
+                "--log-level",
+                "debug",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
         db = open_db(tmp_path / "device.db")
         fill(db, 4)
         outbox = queue_summaries(db, 4)

@@ -60,20 +60,33 @@ def test_vision_section_maps_to_pipeline_options():
 
 def test_zone_errors_name_the_list_index():
     with pytest.raises(ConfigError) as exc:
-        parse_config({"zones": [{"id": "a", "rect": [0, 0, 1, 1]}, {"id": "b", "polygon": [[0, 0], [1, 1]]},
-                                {"id": "c", "rect": [0.5, 0, 0.2, 1]}]})
+        parse_config(
+            {
+                "zones": [
+                    {"id": "a", "rect": [0, 0, 1, 1]},
+                    {"id": "b", "polygon": [[0, 0], [1, 1]]},
+                    {"id": "c", "rect": [0.5, 0, 0.2, 1]},
+                ]
+            }
+        )
     text = str(exc.value)
     assert "zones[1].polygon: needs at least 3 points, got 2" in text
     assert "zones[2].rect: needs x0 < x1 and y0 < y1" in text
 
 
 def test_zone_map_exclusions_and_content_schedule():
-    cfg = parse_config({
-        "zones": [{"id": "q", "type": "queue", "polygon": [[0, 0], [0.5, 0], [0.5, 1]]}],
-        "exclusion_zones": [{"rect": [0.8, 0, 1, 1]}],
-        "content": {"timezone": "Europe/Paris", "schedule": [
-            {"label": "promo", "start": "2027-01-01T00:00:00Z", "daily_from": "08:00", "daily_to": "12:00"}]},
-    })
+    cfg = parse_config(
+        {
+            "zones": [{"id": "q", "type": "queue", "polygon": [[0, 0], [0.5, 0], [0.5, 1]]}],
+            "exclusion_zones": [{"rect": [0.8, 0, 1, 1]}],
+            "content": {
+                "timezone": "Europe/Paris",
+                "schedule": [
+                    {"label": "promo", "start": "2027-01-01T00:00:00Z", "daily_from": "08:00", "daily_to": "12:00"}
+                ],
+            },
+        }
+    )
     zones = zone_map(cfg)
     assert zones.zone_at(0.4, 0.2).id == "q" and zones.zone_at(0.1, 0.9) is None
     assert zones.excluded(0.9, 0.5) and not zones.excluded(0.5, 0.5)
@@ -95,11 +108,18 @@ def test_bad_period_and_timezone():
         parse_config({"content": {"timezone": "Mars/Olympus"}})
 
 
-@pytest.mark.parametrize("key, value, says", [
-    ("device_id", "shelf+1", "'+'"), ("device_id", "a/b", "'/'"), ("store_id", "#", "'#'"),
-    ("store_id", "x\x00y", "NUL"), ("prefix", "$SYS", "'$'"), ("prefix", "kiosk/", "empty topic level"),
-    ("prefix", "ki+osk", "'+'"),
-])
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("device_id", "shelf+1", "'+'"),
+        ("device_id", "a/b", "'/'"),
+        ("store_id", "#", "'#'"),
+        ("store_id", "x\x00y", "NUL"),
+        ("prefix", "$SYS", "'$'"),
+        ("prefix", "kiosk/", "empty topic level"),
+        ("prefix", "ki+osk", "'+'"),
+    ],
+)
 def test_ids_and_prefix_must_be_mqtt_topic_levels(key, value, says):
     """A wildcard made the broker refuse every CONNECT (the daemon ran, silent); a '/' sent the
     summaries where the collector never looks. Refused in the config, with the rule."""
@@ -118,7 +138,8 @@ def test_billion_laughs_recursive_aliases_and_huge_files_are_refused_at_once(tmp
     import time
 
     lol = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
-        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8))
+        f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]\n" for i in range(8)
+    )
     cases = {
         "laughs.yaml": ("zones:\n  - id: z\n    label: x\n    rect: [0, 0, 1, 1]\n" + lol, "expands to over"),
         "self.yaml": ("zones: &z [*z]\n", "contains it"),

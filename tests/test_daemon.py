@@ -31,8 +31,9 @@ class Feed:
     def __init__(self, port: int) -> None:
         self.msgs: dict[str, list[dict]] = {"summary": [], "status": [], "stats": []}
         self.lock = threading.Lock()
-        self.client = MqttClient(MqttOptions(port=port, client_id=f"feed-{os.getpid()}-{time.monotonic_ns()}"),
-                                 on_message=self._on)
+        self.client = MqttClient(
+            MqttOptions(port=port, client_id=f"feed-{os.getpid()}-{time.monotonic_ns()}"), on_message=self._on
+        )
         self.client.subscribe("kiosk/+/+/+")
         self.client.start()
         assert self.client.wait_subscribed(10)
@@ -72,8 +73,12 @@ def write_config(path: Path, tmp: Path, port: int, source: Path | str, **extra: 
 
 def start_daemon(cfg: Path, env: dict | None = None) -> subprocess.Popen:
     log = open(cfg.parent / "daemon.log", "a")  # a file: an unread pipe could block the daemon
-    return subprocess.Popen([sys.executable, "-m", "kiosk.cli", "run", "--config", str(cfg)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "kiosk.cli", "run", "--config", str(cfg)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 @contextmanager
@@ -116,8 +121,9 @@ def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_p
         assert took < 5.0, took
         assert wait_for(lambda: feed.last("status")["state"] == "offline", 5)
     summaries, stats = feed.msgs["summary"], feed.msgs["stats"]
-    summary_v, stats_v, status_v = (load_validator(f"{k}.v{n}.json") for k, n in (("summary", 2), ("stats", 2),
-                                                                                   ("status", 1)))
+    summary_v, stats_v, status_v = (
+        load_validator(f"{k}.v{n}.json") for k, n in (("summary", 2), ("stats", 2), ("status", 1))
+    )
     for s in summaries:
         summary_v.validate(s)
         assert [z["zone"] for z in s["zones"]] == ["frame"]  # the configured zones, in every summary
@@ -137,8 +143,9 @@ def test_daemon_publishes_summaries_and_stats_and_stops_cleanly_on_sigterm(tmp_p
     from kiosk.store.db import open_db
 
     db = open_db(tmp_path / "device.db")
-    open_periods = db.execute("SELECT COUNT(*) FROM aggregates WHERE period_start NOT IN "
-                              "(SELECT period_start FROM closed_periods)").fetchone()[0]
+    open_periods = db.execute(
+        "SELECT COUNT(*) FROM aggregates WHERE period_start NOT IN (SELECT period_start FROM closed_periods)"
+    ).fetchone()[0]
     assert open_periods == 0
     # ... and the summaries closed at the stop were sent before the offline status, not left for the next start
     assert db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0] == 0
@@ -157,8 +164,15 @@ def test_sighup_applies_a_valid_config_and_refuses_an_invalid_one(tmp_path, brok
         second_hash = feed.last("status")["config_hash"]
 
         def last_content():
-            return next((s["last_command"] for s in reversed(feed.msgs["status"])
-                         if (s.get("last_command") or {}).get("name") == "content"), None)
+            return next(
+                (
+                    s["last_command"]
+                    for s in reversed(feed.msgs["status"])
+                    if (s.get("last_command") or {}).get("name") == "content"
+                ),
+                None,
+            )
+
         # a label the config lists is taken; another is refused (it would be a key only when someone came)
         feed.client.publish("kiosk/store-1/dev-1/cmd/content", json.dumps({"label": "winter", "id": "c1"}), qos=1)
         assert wait_for(lambda: (last_content() or {}).get("id") == "c1", 20)
@@ -185,8 +199,9 @@ def test_a_damaged_model_file_refuses_a_reload_and_the_running_pipeline_goes_on(
     check (the status says which file), and the pipeline that runs goes on publishing."""
     models = tmp_path / "models"
     shutil.copytree(Path(__file__).resolve().parents[1] / "models", models)
-    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip,
-                       vision=f"  num_threads: 1\n  models_dir: {models}\n")
+    cfg = write_config(
+        tmp_path / "kiosk.yaml", tmp_path, broker.port, clip, vision=f"  num_threads: 1\n  models_dir: {models}\n"
+    )
     with Feed(broker.port) as feed, running_daemon(cfg) as proc:
         assert wait_for(lambda: len(feed.msgs["summary"]) >= 1, 40), daemon_log(cfg)[-2000:]
         emotion = models / "emotion_int8.tflite"
@@ -195,8 +210,9 @@ def test_a_damaged_model_file_refuses_a_reload_and_the_running_pipeline_goes_on(
         else:
             shutil.copy(models / "gender_int8.tflite", emotion)
         proc.send_signal(signal.SIGHUP)
-        assert wait_for(lambda: "config reload refused" in (feed.last("status").get("error") or ""), 30), \
-            daemon_log(cfg)[-2000:]
+        assert wait_for(lambda: "config reload refused" in (feed.last("status").get("error") or ""), 30), daemon_log(
+            cfg
+        )[-2000:]
         assert "emotion" in feed.last("status")["error"]
         n = len(feed.msgs["summary"])
         assert wait_for(lambda: len(feed.msgs["summary"]) >= n + 2, 30)  # the old pipeline goes on
@@ -212,7 +228,9 @@ def test_video_removed_sets_camera_offline_and_recovers_when_it_returns(tmp_path
     with Feed(broker.port) as feed, running_daemon(cfg) as proc:
         assert wait_for(lambda: any(s.get("camera_state") == "online" for s in feed.msgs["stats"]), 30), daemon_log(cfg)
         shutil.move(clip, hidden)  # the open file plays to its end (3 s); reopening it then fails
-        assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 10), daemon_log(cfg)[-2000:]
+        assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 10), daemon_log(cfg)[
+            -2000:
+        ]
         assert wait_for(lambda: feed.last("stats")["camera_state"] == "offline", 5)
         assert proc.poll() is None
         # a whole period without a frame is published as such: watched 0 s (not "nobody came")
@@ -225,6 +243,7 @@ def test_video_removed_sets_camera_offline_and_recovers_when_it_returns(tmp_path
         # changes (the period it came back in is published once it is over, after its grace time)
         def coverage():
             return [s["coverage"] for s in feed.msgs["summary"]]
+
         assert wait_for(lambda: sum(c["camera_changes"] for c in coverage()) >= 2, 30), coverage()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -257,8 +276,11 @@ def _notify_socket(tmp_path):
 def _fifo_camera_env(notify_path: str) -> dict:
     """systemd's notify socket with a 2 s watchdog, and an FFmpeg that opens a FIFO stream at once
     (it would otherwise read 5 MB before it opens it)."""
-    return {"NOTIFY_SOCKET": notify_path, "WATCHDOG_USEC": "2000000",
-            "OPENCV_FFMPEG_CAPTURE_OPTIONS": "probesize;32768|analyzeduration;0"}
+    return {
+        "NOTIFY_SOCKET": notify_path,
+        "WATCHDOG_USEC": "2000000",
+        "OPENCV_FFMPEG_CAPTURE_OPTIONS": "probesize;32768|analyzeduration;0",
+    }
 
 
 def _mjpeg_frames(n: int, start: int = 0) -> list[bytes]:
@@ -308,11 +330,17 @@ def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_pa
     fifo = tmp_path / "camera.mjpeg"
     os.mkfifo(fifo)
     path, got, stop = _notify_socket(tmp_path)
-    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
-                       camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 30\n")
+    cfg = write_config(
+        tmp_path / "kiosk.yaml",
+        tmp_path,
+        broker.port,
+        fifo,
+        camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 30\n",
+    )
     with running_daemon(cfg, _fifo_camera_env(path)) as proc:
         writer = _open_fifo_writer(fifo, proc, cfg)  # once the daemon opens the camera
         try:
+
             def pings(after: float = 0.0) -> list[float]:
                 return _pings(got, after)
 
@@ -322,8 +350,9 @@ def test_notify_socket_ready_watchdog_only_while_frames_flow_and_stopping(tmp_pa
             assert feed_until(lambda: any("READY=1" in m for _, m in got) and len(pings()) >= 4, 60, 0), got
             # the writer stalls: the capture thread is stuck in its read. A 2 s watchdog is pinged every
             # 2/3 s while healthy; three seconds without a ping mean the daemon stopped feeding it.
-            assert wait_for(lambda: time.monotonic() - max(pings()) > 3.0, 30), \
+            assert wait_for(lambda: time.monotonic() - max(pings()) > 3.0, 30), (
                 "the watchdog is still pinged while the pipeline is stalled"
+            )
             assert proc.poll() is None
             resumed_at = time.monotonic()
             assert feed_until(lambda: bool(pings(resumed_at)), 30, 600), "no watchdog after frames resumed"
@@ -341,12 +370,19 @@ def test_a_crash_loop_leaves_every_period_it_lived_through_to_be_summarised(tmp_
     """Three runs SIGKILLed as soon as they are online (long before a 10 s flush), then a fourth: the
     periods each killed run lived through are on disk from its start and are published by the next
     run, with their coverage; no period gets two seqs."""
-    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, clip,
-                       store=f"  path: {tmp_path / 'device.db'}\n  period_s: 1\n  flush_interval_s: 10\n")
+    cfg = write_config(
+        tmp_path / "kiosk.yaml",
+        tmp_path,
+        broker.port,
+        clip,
+        store=f"  path: {tmp_path / 'device.db'}\n  period_s: 1\n  flush_interval_s: 10\n",
+    )
     lived = []
     with Feed(broker.port) as feed:
+
         def onlines() -> int:
             return sum(s["state"] == "online" for s in feed.msgs["status"])
+
         for _ in range(3):
             seen = onlines()
             started = time.time()
@@ -356,9 +392,12 @@ def test_a_crash_loop_leaves_every_period_it_lived_through_to_be_summarised(tmp_
                 proc.wait(10)
             lived.append((int(started), time.time()))
         with running_daemon(cfg) as proc:
+
             def summarised(lo: float, hi: float) -> bool:
-                return any(lo <= _epoch(s["period_start"]) < hi and s["coverage"] is not None
-                           for s in feed.msgs["summary"])
+                return any(
+                    lo <= _epoch(s["period_start"]) < hi and s["coverage"] is not None for s in feed.msgs["summary"]
+                )
+
             assert wait_for(lambda: all(summarised(lo, hi) for lo, hi in lived), 40), (lived, daemon_log(cfg)[-2000:])
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(10) == 0
@@ -382,6 +421,7 @@ def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):
     cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, 9, clip)
     cfg.write_text(cfg.read_text().replace("  keepalive_s: 5\n", "  keepalive_s: 5\n  enabled: false\n"))
     with running_daemon(cfg) as proc:
+
         def queued() -> int:
             if not (tmp_path / "device.db").exists():
                 return 0
@@ -390,6 +430,7 @@ def test_without_a_broker_summaries_wait_in_the_outbox(tmp_path, clip):
                 return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
             finally:
                 db.conn.close()
+
         assert wait_for(lambda: queued() >= 3, 40), daemon_log(cfg)[-2000:]
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
@@ -403,21 +444,30 @@ def test_a_camera_stuck_in_a_read_is_reopened_then_left_to_the_watchdog(tmp_path
     fifo = tmp_path / "camera.mjpeg"
     os.mkfifo(fifo)
     path, got, stop = _notify_socket(tmp_path)
-    cfg = write_config(tmp_path / "kiosk.yaml", tmp_path, broker.port, fifo,
-                       camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 1\n")
+    cfg = write_config(
+        tmp_path / "kiosk.yaml",
+        tmp_path,
+        broker.port,
+        fifo,
+        camera=f"  source: {fifo}\n  realtime: false\n  read_timeout_s: 1\n",
+    )
     with Feed(broker.port) as feed, running_daemon(cfg, _fifo_camera_env(path)) as proc:
         writer = _open_fifo_writer(fifo, proc, cfg)
         try:
             assert _feed_until(writer, lambda: len(_pings(got)) >= 2, 60, 0), got
             stalled = time.monotonic()
-            assert wait_for(lambda: daemon_log(cfg).count("reopening it in a new thread") == 3, 20), daemon_log(cfg)[-3000:]
+            assert wait_for(lambda: daemon_log(cfg).count("reopening it in a new thread") == 3, 20), daemon_log(cfg)[
+                -3000:
+            ]
             assert wait_for(lambda: "camera_offline" in (feed.last("status").get("error") or ""), 5)
+
             def last_ping() -> float:
                 return max(_pings(got))
 
             # the third replacement hangs too: the pings (every 2/3 s while healthy) stop for good
-            assert wait_for(lambda: time.monotonic() - last_ping() > 2.5, 30), \
+            assert wait_for(lambda: time.monotonic() - last_ping() > 2.5, 30), (
                 "the watchdog is still fed with a camera stuck for good"
+            )
             assert last_ping() > stalled  # it was fed while fresh capture threads were trying
             assert proc.poll() is None
             proc.send_signal(signal.SIGTERM)

@@ -59,8 +59,14 @@ def _voc_recall(detector: FaceDetector) -> tuple[int, int, int]:
         for image in ET.parse(root / xml).getroot().iter("image"):
             bgr = cv2.imread(str(root / image.get("file")))
             truth = [
-                (int(b.get("left")), int(b.get("top")), int(b.get("left")) + int(b.get("width")), int(b.get("top")) + int(b.get("height")))
-                for b in image.iter("box") if b.get("ignore") != "1"
+                (
+                    int(b.get("left")),
+                    int(b.get("top")),
+                    int(b.get("left")) + int(b.get("width")),
+                    int(b.get("top")) + int(b.get("height")),
+                )
+                for b in image.iter("box")
+                if b.get("ignore") != "1"
             ]
             found = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in detector.detect(bgr)]
             used: set[int] = set()
@@ -76,10 +82,13 @@ def _voc_recall(detector: FaceDetector) -> tuple[int, int, int]:
     return tp, total, fp
 
 
-@pytest.mark.parametrize("model_file, min_recall", [
-    ("face_detection_full_range_sparse.tflite", 0.97),
-    ("face_detection_full_range.tflite", 0.95),
-])
+@pytest.mark.parametrize(
+    "model_file, min_recall",
+    [
+        ("face_detection_full_range_sparse.tflite", 0.97),
+        ("face_detection_full_range.tflite", 0.95),
+    ],
+)
 def test_voc_group_photo_recall(model_file, min_recall):
     with TFLiteModel(project_models_dir() / model_file) as m:
         tp, total, fp = _voc_recall(FaceDetector(m, DetectorOptions(min_face_px=0)))

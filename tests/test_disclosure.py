@@ -34,11 +34,21 @@ ZONES = ("shelf-a", "shelf-b", "checkout")
 
 
 def _ctx(k: int, **extra) -> SummaryContext:
-    return SummaryContext("dev-1", "store-1", 300, k, {}, queue_zones=("checkout",), zones=ZONES,
-                          content_labels=("spring", "promo"), **extra)
+    return SummaryContext(
+        "dev-1",
+        "store-1",
+        300,
+        k,
+        {},
+        queue_zones=("checkout",),
+        zones=ZONES,
+        content_labels=("spring", "promo"),
+        **extra,
+    )
 
 
 # --- the rules on their own -------------------------------------------------------------------
+
 
 def test_a_small_cell_takes_the_smallest_other_with_it():
     # the issue's case: visits 16 = female 6 + male 7 + unknown 3 gave unknown = 3 by subtraction
@@ -72,25 +82,60 @@ def test_no_margin_up_to_four_cells_and_twenty_people_leaks(k):
 
 # --- the attacker finds what it should --------------------------------------------------------
 
+
 def test_the_attacker_finds_the_version_1_leaks():
     """The payloads the issue reported: the attacker must see each of their leaks, or its silence
     on version 2 would mean nothing."""
-    v1 = {"schema_version": 1, "k": 5, "zones": [
-        {"zone": "a", "visits": 16, "passers_by": 0, "attentive": 9,
-         "dwell_s": None, "attention_s": None,
-         "dominant_emotion": {"angry": 0, "disgust": 0, "fear": 0, "happy": 5, "sad": 2, "surprise": 0, "neutral": 9},
-         "first_reaction": None,
-         "age_bands": {"25-34": 16}, "gender": {"female": 6, "male": 7, "unknown": None}, "content": {"none": 16}},
-        {"zone": "b", "visits": None, "passers_by": 0, "attentive": None, "dwell_s": None, "attention_s": None,
-         "dominant_emotion": None, "first_reaction": None, "age_bands": {"0-17": None}, "gender": {"male": None},
-         "content": {"none": None}}]}
+    v1 = {
+        "schema_version": 1,
+        "k": 5,
+        "zones": [
+            {
+                "zone": "a",
+                "visits": 16,
+                "passers_by": 0,
+                "attentive": 9,
+                "dwell_s": None,
+                "attention_s": None,
+                "dominant_emotion": {
+                    "angry": 0,
+                    "disgust": 0,
+                    "fear": 0,
+                    "happy": 5,
+                    "sad": 2,
+                    "surprise": 0,
+                    "neutral": 9,
+                },
+                "first_reaction": None,
+                "age_bands": {"25-34": 16},
+                "gender": {"female": 6, "male": 7, "unknown": None},
+                "content": {"none": 16},
+            },
+            {
+                "zone": "b",
+                "visits": None,
+                "passers_by": 0,
+                "attentive": None,
+                "dwell_s": None,
+                "attention_s": None,
+                "dominant_emotion": None,
+                "first_reaction": None,
+                "age_bands": {"0-17": None},
+                "gender": {"male": None},
+                "content": {"none": None},
+            },
+        ],
+    }
     leaks = attack_summary(v1)
     assert Leak("a", "dominant_emotion.sad", "small count", 2) in leaks
     assert Leak("a", "gender.unknown", "pinned", 3) in leaks
     assert Leak("a", "gender (hidden total)", "small hidden total", 3) in leaks
     v1_later = {**v1, "zones": [dict(v1["zones"][0], age_bands={"25-34": 16, "0-17": 0})]}
     keys = attack_summaries([v1, v1_later])
-    assert Leak("b", "age_bands.0-17", "key", 0) in keys and Leak("b", "zone listed only when someone came", "key", 0) in keys
+    assert (
+        Leak("b", "age_bands.0-17", "key", 0) in keys
+        and Leak("b", "zone listed only when someone came", "key", 0) in keys
+    )
 
 
 def test_histograms_merge_bins_instead_of_holes_so_their_sums_can_be_published():
@@ -130,12 +175,15 @@ def test_merged_bins_hold_zero_or_at_least_k_and_keep_the_threshold_when_they_ca
         runs, kept = merge_bins(counts, k, breaks=(2,))
         assert runs[0][0] == 0 and runs[-1][1] == 5 and all(a[1] == b[0] for a, b in zip(runs, runs[1:]))
         assert all(sum(counts[a:b]) == 0 or sum(counts[a:b]) >= k for a, b in runs), (counts, runs)
-        assert all(b - a == 1 for a, b in runs if sum(counts[a:b]) == 0)  # an empty bin is never merged into an empty run
+        assert all(
+            b - a == 1 for a, b in runs if sum(counts[a:b]) == 0
+        )  # an empty bin is never merged into an empty run
         sides_ok = all(s == 0 or s >= k for s in (sum(counts[:2]), sum(counts[2:])))
         assert kept == sides_ok and (not kept or 2 in {a for a, _ in runs}), (counts, runs, kept)
 
 
 # --- generated store days ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def days(tmp_path_factory):
@@ -160,11 +208,20 @@ def test_no_leak_in_any_summary_of_generated_days(days, k):
             validator.validate(m)
             assert [z["zone"] for z in m["zones"]] == list(ZONES)
             assert m["suppressed_cells"] == _nulls(m)
-        small_cells += sum(0 < n < k for zone in pop.truth.values() for z in zone.values()
-                           for margin in z.values() for n in margin.values())
+        small_cells += sum(
+            0 < n < k
+            for zone in pop.truth.values()
+            for z in zone.values()
+            for margin in z.values()
+            for n in margin.values()
+        )
         assert attack_summaries(msgs) == []
-        keysets = {(z["zone"], name, tuple(z[name])) for m in msgs for z in m["zones"]
-                   for name in ("age_bands", "gender", "content", "dominant_emotion", "first_reaction")}
+        keysets = {
+            (z["zone"], name, tuple(z[name]))
+            for m in msgs
+            for z in m["zones"]
+            for name in ("age_bands", "gender", "content", "dominant_emotion", "first_reaction")
+        }
         assert len(keysets) == len(ZONES) * 5  # the same keys in every summary
     assert small_cells > 50  # the days are full of cells of 1..k-1: the rules had work to do
 
@@ -188,29 +245,57 @@ def test_what_the_stricter_suppression_costs_is_measured(days):
     db = open_db(path)
     for k in (5, 10):
         msgs = [build_summary(db, _ctx(k), p, i + 1, 0, True) for i, p in enumerate(pop.periods)]
-        hidden, total = map(sum, zip(*(hidden_share(m, pop.truth.get(p, {}), "gender")
-                                        for m, p in zip(msgs, pop.periods))))
+        hidden, total = map(
+            sum, zip(*(hidden_share(m, pop.truth.get(p, {}), "gender") for m, p in zip(msgs, pop.periods)))
+        )
         assert total > 0 and 0 < hidden < total  # some hidden, not all
     db.conn.close()
 
 
 # --- the report's tables ----------------------------------------------------------------------
 
-COUNT_COLUMNS = {"visits", "attentive", "passers_by", "occupancy_peak", "angry", "disgust", "fear", "happy", "sad",
-                 "surprise", "neutral"}
+COUNT_COLUMNS = {
+    "visits",
+    "attentive",
+    "passers_by",
+    "occupancy_peak",
+    "angry",
+    "disgust",
+    "fear",
+    "happy",
+    "sad",
+    "surprise",
+    "neutral",
+}
 
 
 def test_the_report_csv_over_a_range_inherits_the_protection(days, tmp_path):
     path, pop = days[1]
     k = 5
     cfg = tmp_path / "kiosk.yaml"
-    cfg.write_text("store:\n  period_s: 300\n  k_anonymity: 5\nmqtt:\n  store_id: store-1\n  device_id: dev-1\n"
-                   "content:\n  default: spring\n  labels: [promo]\n"
-                   "zones:\n  - {id: shelf-a, rect: [0, 0, 0.3, 1]}\n  - {id: shelf-b, rect: [0.3, 0, 0.6, 1]}\n"
-                   "  - {id: checkout, type: queue, rect: [0.6, 0, 1, 1]}\n")
+    cfg.write_text(
+        "store:\n  period_s: 300\n  k_anonymity: 5\nmqtt:\n  store_id: store-1\n  device_id: dev-1\n"
+        "content:\n  default: spring\n  labels: [promo]\n"
+        "zones:\n  - {id: shelf-a, rect: [0, 0, 0.3, 1]}\n  - {id: shelf-b, rect: [0.3, 0, 0.6, 1]}\n"
+        "  - {id: checkout, type: queue, rect: [0.6, 0, 1, 1]}\n"
+    )
     since = dt.datetime.fromtimestamp(pop.periods[2], dt.timezone.utc).isoformat()
-    result = CliRunner().invoke(cli, ["report", "--db", str(path), "--config", str(cfg), "--since", since,
-                                      "--out", str(tmp_path / "r.html"), "--csv", str(tmp_path / "csv")])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "report",
+            "--db",
+            str(path),
+            "--config",
+            str(cfg),
+            "--since",
+            since,
+            "--out",
+            str(tmp_path / "r.html"),
+            "--csv",
+            str(tmp_path / "csv"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     tables = {p.stem: list(csv.DictReader(p.open())) for p in (tmp_path / "csv").glob("*.csv")}
     assert {"interest", "gender", "age_bands", "timeline", "reactions", "queues"} <= set(tables)
@@ -233,9 +318,13 @@ def test_the_report_csv_over_a_range_inherits_the_protection(days, tmp_path):
     for row in tables["timeline"]:  # per period: a hidden emotion cannot be the only unknown beside the total
         if row["visits"] in ("", "suppressed"):
             continue
-        hidden = [e for e in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
-                  if row[e] == "suppressed"]
-        rest = int(row["visits"]) - sum(int(row[e]) for e in row if e in COUNT_COLUMNS - {"visits", "attentive",
-                                                                                        "passers_by", "occupancy_peak"}
-                                        and row[e] not in ("", "suppressed"))
+        hidden = [
+            e for e in ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral") if row[e] == "suppressed"
+        ]
+        rest = int(row["visits"]) - sum(
+            int(row[e])
+            for e in row
+            if e in COUNT_COLUMNS - {"visits", "attentive", "passers_by", "occupancy_peak"}
+            and row[e] not in ("", "suppressed")
+        )
         assert not hidden or rest >= k, row

@@ -77,7 +77,9 @@ _FACES = (
 
 
 def test_matches_dlib_when_available():
-    dlib = pytest.importorskip("dlib", reason="dlib is not installed here; converters/check_facechip.py runs this check")
+    dlib = pytest.importorskip(
+        "dlib", reason="dlib is not installed here; converters/check_facechip.py runs this check"
+    )
     rng = np.random.default_rng(2)
     img = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
     for pts in _FACES:

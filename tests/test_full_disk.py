@@ -97,9 +97,13 @@ def small_disk(tmp_path):
 
     mount = tmp_path / "small"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True)
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({proc.stderr.strip() or 'not root'}); the page-count test stands in")
+        pytest.skip(
+            f"cannot mount a small tmpfs here ({proc.stderr.strip() or 'not root'}); the page-count test stands in"
+        )
     yield mount
     subprocess.run(["umount", str(mount)], check=False)
 

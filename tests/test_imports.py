@@ -12,8 +12,10 @@ from pathlib import Path
 
 import kiosk.config
 
-HEAVY = re.compile(r"^(cv2|kiosk\.vision|kiosk\.tracking|kiosk\.camera|kiosk\.wiring|kiosk\.app|ai_edge_litert|"
-                   r"tflite_runtime|picamera2)(\.|$)")
+HEAVY = re.compile(
+    r"^(cv2|kiosk\.vision|kiosk\.tracking|kiosk\.camera|kiosk\.wiring|kiosk\.app|ai_edge_litert|"
+    r"tflite_runtime|picamera2)(\.|$)"
+)
 
 
 def imported(code: list[str]) -> dict[str, int]:
@@ -32,8 +34,11 @@ def test_the_config_package_imports_nothing_else_from_kiosk():
     package = Path(kiosk.config.__file__).parent
     for source in package.glob("*.py"):
         for node in ast.walk(ast.parse(source.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            )
             for name in names:
                 assert not name.startswith("kiosk") or name.startswith("kiosk.config"), (source.name, name)
     loaded = [m for m in imported(["-c", "import kiosk.config"]) if m.startswith("kiosk")]

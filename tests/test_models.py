@@ -75,7 +75,8 @@ def test_verify_cli_reports_the_bad_file_and_fails(tmp_path):
     (d / spec.file).write_bytes(b"not a model")
     proc = subprocess.run(
         [sys.executable, "-m", "kiosk.cli", "models", "verify", "--models-dir", str(d), "--runs", "2"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     assert "gender_int8.tflite" in proc.stderr and "kiosk models install" in proc.stderr
@@ -83,7 +84,9 @@ def test_verify_cli_reports_the_bad_file_and_fails(tmp_path):
 
 
 def test_verify_cli_passes_on_the_installed_models():
-    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "models", "verify", "--runs", "2"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "models", "verify", "--runs", "2"], capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("\nok   ") + proc.stdout.startswith("ok   ") == len(MANIFEST.models)
     assert "median" in proc.stdout
@@ -137,8 +140,9 @@ def test_analyze_with_a_missing_model_names_the_file_and_the_fix(tmp_path, sampl
     import os
 
     env = dict(os.environ, KIOSK_MODELS_DIR=str(tmp_path))
-    proc = subprocess.run([sys.executable, "-m", "kiosk.cli", "analyze", str(sample_image)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "kiosk.cli", "analyze", str(sample_image)], capture_output=True, text=True, env=env
+    )
     assert proc.returncode == 1
     assert "face_detection_full_range_sparse.tflite" in proc.stderr and "is missing" in proc.stderr
     assert "kiosk models install" in proc.stderr

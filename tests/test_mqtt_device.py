@@ -33,8 +33,9 @@ def _config(tmp_path, port: int, rate: float = 1000.0, window: int = 10) -> str:
 
 def _publisher(cfg: str) -> subprocess.Popen:
     log = open(os.path.join(os.path.dirname(cfg), "publisher.log"), "a")  # a file: an unread pipe could block it
-    return subprocess.Popen([sys.executable, "-m", "kiosk.cli", "publish", "--config", cfg],
-                            stdout=subprocess.DEVNULL, stderr=log)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kiosk.cli", "publish", "--config", cfg], stdout=subprocess.DEVNULL, stderr=log
+    )
 
 
 def _queue(tmp_path, n: int) -> Outbox:
@@ -48,8 +49,10 @@ def _queue(tmp_path, n: int) -> Outbox:
 
 def _watch_status(port: int):
     seen: list[dict] = []
-    watcher = MqttClient(MqttOptions(port=port, client_id=f"watch-{random.random()}"),
-                         on_message=lambda topic, payload: seen.append(json.loads(payload)))
+    watcher = MqttClient(
+        MqttOptions(port=port, client_id=f"watch-{random.random()}"),
+        on_message=lambda topic, payload: seen.append(json.loads(payload)),
+    )
     watcher.subscribe("kiosk/+/+/status", 1)
     watcher.start()
     assert watcher.wait_subscribed(10)
@@ -89,8 +92,9 @@ def test_sigkill_20_times_while_draining_loses_no_seq(tmp_path, broker):
     n = 800  # at most about 30 acknowledged per kill (15 + two windows): 20 kills leave a backlog
     _queue(tmp_path, n)
     store = CollectorStore(tmp_path / "central.db")
-    collector = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=False,
-                                      session_expiry_s=3600), store)
+    collector = Collector(
+        MqttOptions(port=broker.port, client_id="collector", clean_start=False, session_expiry_s=3600), store
+    )
     collector.start()
     assert collector.client.wait_subscribed(10)
     # windows of 5 at 30 summaries/s: a window every 1/6 s, so a kill lands between acknowledged windows
@@ -117,7 +121,10 @@ def test_sigkill_20_times_while_draining_loses_no_seq(tmp_path, broker):
         assert all(d >= t for d, t in zip(drained_before_kill, targets)), (drained_before_kill, targets)
         assert outbox.backlog()[0] > 0, drained_before_kill  # the last kill, too, came before the end
         proc = _publisher(cfg)
-        assert wait_for(lambda: outbox.backlog()[0] == 0, 120), (outbox.backlog(), (tmp_path / "publisher.log").read_text()[-3000:])
+        assert wait_for(lambda: outbox.backlog()[0] == 0, 120), (
+            outbox.backlog(),
+            (tmp_path / "publisher.log").read_text()[-3000:],
+        )
         assert wait_for(lambda: len(store.seqs("dev-1")) == n, 30)
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)

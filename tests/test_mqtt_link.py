@@ -37,9 +37,13 @@ def certs(tmp_path):
 
 
 def _tls_broker(tmp_path, certs) -> Broker:
-    b = Broker(tmp_path / "tls-broker", extra=(
-        f"cafile {certs.ca}\ncertfile {certs.server_cert}\nkeyfile {certs.server_key}\n"
-        "require_certificate true\ntls_version tlsv1.2\n"))
+    b = Broker(
+        tmp_path / "tls-broker",
+        extra=(
+            f"cafile {certs.ca}\ncertfile {certs.server_cert}\nkeyfile {certs.server_key}\n"
+            "require_certificate true\ntls_version tlsv1.2\n"
+        ),
+    )
     return b.start()
 
 
@@ -50,12 +54,27 @@ def test_mutual_tls_delivers_and_a_wrong_ca_or_missing_client_cert_is_refused_cl
         fill(db, 5)
         outbox = _queue(db, 5)
         store = CollectorStore(tmp_path / "central.db")
-        collector = Collector(MqttOptions(port=b.port, client_id="collector", ca_file=str(certs.ca),
-                                          cert_file=str(certs.client_cert), key_file=str(certs.client_key)), store)
+        collector = Collector(
+            MqttOptions(
+                port=b.port,
+                client_id="collector",
+                ca_file=str(certs.ca),
+                cert_file=str(certs.client_cert),
+                key_file=str(certs.client_key),
+            ),
+            store,
+        )
         collector.start()
         assert collector.client.wait_subscribed(10), collector.client.last_error
-        client = MqttClient(MqttOptions(port=b.port, client_id="dev-1", ca_file=str(certs.ca),
-                                        cert_file=str(certs.client_cert), key_file=str(certs.client_key)))
+        client = MqttClient(
+            MqttOptions(
+                port=b.port,
+                client_id="dev-1",
+                ca_file=str(certs.ca),
+                cert_file=str(certs.client_cert),
+                key_file=str(certs.client_key),
+            )
+        )
         client.start()
         assert client.wait_connected(10), client.last_error
         drainer, stop, thread = _drain_thread(outbox, client)
@@ -67,8 +86,15 @@ def test_mutual_tls_delivers_and_a_wrong_ca_or_missing_client_cert_is_refused_cl
         client.stop()
         collector.stop()
 
-        wrong = MqttClient(MqttOptions(port=b.port, client_id="dev-2", ca_file=str(certs.other_ca),
-                                       cert_file=str(certs.client_cert), key_file=str(certs.client_key)))
+        wrong = MqttClient(
+            MqttOptions(
+                port=b.port,
+                client_id="dev-2",
+                ca_file=str(certs.other_ca),
+                cert_file=str(certs.client_cert),
+                key_file=str(certs.client_key),
+            )
+        )
         wrong.start()
         assert not wrong.wait_connected(4)
         assert wait_for(lambda: wrong.last_error is not None, 10)
@@ -121,9 +147,18 @@ def test_refused_connections_back_off_exponentially(tmp_path):
         while len(seen) < count:
             seen.append(time.monotonic())
         return count
+
     try:
-        client = MqttClient(MqttOptions(port=b.port, client_id="dev-1", username="dev-1", password="wrong",
-                                        reconnect_min_s=1, reconnect_max_s=30))
+        client = MqttClient(
+            MqttOptions(
+                port=b.port,
+                client_id="dev-1",
+                username="dev-1",
+                password="wrong",
+                reconnect_min_s=1,
+                reconnect_max_s=30,
+            )
+        )
         client.start()
         assert wait_for(lambda: attempts() >= 4, 90, step=0.02), broker_log.read_text()[-2000:]
         client.stop()
@@ -138,8 +173,12 @@ def test_refused_connections_back_off_exponentially(tmp_path):
 
 def test_outbox_cap_during_an_outage_drops_the_oldest_and_the_count_matches_the_gap(tmp_path, broker):
     store = CollectorStore(tmp_path / "central.db")
-    collector = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=False,
-                                      session_expiry_s=3600, reconnect_max_s=2), store)
+    collector = Collector(
+        MqttOptions(
+            port=broker.port, client_id="collector", clean_start=False, session_expiry_s=3600, reconnect_max_s=2
+        ),
+        store,
+    )
     collector.start()
     assert collector.client.wait_subscribed(10)
     db = open_db(tmp_path / "device.db")
@@ -153,7 +192,9 @@ def test_outbox_cap_during_an_outage_drops_the_oldest_and_the_count_matches_the_
         assert wait_for(lambda: store.seqs("dev-1") == [1, 2, 3], 10)
         broker.stop()
         for p in range(3, 28):  # 25 periods close during the outage; the outbox holds 10
-            outbox.close_period(T0 + p, lambda seq, dropped, p=p: build_summary(db, context(), T0 + p, seq, dropped, True))
+            outbox.close_period(
+                T0 + p, lambda seq, dropped, p=p: build_summary(db, context(), T0 + p, seq, dropped, True)
+            )
         assert outbox.backlog()[0] == 10 and outbox.dropped_total() == 15
         broker.start()
         assert wait_for(lambda: len(store.seqs("dev-1")) == 13, 30), store.seqs("dev-1")
@@ -178,8 +219,10 @@ def test_commands_ping_republish_malformed_unknown_and_stats(tmp_path, broker):
     collector.start()
     assert collector.client.wait_subscribed(10)
     seen: dict[str, list] = {"status": [], "stats": []}
-    watcher = MqttClient(MqttOptions(port=broker.port, client_id="watcher"),
-                         on_message=lambda t, p: seen[t.rsplit("/", 1)[-1]].append(json.loads(p)))
+    watcher = MqttClient(
+        MqttOptions(port=broker.port, client_id="watcher"),
+        on_message=lambda t, p: seen[t.rsplit("/", 1)[-1]].append(json.loads(p)),
+    )
     watcher.subscribe("kiosk/+/+/status")
     watcher.subscribe("kiosk/+/+/stats")
     watcher.start()
@@ -190,22 +233,41 @@ def test_commands_ping_republish_malformed_unknown_and_stats(tmp_path, broker):
         labels.append(payload["label"])
         return f"content label set to {payload['label']!r}"
 
-    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
-                      prefix="kiosk", store_id="store-1", device_id="dev-1", stats_interval_s=1.0,
-                      stats=lambda: {"frames_per_s": 9.5, "camera_state": "online"},
-                      commands={"content": content})
+    link = DeviceLink(
+        MqttOptions(port=broker.port, client_id="dev-1"),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+        stats_interval_s=1.0,
+        stats=lambda: {"frames_per_s": 9.5, "camera_state": "online"},
+        commands={"content": content},
+    )
     link.start()
     base = "kiosk/store-1/dev-1/cmd/"
     status_v, stats_v = load_validator("status.v1.json"), load_validator("stats.v2.json")
 
     def last_command(name):
-        return next((s["last_command"] for s in reversed(seen["status"])
-                     if s.get("last_command") and s["last_command"]["name"] == name), None)
+        return next(
+            (
+                s["last_command"]
+                for s in reversed(seen["status"])
+                if s.get("last_command") and s["last_command"]["name"] == name
+            ),
+            None,
+        )
+
     try:
         assert wait_for(lambda: store.seqs("dev-1") == [1, 2, 3, 4, 5], 15)
         watcher.publish(base + "ping", json.dumps({"id": "abc-1"}))
         assert wait_for(lambda: last_command("ping") is not None, 10)
-        assert last_command("ping") | {"at": None} == {"name": "ping", "id": "abc-1", "ok": True, "detail": "pong", "at": None}
+        assert last_command("ping") | {"at": None} == {
+            "name": "ping",
+            "id": "abc-1",
+            "ok": True,
+            "detail": "pong",
+            "at": None,
+        }
 
         watcher.publish(base + "republish", json.dumps({"from_seq": 3}))
         assert wait_for(lambda: store.duplicates == 3, 10), store.duplicates  # 3, 4, 5 sent again
@@ -237,20 +299,28 @@ def test_commands_ping_republish_malformed_unknown_and_stats(tmp_path, broker):
 
 def test_acl_denial_keeps_rows_and_the_retained_status_says_why(tmp_path):
     acl = tmp_path / "acl"
-    acl.write_text("user dev-1\ntopic write kiosk/+/+/status\ntopic read kiosk/+/+/cmd/#\n\n"
-                   "user watcher\ntopic read kiosk/#\n")
+    acl.write_text(
+        "user dev-1\ntopic write kiosk/+/+/status\ntopic read kiosk/+/+/cmd/#\n\nuser watcher\ntopic read kiosk/#\n"
+    )
     b = Broker(tmp_path / "broker", users={"dev-1": "secret", "watcher": "secret"}, extra=f"acl_file {acl}\n")
     b.start()
     db = open_db(tmp_path / "device.db")
     fill(db, 3)
     outbox = _queue(db, 3)
     statuses: list[dict] = []
-    watcher = MqttClient(MqttOptions(port=b.port, client_id="watcher", username="watcher", password="secret"),
-                         on_message=lambda t, p: statuses.append(json.loads(p)))
+    watcher = MqttClient(
+        MqttOptions(port=b.port, client_id="watcher", username="watcher", password="secret"),
+        on_message=lambda t, p: statuses.append(json.loads(p)),
+    )
     watcher.subscribe("kiosk/+/+/status")
     watcher.start()
-    link = DeviceLink(MqttOptions(port=b.port, client_id="dev-1", username="dev-1", password="secret"),
-                      Outbox(open_db(tmp_path / "device.db")), prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link = DeviceLink(
+        MqttOptions(port=b.port, client_id="dev-1", username="dev-1", password="secret"),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+    )
     try:
         assert watcher.wait_subscribed(10)
         link.start()
@@ -274,37 +344,66 @@ def test_hostile_commands_are_refused_and_the_publisher_keeps_going(tmp_path, br
     fill(db, 3)
     _queue(db, 3)
     seen: list[dict] = []
-    watcher = MqttClient(MqttOptions(port=broker.port, client_id="watcher"),
-                         on_message=lambda t, p: seen.append(json.loads(p)))
+    watcher = MqttClient(
+        MqttOptions(port=broker.port, client_id="watcher"), on_message=lambda t, p: seen.append(json.loads(p))
+    )
     watcher.subscribe("kiosk/+/+/status")
     watcher.start()
     assert watcher.wait_subscribed(10)
     base = "kiosk/store-1/dev-1/cmd/"
     watcher.publish(base + "republish", json.dumps({"from_seq": 1}), retain=True).wait(5)  # waiting for the device
-    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
-                      prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link = DeviceLink(
+        MqttOptions(port=broker.port, client_id="dev-1"),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+    )
     link.start()
 
     def last(name):
-        return next((s["last_command"] for s in reversed(seen)
-                     if s.get("last_command") and s["last_command"]["name"] == name), None)
+        return next(
+            (s["last_command"] for s in reversed(seen) if s.get("last_command") and s["last_command"]["name"] == name),
+            None,
+        )
+
     hostile = [
-        json.dumps({"from_seq": 10**30}), b"[" * 3000, b"{" * 10 + b"}" * 10, json.dumps({"from_seq": True}),
-        json.dumps({"from_seq": 0}), json.dumps({"from_seq": 1.5}), json.dumps({"from_seq": 2, "extra": 1}),
-        b"\xff\xfe", b"null", json.dumps([1, 2]), b"x" * 5000, json.dumps({"from_seq": 1, "id": "i" * 500}),
+        json.dumps({"from_seq": 10**30}),
+        b"[" * 3000,
+        b"{" * 10 + b"}" * 10,
+        json.dumps({"from_seq": True}),
+        json.dumps({"from_seq": 0}),
+        json.dumps({"from_seq": 1.5}),
+        json.dumps({"from_seq": 2, "extra": 1}),
+        b"\xff\xfe",
+        b"null",
+        json.dumps([1, 2]),
+        b"x" * 5000,
+        json.dumps({"from_seq": 1, "id": "i" * 500}),
     ]
     try:
         assert wait_for(lambda: outbox_empty(tmp_path), 20)
         for i, payload in enumerate(hostile):
             watcher.publish(base + "republish", payload)
-            assert wait_for(lambda: (c := last("republish")) is not None and c["ok"] is False
-                            and len([s for s in seen if s.get("last_command", {}) and s["last_command"]["name"] == "republish"]) >= i + 1, 10), (i, seen[-1:])
+            assert wait_for(
+                lambda: (
+                    (c := last("republish")) is not None
+                    and c["ok"] is False
+                    and len([s for s in seen if s.get("last_command", {}) and s["last_command"]["name"] == "republish"])
+                    >= i + 1
+                ),
+                10,
+            ), (i, seen[-1:])
             with pytest.raises(CommandError):
                 parse_command("republish", payload if isinstance(payload, bytes) else payload.encode())
         watcher.publish(base + "ping", json.dumps({"id": "still-there"}))
         assert wait_for(lambda: (c := last("ping")) is not None and c["id"] == "still-there", 10)
         assert link._thread.is_alive() and link.faults == 0 and link.client.connected
-        details = [s["last_command"]["detail"] for s in seen if s.get("last_command") and s["last_command"]["name"] == "republish"]
+        details = [
+            s["last_command"]["detail"]
+            for s in seen
+            if s.get("last_command") and s["last_command"]["name"] == "republish"
+        ]
         assert any("less than or equal" in d for d in details) and any("deeper than" in d for d in details)
         assert all(d.startswith("ignored") for d in details)  # the retained republish was never carried out
         assert Outbox(open_db(tmp_path / "device.db")).backlog()[0] == 0
@@ -331,8 +430,13 @@ def test_a_retained_command_is_ignored_under_mqtt_311_too(tmp_path, broker, capl
     sender.start()
     assert sender.wait_connected(10)
     sender.publish(base + "ping", json.dumps({"id": "old"}), retain=True).wait(5)
-    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1", protocol=4),
-                      Outbox(open_db(tmp_path / "device.db")), prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link = DeviceLink(
+        MqttOptions(port=broker.port, client_id="dev-1", protocol=4),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+    )
     with caplog.at_level(logging.WARNING, logger="kiosk.mqtt"):
         link.start()
         try:
@@ -356,15 +460,21 @@ def test_the_collector_asks_for_missing_seqs_and_converges_to_no_gap(tmp_path, b
     store = CollectorStore(tmp_path / "central.db")
 
     def collector() -> Collector:
-        c = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=True), store,
-                      republish_every_s=1.0)
+        c = Collector(
+            MqttOptions(port=broker.port, client_id="collector", clean_start=True), store, republish_every_s=1.0
+        )
         c.start()
         assert c.client.wait_subscribed(10)
         return c
 
     central = collector()
-    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
-                      prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link = DeviceLink(
+        MqttOptions(port=broker.port, client_id="dev-1"),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+    )
     link.start()
     try:
         assert wait_for(lambda: store.seqs("dev-1") == [1, 2], 20)
@@ -386,8 +496,13 @@ def test_two_devices_with_one_client_id_do_not_storm_and_say_why(broker, tmp_pat
     """Mosquitto throws the older connection out when a second one uses its client id (MQTT 5 reason
     0x8E, session taken over). Reconnecting at once throws the other out in turn: a storm. Each
     client now waits 10-20 s after a takeover, and the status names the cause."""
-    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
-                      prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link = DeviceLink(
+        MqttOptions(port=broker.port, client_id="dev-1"),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+    )
     twin = MqttClient(MqttOptions(port=broker.port, client_id="dev-1"))
     link.start()
     try:
@@ -415,8 +530,13 @@ def test_a_broker_that_stops_answering_is_noticed_within_one_and_a_half_keepaliv
 
     db = open_db(tmp_path / "device.db")
     _queue(db, 3)
-    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1", keepalive=6),
-                      Outbox(open_db(tmp_path / "device.db")), prefix="kiosk", store_id="store-1", device_id="dev-1")
+    link = DeviceLink(
+        MqttOptions(port=broker.port, client_id="dev-1", keepalive=6),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+    )
     link.start()
     try:
         assert wait_for(lambda: link.outbox.backlog()[0] == 0, 15)
@@ -461,9 +581,14 @@ def test_a_thousand_random_command_payloads_end_no_thread(broker, tmp_path):
         lambda: b"\xef\xbb\xbf" + json.dumps({"from_seq": 1}).encode(),
     ]
     seen_labels = []
-    link = DeviceLink(MqttOptions(port=broker.port, client_id="dev-1"), Outbox(open_db(tmp_path / "device.db")),
-                      prefix="kiosk", store_id="store-1", device_id="dev-1",
-                      commands={"content": lambda p: seen_labels.append(p.get("label")) or "ok"})
+    link = DeviceLink(
+        MqttOptions(port=broker.port, client_id="dev-1"),
+        Outbox(open_db(tmp_path / "device.db")),
+        prefix="kiosk",
+        store_id="store-1",
+        device_id="dev-1",
+        commands={"content": lambda p: seen_labels.append(p.get("label")) or "ok"},
+    )
     sender = MqttClient(MqttOptions(port=broker.port, client_id="hostile"))
     link.start()
     sender.start()

@@ -57,8 +57,12 @@ def test_full_outbox_drops_the_oldest_and_says_how_many(tmp_path):
 
 def test_broker_down_for_30_periods_every_seq_arrives(tmp_path, broker):
     store = CollectorStore(tmp_path / "central.db")
-    collector = Collector(MqttOptions(port=broker.port, client_id="collector", clean_start=False, session_expiry_s=3600,
-                                      reconnect_max_s=2), store)
+    collector = Collector(
+        MqttOptions(
+            port=broker.port, client_id="collector", clean_start=False, session_expiry_s=3600, reconnect_max_s=2
+        ),
+        store,
+    )
     collector.start()
     assert collector.client.wait_subscribed(10)
 
@@ -75,7 +79,9 @@ def test_broker_down_for_30_periods_every_seq_arrives(tmp_path, broker):
     broker.stop()  # the store's network is down ...
     outbox = Outbox(device_db)
     for p in range(30):  # ... while 30 one-second periods close
-        outbox.close_period(T0 + p, lambda seq, dropped, p=p: build_summary(device_db, context(), T0 + p, seq, dropped, True))
+        outbox.close_period(
+            T0 + p, lambda seq, dropped, p=p: build_summary(device_db, context(), T0 + p, seq, dropped, True)
+        )
     assert outbox.backlog()[0] == 30
     assert wait_for(lambda: not client.connected, 30)  # the device has noticed the outage
     broker.start()  # the network is back

@@ -40,14 +40,31 @@ def test_the_collector_takes_version_1_and_2_and_refuses_others(tmp_path):
     db = open_db(tmp_path / "d.db")
     fill(db, 1, 300)
     v2 = build_summary(db, context(300), T0, seq=1, dropped=0, clock_synced=True)
-    v1 = {"schema": "kiosk.summary", "schema_version": 1, "device_id": "dev-1", "store_id": "store-1", "seq": 2,
-          "period_start": "2027-01-15T08:05:00Z", "period_end": "2027-01-15T08:10:00Z", "clock_synced": True,
-          "models": {}, "k": 5, "suppressed_cells": 0, "dropped_summaries": 0, "zones": []}
+    v1 = {
+        "schema": "kiosk.summary",
+        "schema_version": 1,
+        "device_id": "dev-1",
+        "store_id": "store-1",
+        "seq": 2,
+        "period_start": "2027-01-15T08:05:00Z",
+        "period_end": "2027-01-15T08:10:00Z",
+        "clock_synced": True,
+        "models": {},
+        "k": 5,
+        "suppressed_cells": 0,
+        "dropped_summaries": 0,
+        "zones": [],
+    }
     store = CollectorStore(tmp_path / "central.db")
     collector = Collector(MqttOptions(port=1, client_id="c"), store, republish_every_s=0)  # never started
     topic = "kiosk/store-1/dev-1/summary"
-    for msg in (v2, v1, {**v1, "seq": 3, "schema_version": 3}, {**v2, "seq": 4, "schema_version": "2"},
-                {**v2, "seq": 5, "k": 1}):
+    for msg in (
+        v2,
+        v1,
+        {**v1, "seq": 3, "schema_version": 3},
+        {**v2, "seq": 4, "schema_version": "2"},
+        {**v2, "seq": 5, "k": 1},
+    ):
         collector._on_message(topic, json.dumps(msg).encode())
     assert store.seqs("dev-1") == [1, 2] and store.invalid == 3
     store.close()

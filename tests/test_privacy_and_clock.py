@@ -21,7 +21,13 @@ from kiosk.wiring import VisitChain, open_pipeline
 from tests.conftest import data_path
 
 T0 = 1_800_000_000.0
-IMAGE_SIGNATURES = {b"\xff\xd8\xff": "JPEG", b"\x89PNG\r\n\x1a\n": "PNG", b"GIF8": "GIF", b"BM": None, b"RIFF": "RIFF/WebP"}
+IMAGE_SIGNATURES = {
+    b"\xff\xd8\xff": "JPEG",
+    b"\x89PNG\r\n\x1a\n": "PNG",
+    b"GIF8": "GIF",
+    b"BM": None,
+    b"RIFF": "RIFF/WebP",
+}
 
 
 def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_path):
@@ -30,9 +36,23 @@ def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_p
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("visits:\n  min_dwell_s: 1.0\nstore:\n  flush_interval_s: 1.0\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "kiosk.cli", "analyze", "--visits", "--config", str(cfg), "--db", str(db_path),
-         "--start", "2027-01-15T10:00:00Z", str(clip)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "kiosk.cli",
+            "analyze",
+            "--visits",
+            "--config",
+            str(cfg),
+            "--db",
+            str(db_path),
+            "--start",
+            "2027-01-15T10:00:00Z",
+            str(clip),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     visits = [json.loads(line)["visit"] for line in proc.stdout.splitlines() if line.startswith('{"visit"')]
@@ -56,8 +76,15 @@ def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_p
                 assert magic not in raw, f"{name} signature in {path.name}"
         assert b"JFIF" not in raw and b"Exif" not in raw and b"IHDR" not in raw
     db = open_db(db_path)
-    assert set(db.table_names()) == {"schema_migrations", "aggregates", "occupancy", "outbox", "closed_periods",
-                                     "device_counters", "coverage"}
+    assert set(db.table_names()) == {
+        "schema_migrations",
+        "aggregates",
+        "occupancy",
+        "outbox",
+        "closed_periods",
+        "device_counters",
+        "coverage",
+    }
     for table in db.table_names():
         if table == "outbox":  # k-suppressed summaries (JSON, validated by the MQTT tests); none are closed here
             assert db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
@@ -104,8 +131,9 @@ def test_a_wall_clock_jump_neither_loses_nor_duplicates(tmp_path, jump):
         total = read_aggregates(db, k=1, group_by=())
         assert total.cells[0]["visits"] == 3
         # each visit is counted once, in the period its (possibly jumped) wall-clock end falls in
-        stored = dict(db.execute("SELECT period_start, SUM(visits + passers_by) FROM aggregates "
-                                 "GROUP BY period_start").fetchall())
+        stored = dict(
+            db.execute("SELECT period_start, SUM(visits + passers_by) FROM aggregates GROUP BY period_start").fetchall()
+        )
         assert stored == dict(Counter(period_start(v.wall_end, 300) for v in visits)), stored
 
 

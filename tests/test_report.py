@@ -45,7 +45,9 @@ def fill_from_scene(db_path: Path, scene) -> None:
 
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "kiosk.yaml"
-    path.write_text(f"store:\n  period_s: {PERIOD}\n  k_anonymity: {K}\nmqtt:\n  store_id: store-1\n  device_id: dev-1\n")
+    path.write_text(
+        f"store:\n  period_s: {PERIOD}\n  k_anonymity: {K}\nmqtt:\n  store_id: store-1\n  device_id: dev-1\n"
+    )
     return path
 
 
@@ -65,8 +67,18 @@ def scene_report(scene, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("report")
     db = tmp / "device.db"
     fill_from_scene(db, scene)
-    out = report("--db", str(db), "--config", str(config(tmp)), "--out", str(tmp / "report.html"),
-                 "--csv", str(tmp / "csv"), "--compare", "content:spring-promo,none")
+    out = report(
+        "--db",
+        str(db),
+        "--config",
+        str(config(tmp)),
+        "--out",
+        str(tmp / "report.html"),
+        "--csv",
+        str(tmp / "csv"),
+        "--compare",
+        "content:spring-promo,none",
+    )
     return tmp, db, out
 
 
@@ -120,8 +132,7 @@ def test_every_chart_is_present_and_every_csv_figure_equals_sql(scene_report):
                 if col in row and row[col] not in ("", "suppressed"):
                     assert not 0 < int(row[col]) < K, (name, row)
     queues = read_csv(tmp / "csv" / "queues.csv")
-    assert html.count('class="suppressed"') == sum(
-        v == "suppressed" for r in timeline + queues for k, v in r.items())
+    assert html.count('class="suppressed"') == sum(v == "suppressed" for r in timeline + queues for k, v in r.items())
     assert {r["period_start"] for r in timeline} == {iso(SCENE_T0 + 60 * i) for i in range(4)}
 
 
@@ -140,7 +151,9 @@ def test_campaign_comparison_and_queue_tables(scene_report):
     assert [r["zone"] for r in queues] == ["checkout"] * 4
     assert all(int(r["samples"]) == 60 for r in queues)
     assert all(float(r["occupancy_mean"]) >= 5 and int(r["occupancy_peak"]) >= 7 for r in queues[:3])
-    assert queues[3]["occupancy_mean"] == "suppressed" and queues[3]["occupancy_peak"] == "suppressed"  # a peak of 2 < k
+    assert (
+        queues[3]["occupancy_mean"] == "suppressed" and queues[3]["occupancy_peak"] == "suppressed"
+    )  # a peak of 2 < k
     assert any(r["waiting_mean_s"] for r in queues)
     timeline = read_csv(tmp / "csv" / "timeline.csv")
     labels = {r["content"] for r in timeline if r["zone"] != "checkout" and r["content"]}
@@ -157,10 +170,23 @@ def test_html_opens_in_headless_chromium_without_console_errors(scene_report, tm
 
     def open_page(path: Path, shot: Path) -> str:
         result = subprocess.run(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-background-networking", "--enable-logging=stderr", "--v=0", "--window-size=1280,4000",
-             f"--screenshot={shot}", path.resolve().as_uri()],
-            capture_output=True, text=True, timeout=120)
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--window-size=1280,4000",
+                f"--screenshot={shot}",
+                path.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         return result.stderr
 
     control = tmp_path / "broken.html"  # the check must see an error when there is one
@@ -207,8 +233,16 @@ def test_a_period_with_the_camera_off_is_a_gap_not_zero_visits(tmp_path):
     agg.add_camera_change(SCENE_T0 + PERIOD + 1)  # then the camera went off for the whole next period
     agg.note_watching(SCENE_T0 + PERIOD + 2)
     AggregateStore(open_db(db_path)).write(agg.drain())
-    report("--db", str(db_path), "--config", str(config(tmp_path)), "--out", str(tmp_path / "r.html"),
-           "--csv", str(tmp_path / "csv"))
+    report(
+        "--db",
+        str(db_path),
+        "--config",
+        str(config(tmp_path)),
+        "--out",
+        str(tmp_path / "r.html"),
+        "--csv",
+        str(tmp_path / "csv"),
+    )
     timeline = read_csv(tmp_path / "csv" / "timeline.csv")
     assert [(r["visits"], r["watched_s"]) for r in timeline] == [("6", "5.0"), ("0", "0.0")]
     coverage = {r["item"]: r["value"] for r in read_csv(tmp_path / "csv" / "coverage.csv")}
@@ -233,8 +267,16 @@ def test_report_from_a_postgres_collector_equals_the_device_report_and_shows_gap
             assert store.add_summary({**msg, "seq": seq})
     assert not store.add_summary({**data.summaries[0], "seq": 1})  # redelivered: ignored
     store.close()
-    out = report("--db", postgres.url, "--out", str(tmp_path / "fleet.html"), "--csv", str(tmp_path / "csv"),
-                 "--store", "store-1")
+    out = report(
+        "--db",
+        postgres.url,
+        "--out",
+        str(tmp_path / "fleet.html"),
+        "--csv",
+        str(tmp_path / "csv"),
+        "--store",
+        "store-1",
+    )
     assert out["devices"] == ["dev-1"] and out["summaries"] == len(data.summaries) - 1
     coverage = {r["item"]: r["value"] for r in read_csv(tmp_path / "csv" / "coverage.csv")}
     assert coverage["missing summaries (seq gaps)"] == "dev-1: 1 (2)"

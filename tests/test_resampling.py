@@ -58,8 +58,9 @@ def test_the_detector_letterbox_averages_when_it_shrinks():
     small = np.random.default_rng(0).integers(0, 255, (90, 120, 3), dtype=np.uint8)
     rgb, scale, px, py = letterbox_rgb(small, 192)
     assert rgb.shape == (144, 192, 3) and (px, py) == (0, 24)
-    assert np.array_equal(rgb, cv2.cvtColor(cv2.resize(small, (192, 144), interpolation=cv2.INTER_LINEAR),
-                                            cv2.COLOR_BGR2RGB))
+    assert np.array_equal(
+        rgb, cv2.cvtColor(cv2.resize(small, (192, 144), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
+    )
 
 
 def test_the_letterbox_halvings_keep_frame_coordinates_and_match_one_area_resize():

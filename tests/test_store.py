@@ -19,8 +19,15 @@ def test_open_creates_wal_full_and_records_migrations(tmp_path):
     assert db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     rows = db.execute("SELECT version, name FROM schema_migrations ORDER BY version").fetchall()
     assert [r[0] for r in rows] == [m.version for m in MIGRATIONS]
-    assert set(db.table_names()) == {"schema_migrations", "aggregates", "occupancy", "outbox", "closed_periods",
-                                     "device_counters", "coverage"}
+    assert set(db.table_names()) == {
+        "schema_migrations",
+        "aggregates",
+        "occupancy",
+        "outbox",
+        "closed_periods",
+        "device_counters",
+        "coverage",
+    }
     db.conn.close()
     again = open_db(tmp_path / "k.db")  # re-opening applies nothing twice
     assert again.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
@@ -38,7 +45,9 @@ def test_migrations_apply_in_order_once_and_refuse_a_newer_database(tmp_path):
 
 
 def test_a_failed_migration_leaves_no_trace(tmp_path):
-    bad = MIGRATIONS + (Migration(MIGRATIONS[-1].version + 1, "broken", ("CREATE TABLE ok_table (x)", "THIS IS NOT SQL")),)
+    bad = MIGRATIONS + (
+        Migration(MIGRATIONS[-1].version + 1, "broken", ("CREATE TABLE ok_table (x)", "THIS IS NOT SQL")),
+    )
     with pytest.raises(sqlite3.OperationalError):
         open_db(tmp_path / "k.db", migrations=bad)
     db = open_db(tmp_path / "k.db")
@@ -59,8 +68,10 @@ def test_deltas_add_up_across_flushes(tmp_path):
     agg.add_occupancy(T0 + 6, "queue-1", 1)
     store.write(agg.drain())
     assert agg.drain().empty
-    row = db.execute("SELECT visits, passers_by, attentive, dwell_sum, dominant_happy, dominant_neutral, dwell_h0, dwell_h4 "
-                     "FROM aggregates").fetchone()
+    row = db.execute(
+        "SELECT visits, passers_by, attentive, dwell_sum, dominant_happy, dominant_neutral, dwell_h0, dwell_h4 "
+        "FROM aggregates"
+    ).fetchone()
     assert row == (10, 1, 10, sum(4.0 + i for i in range(6)) + 120.0, 6, 4, 1, 4)
     assert read_occupancy(db) == ({"period_start": T0, "zone": "queue-1", "samples": 2, "total": 4, "peak": 3},)
 

@@ -20,8 +20,9 @@ from tests.helpers import run_visits
 @pytest.fixture(scope="module")
 def store_scene(tmp_path_factory):
     data_path("utkface-dev")
-    video, truth_path = generate_store(tmp_path_factory.mktemp("store"), DATA, seed=7, duration=150.0, people=24,
-                                       size=SceneSize(640, 480))
+    video, truth_path = generate_store(
+        tmp_path_factory.mktemp("store"), DATA, seed=7, duration=150.0, people=24, size=SceneSize(640, 480)
+    )
     truth = json.loads(truth_path.read_text())
     cfg = parse_config({**truth["config"], "store": {"period_s": 300}})
     visits, _ = run_visits(cfg, video, T0)

@@ -12,8 +12,13 @@ from tests.helpers import wait_for
 
 
 def test_a_failing_vision_loop_is_restarted_counted_and_shown(tmp_path, pipeline, caplog):
-    cfg = parse_config({"store": {"path": str(tmp_path / "kiosk.db"), "period_s": 60, "flush_interval_s": 0.5},
-                        "camera": {"source": str(tmp_path / "none.avi")}, "mqtt": {"enabled": False}})
+    cfg = parse_config(
+        {
+            "store": {"path": str(tmp_path / "kiosk.db"), "period_s": 60, "flush_interval_s": 0.5},
+            "camera": {"source": str(tmp_path / "none.avi")},
+            "mqtt": {"enabled": False},
+        }
+    )
     runtime = Runtime(cfg, pipeline, started=time.monotonic(), clock_synced=lambda: True)
     real_drain, calls = runtime.chain.drain, []
 
@@ -40,8 +45,13 @@ def test_a_failing_vision_loop_is_restarted_counted_and_shown(tmp_path, pipeline
 
 
 def test_the_watchdog_is_not_fed_while_the_store_thread_is_stuck(tmp_path, pipeline):
-    cfg = parse_config({"store": {"path": str(tmp_path / "kiosk.db"), "period_s": 60},
-                        "camera": {"source": str(tmp_path / "none.avi")}, "mqtt": {"enabled": False}})
+    cfg = parse_config(
+        {
+            "store": {"path": str(tmp_path / "kiosk.db"), "period_s": 60},
+            "camera": {"source": str(tmp_path / "none.avi")},
+            "mqtt": {"enabled": False},
+        }
+    )
     runtime = Runtime(cfg, pipeline, started=time.monotonic(), clock_synced=lambda: True)
     now = time.monotonic()
     runtime.vision_heartbeat = runtime.capture.heartbeat = now
@@ -58,10 +68,13 @@ def test_the_watchdog_is_not_fed_while_the_publisher_thread_is_stuck(tmp_path, p
     when the pass returns. A publisher that merely waits for a slow broker is not a stuck one."""
     import threading
 
-    cfg = parse_config({"store": {"path": str(tmp_path / "kiosk.db"), "period_s": 60},
-                        "camera": {"source": str(tmp_path / "none.avi")},
-                        "mqtt": {"port": broker.port, "store_id": "store-1", "device_id": "dev-1",
-                                 "stats_interval_s": 1}})
+    cfg = parse_config(
+        {
+            "store": {"path": str(tmp_path / "kiosk.db"), "period_s": 60},
+            "camera": {"source": str(tmp_path / "none.avi")},
+            "mqtt": {"port": broker.port, "store_id": "store-1", "device_id": "dev-1", "stats_interval_s": 1},
+        }
+    )
     runtime = Runtime(cfg, pipeline, started=time.monotonic(), clock_synced=lambda: True)
     release = threading.Event()
 

@@ -20,8 +20,12 @@ def unit(tmp_path) -> Path:
     prefix = tmp_path / "opt"
     (prefix / "venv" / "bin").mkdir(parents=True)
     (prefix / "venv" / "bin" / "kiosk").symlink_to(Path(sys.executable).parent / "kiosk")  # ExecStart must exist
-    text = subprocess.run([str(PROJECT / "systemd" / "install.sh"), "--render-unit", str(prefix)],
-                          check=True, capture_output=True, text=True).stdout
+    text = subprocess.run(
+        [str(PROJECT / "systemd" / "install.sh"), "--render-unit", str(prefix)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     path = tmp_path / "kiosk.service"
     path.write_text(text)
     return path
@@ -32,17 +36,32 @@ def test_unit_verifies_and_has_what_the_daemon_relies_on(unit):
     assert result.returncode == 0, result.stderr
     assert "kiosk.service" not in result.stderr, result.stderr  # no warning about our unit
     text = unit.read_text()
-    for line in ("Type=notify", "WatchdogSec=", "Restart=on-failure", "RestartSec=5", "StartLimitIntervalSec=0",
-                 "RestartPreventExitStatus=78", "StateDirectory=kiosk", "ConfigurationDirectory=kiosk",
-                 "ProtectSystem=strict", "PrivateTmp=yes", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n",
-                 "DevicePolicy=closed", "DeviceAllow=char-video4linux rw",
-                 "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "LimitCORE=0", "MemoryMax="):
+    for line in (
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "RestartSec=5",
+        "StartLimitIntervalSec=0",
+        "RestartPreventExitStatus=78",
+        "StateDirectory=kiosk",
+        "ConfigurationDirectory=kiosk",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "CapabilityBoundingSet=\n",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-video4linux rw",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "LimitCORE=0",
+        "MemoryMax=",
+    ):
         assert line in text, line
 
 
 def test_unit_exposure_is_at_most_2_5(unit):
-    result = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["systemd-analyze", "security", "--offline=true", str(unit)], capture_output=True, text=True
+    )
     match = re.search(r"Overall exposure level for kiosk.service: (\d+\.\d+)", result.stdout)
     if match is None:
         pytest.skip(f"this systemd-analyze cannot rate a unit offline: {result.stderr.strip()[:200]}")

@@ -15,11 +15,23 @@ from tests.conftest import data_path
 T0 = 1_800_000_000.0
 
 
-def track(dwell=8.0, attention=3.0, zone="shelf-a", gender=(0.1, 0.9), age=30.0, emotion=None, first=None) -> FinishedTrack:
+def track(
+    dwell=8.0, attention=3.0, zone="shelf-a", gender=(0.1, 0.9), age=30.0, emotion=None, first=None
+) -> FinishedTrack:
     happy = (0.0, 0.0, 0.0, 0.9, 0.0, 0.0, 0.1)
-    return FinishedTrack(first_seen=10.0, last_seen=10.0 + dwell, wall_start=T0, wall_end=T0 + dwell, zone_id=zone,
-                         attention_s=attention, emotion=emotion or happy, first_reaction=first, gender=gender, age=age,
-                         samples=5)
+    return FinishedTrack(
+        first_seen=10.0,
+        last_seen=10.0 + dwell,
+        wall_start=T0,
+        wall_end=T0 + dwell,
+        zone_id=zone,
+        attention_s=attention,
+        emotion=emotion or happy,
+        first_reaction=first,
+        gender=gender,
+        age=age,
+        samples=5,
+    )
 
 
 def test_age_bands():
@@ -95,8 +107,12 @@ def test_detector_every_second_frame_gives_the_same_visits(pipeline):
 
 
 def test_queue_zone_occupancy(pipeline):
-    cfg = parse_config({"visits": {"min_dwell_s": 1.0},
-                        "zones": [{"id": "line", "type": "queue", "label": "checkout", "rect": [0, 0, 1, 1]}]})
+    cfg = parse_config(
+        {
+            "visits": {"min_dwell_s": 1.0},
+            "zones": [{"id": "line", "type": "queue", "label": "checkout", "rect": [0, 0, 1, 1]}],
+        }
+    )
     chain, visits, _ = _run(cfg, pipeline)
     deltas = chain.drain()
     (occ,) = deltas.occupancy.values()

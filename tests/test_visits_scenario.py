@@ -39,7 +39,9 @@ def test_turning_away_briefly_is_one_visit(scene):
         for a0, a1 in m.truth["away"]:
             assert a1 - a0 < max_age
             assert start < a0 - 0.5 and end > a1 + 0.5, (m.truth, m.visit)
-            again = [v for v in result.unmatched if v.zone_id == m.truth["zone"] and a0 <= v.wall_start - T0 <= a1 + max_age]
+            again = [
+                v for v in result.unmatched if v.zone_id == m.truth["zone"] and a0 <= v.wall_start - T0 <= a1 + max_age
+            ]
             assert not again, f"person {m.truth['id']} counted again after turning away: {again}"
 
 
@@ -70,17 +72,24 @@ def test_exclusion_zone_faces_are_never_counted(scene):
     assert max(v.dwell_s for v in visits) < 60  # nobody stayed anywhere near the cashier's 240 s
 
 
-@pytest.mark.parametrize("clip, people, tiles", [
-    ("face-demographics-walking-and-pause.mp4", 3, 1),
-    ("face-demographics-walking.mp4", 2, 1),
-    ("head-pose-face-detection-female-and-male.mp4", 2, 1),
-    # a wide view: four people with 13-25 px faces need tiled detection (the setting for such a camera)
-    ("classroom.mp4", 4, 3),
-])
+@pytest.mark.parametrize(
+    "clip, people, tiles",
+    [
+        ("face-demographics-walking-and-pause.mp4", 3, 1),
+        ("face-demographics-walking.mp4", 2, 1),
+        ("head-pose-face-detection-female-and-male.mp4", 2, 1),
+        # a wide view: four people with 13-25 px faces need tiled detection (the setting for such a camera)
+        ("classroom.mp4", 4, 3),
+    ],
+)
 def test_real_clips_each_person_is_one_visit(clip, people, tiles):
     path = data_path("videos", clip)
-    cfg = parse_config({"visits": {"min_dwell_s": 1.0},  # the clips last 3-4 s
-                        "vision": {"detector": {"tiles": tiles, "min_face_px": 0 if tiles > 1 else 20}}})
+    cfg = parse_config(
+        {
+            "visits": {"min_dwell_s": 1.0},  # the clips last 3-4 s
+            "vision": {"detector": {"tiles": tiles, "min_face_px": 0 if tiles > 1 else 20}},
+        }
+    )
     with open_pipeline(cfg.vision) as pipeline:
         chain = VisitChain(cfg, pipeline)
         visits = []

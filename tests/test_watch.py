@@ -16,8 +16,14 @@ def test_summary_status_and_stats_lines(tmp_path):
     msg = build_summary(db, context(300), T0, seq=7, dropped=0, clock_synced=True)
     text = format_message("kiosk/store-1/dev-1/summary", json.dumps(msg).encode())
     assert "seq 7" in text and "visits 6" in text and "gender hidden" in text  # 5 women and 1 man: both hidden
-    status = {"state": "online", "device_id": "dev-1", "store_id": "store-1", "version": "0.1.0",
-              "config_hash": "abc", "error": "camera_offline: gone"}
+    status = {
+        "state": "online",
+        "device_id": "dev-1",
+        "store_id": "store-1",
+        "version": "0.1.0",
+        "config_hash": "abc",
+        "error": "camera_offline: gone",
+    }
     assert "error: camera_offline" in format_message("kiosk/store-1/dev-1/status", json.dumps(status).encode())
     stats = {"device_id": "dev-1", "store_id": "store-1", "frames_per_s": 9.8, "outbox_backlog": 3}
     assert "9.8 frames/s" in format_message("kiosk/store-1/dev-1/stats", json.dumps(stats).encode())

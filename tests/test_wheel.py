@@ -23,10 +23,20 @@ def run(program: Path, args: list[str], cwd: Path, env: dict) -> subprocess.Comp
 def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
     # built from a copy: a build/ folder left in the tree by an earlier build would leak stale files into it
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv*", ".cache", "build", "dist", "*.egg-info", "__pycache__", "face_*.tflite", "out"))
-    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"),
-                            str(source)], capture_output=True, text=True, timeout=300)
+    shutil.copytree(
+        ROOT,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv*", ".cache", "build", "dist", "*.egg-info", "__pycache__", "face_*.tflite", "out"
+        ),
+    )
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("kiosk-*.whl"))
     # a fresh virtual environment with nothing but the wheel and the dependencies it declares
@@ -34,16 +44,28 @@ def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     python, kiosk = venv / "bin" / "python", venv / "bin" / "kiosk"  # the console script the wheel declares
-    installed = subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
-                               capture_output=True, text=True, timeout=600)
+    installed = subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert installed.returncode == 0, installed.stderr[-2000:]
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     assert (site / "kiosk" / "modelfiles" / "bundled" / "manifest.yaml").is_file()
     assert not (site / "kiosk" / "testing").exists()  # the scene generators and the attacker stay in the checkout
     models = tmp_path / "models"
     models.mkdir()
-    for upstream in ROOT.glob("models/face_*.tflite"):  # fetched from their wheels already; the project's own come from ours
+    for upstream in ROOT.glob(
+        "models/face_*.tflite"
+    ):  # fetched from their wheels already; the project's own come from ours
         shutil.copyfile(upstream, models / upstream.name)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -54,13 +76,21 @@ def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
     installed = run(kiosk, ["models", "install"], elsewhere, env).stdout
     assert "emotion_int8.tflite" in installed and (models / "emotion_int8.tflite").is_file(), installed
     run(kiosk, ["models", "verify"], elsewhere, env)
-    schemas = run(python, ["-c", "from kiosk.mqtt.collector import load_validator as v; "
-                         "[v(n) for n in ('summary.v2.json', 'status.v1.json', 'stats.v2.json')]; print('ok')"],
-                  elsewhere, env)
+    schemas = run(
+        python,
+        [
+            "-c",
+            "from kiosk.mqtt.collector import load_validator as v; "
+            "[v(n) for n in ('summary.v2.json', 'status.v1.json', 'stats.v2.json')]; print('ok')",
+        ],
+        elsewhere,
+        env,
+    )
     assert schemas.stdout.strip() == "ok"
     config = tmp_path / "kiosk.yaml"
     config.write_text(f"store:\n  path: {tmp_path / 'kiosk.db'}\nmqtt:\n  device_id: shelf-1\n  store_id: s1\n")
     run(kiosk, ["check-config", str(config)], elsewhere, env)
-    records = [json.loads(line) for line in
-               run(kiosk, ["analyze", str(sample_image)], elsewhere, env).stdout.splitlines()]
+    records = [
+        json.loads(line) for line in run(kiosk, ["analyze", str(sample_image)], elsewhere, env).stdout.splitlines()
+    ]
     assert records[-1]["summary"]["faces"] >= 1, records[-1]

@@ -57,7 +57,10 @@ class Capture:
 
     @property
     def state(self) -> str:
-        if self._state in ("starting", "online") and time.monotonic() - self._last_frame_t > self.options.read_timeout_s:
+        if (
+            self._state in ("starting", "online")
+            and time.monotonic() - self._last_frame_t > self.options.read_timeout_s
+        ):
             return "offline"  # no frame for read_timeout_s: the open or the read is blocked (a hung camera)
         return self._state
 

@@ -43,8 +43,10 @@ class PicameraSource:
             self._cam.configure(config)
             self._cam.start()
         except Exception as exc:  # libcamera raises RuntimeError/IndexError for a missing camera
-            raise CameraError(f"cannot start the Pi camera {index}: {exc} (is the ribbon cable seated? "
-                              "'rpicam-hello --list-cameras' lists the cameras)") from None
+            raise CameraError(
+                f"cannot start the Pi camera {index}: {exc} (is the ribbon cable seated? "
+                "'rpicam-hello --list-cameras' lists the cameras)"
+            ) from None
         self._size = size
 
     def read(self) -> np.ndarray | None:

@@ -61,8 +61,12 @@ class OpenCVSource:
             self._cap.set(cv2.CAP_PROP_FPS, options.fps)
             self._cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # the latest frame, not a stale queue
         elif self.kind == "stream":
-            params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, int(options.open_timeout_s * 1000),
-                      cv2.CAP_PROP_READ_TIMEOUT_MSEC, int(options.read_timeout_s * 1000)]
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                int(options.open_timeout_s * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                int(options.read_timeout_s * 1000),
+            ]
             self._cap = cv2.VideoCapture(src, cv2.CAP_FFMPEG, params)
         else:
             if not Path(src).exists():
@@ -70,9 +74,11 @@ class OpenCVSource:
             self._cap = cv2.VideoCapture(src)
         if not self._cap.isOpened():
             self._cap.release()
-            hint = {"usb": "is it plugged in, and may this user read /dev/video* (group video)?",
-                    "stream": "is the URL right and the camera reachable?",
-                    "file": "is it a video file OpenCV can read?"}[self.kind]
+            hint = {
+                "usb": "is it plugged in, and may this user read /dev/video* (group video)?",
+                "stream": "is the URL right and the camera reachable?",
+                "file": "is it a video file OpenCV can read?",
+            }[self.kind]
             raise CameraError(f"cannot open {self.name}: {hint}")
         fps = self._cap.get(cv2.CAP_PROP_FPS)
         self.file_fps = fps if self.kind == "file" and 0 < fps < 1000 else None

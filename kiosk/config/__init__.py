@@ -19,7 +19,20 @@ from kiosk.config.schema import (
 )
 
 __all__ = [
-    "CameraConfig", "ConfigError", "ContentConfig", "DetectorConfig", "KioskConfig", "MqttConfig", "ServiceConfig",
-    "StoreConfig", "TrackingConfig", "VisionConfig", "VisitsConfig", "default", "environment_problems",
-    "load_config", "parse_config", "parse_yaml",
+    "CameraConfig",
+    "ConfigError",
+    "ContentConfig",
+    "DetectorConfig",
+    "KioskConfig",
+    "MqttConfig",
+    "ServiceConfig",
+    "StoreConfig",
+    "TrackingConfig",
+    "VisionConfig",
+    "VisitsConfig",
+    "default",
+    "environment_problems",
+    "load_config",
+    "parse_config",
+    "parse_yaml",
 ]

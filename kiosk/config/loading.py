@@ -73,11 +73,14 @@ def _message(e: Any) -> str:  # a pydantic ErrorDetails
     return msg
 
 
-def parse_config(data: object, source: str = "<config>", lines: dict[tuple[Any, ...], int] | None = None) -> KioskConfig:
+def parse_config(
+    data: object, source: str = "<config>", lines: dict[tuple[Any, ...], int] | None = None
+) -> KioskConfig:
     """Validate already-parsed data; ``lines`` maps YAML paths (tuples) to line numbers for the messages."""
     if data is not None and not isinstance(data, dict):
-        raise ConfigError(f"{source}: the top level must be a mapping of sections (vision:, camera:, ...), "
-                          f"got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: the top level must be a mapping of sections (vision:, camera:, ...), got {type(data).__name__}"
+        )
     try:
         return KioskConfig.model_validate(data or {})
     except ValidationError as exc:
@@ -117,8 +120,10 @@ class _Reader:
         where = f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}"
         self._nodes += 1
         if self._nodes > MAX_CONFIG_NODES:
-            raise ConfigError(f"{where}: the config expands to over {MAX_CONFIG_NODES} values (aliases repeating "
-                              "aliases?); write the values out, a kiosk config needs a few hundred")
+            raise ConfigError(
+                f"{where}: the config expands to over {MAX_CONFIG_NODES} values (aliases repeating "
+                "aliases?); write the values out, a kiosk config needs a few hundred"
+            )
         if len(loc) > MAX_CONFIG_DEPTH:
             raise ConfigError(f"{where}: nested over {MAX_CONFIG_DEPTH} levels deep; a kiosk config needs a few")
         if id(node) in self._open:
@@ -132,8 +137,10 @@ class _Reader:
     def _read(self, node: yaml.Node, model: type[BaseModel] | None, loc: tuple[Any, ...]) -> Any:
         self.lines.setdefault(loc, node.start_mark.line + 1)
         if node.tag.removeprefix("tag:yaml.org,2002:") not in _PLAIN_TAGS:
-            raise ConfigError(f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}: not valid YAML for a config: "
-                              f"the tag {node.tag} is not allowed (plain values, lists and mappings only)")
+            raise ConfigError(
+                f"{self.source}:{node.start_mark.line + 1}: {_path(loc)}: not valid YAML for a config: "
+                f"the tag {node.tag} is not allowed (plain values, lists and mappings only)"
+            )
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
             seen: dict[str, int] = {}
@@ -142,8 +149,10 @@ class _Reader:
                 if not isinstance(key, str):
                     key = str(key)
                 if key in seen:
-                    raise ConfigError(f"{self.source}:{key_node.start_mark.line + 1}: {_path(loc + (key,))}: "
-                                      f"the key appears twice (first on line {seen[key]}); keep one")
+                    raise ConfigError(
+                        f"{self.source}:{key_node.start_mark.line + 1}: {_path(loc + (key,))}: "
+                        f"the key appears twice (first on line {seen[key]}); keep one"
+                    )
                 seen[key] = key_node.start_mark.line + 1
                 field = model.model_fields.get(key) if model else None
                 self.lines[loc + (key,)] = key_node.start_mark.line + 1
@@ -177,8 +186,10 @@ def load_config(path: Path) -> KioskConfig:
 
 def parse_yaml(text: str, source: str = "<config>") -> KioskConfig:
     if len(text.encode("utf-8", "replace")) > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{source}: the file is over {MAX_CONFIG_BYTES // 1024} KiB; a kiosk config is a few "
-                          "kilobytes (is it the right file?)")
+        raise ConfigError(
+            f"{source}: the file is over {MAX_CONFIG_BYTES // 1024} KiB; a kiosk config is a few "
+            "kilobytes (is it the right file?)"
+        )
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError as exc:

@@ -36,10 +36,14 @@ class DetectorConfig(Section):
     )
     score_threshold: float = Field(0.5, gt=0, lt=1, description="Minimum detection confidence.")
     nms_iou: float = Field(0.3, gt=0, lt=1, description="Overlap above which detections are merged (weighted NMS).")
-    min_face_px: float = Field(20.0, ge=0, description="Faces smaller than this (shorter box side, frame pixels) are ignored.")
+    min_face_px: float = Field(
+        20.0, ge=0, description="Faces smaller than this (shorter box side, frame pixels) are ignored."
+    )
     max_faces: int = Field(20, ge=1, le=200, description="At most this many faces per frame.")
     tiles: int = Field(
-        1, ge=1, le=4,
+        1,
+        ge=1,
+        le=4,
         description="1: detect on the whole frame. n > 1: also on an n x n grid of overlapping tiles, for small, "
         "distant faces (costs n*n+1 detector runs per frame).",
     )
@@ -60,28 +64,55 @@ class VisionConfig(Section):
 
 
 class TrackingConfig(Section):
-    iou_threshold: float = Field(0.3, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it.")
-    max_age_s: float = Field(2.0, gt=0, le=30, description="Seconds a track survives without its face; then it ends, or waits (reacquire_s) when lost mid-frame.")
+    iou_threshold: float = Field(
+        0.3, gt=0, lt=1, description="Minimum overlap of a face with a track's predicted box to continue it."
+    )
+    max_age_s: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="Seconds a track survives without its face; then it ends, or waits (reacquire_s) when lost mid-frame.",
+    )
     min_hits: int = Field(5, ge=1, le=50, description="Detections before a track counts as a person.")
-    detect_every: int = Field(1, ge=1, le=10, description="Run the detector on every k-th frame; tracks coast in between.")
-    attribute_rate_hz: float = Field(3.0, gt=0, le=30, description="At most this many emotion/age/gender samples per person per second.")
-    min_sample_face_px: float = Field(32.0, ge=0, description="Faces smaller than this are tracked but not sampled for attributes.")
+    detect_every: int = Field(
+        1, ge=1, le=10, description="Run the detector on every k-th frame; tracks coast in between."
+    )
+    attribute_rate_hz: float = Field(
+        3.0, gt=0, le=30, description="At most this many emotion/age/gender samples per person per second."
+    )
+    min_sample_face_px: float = Field(
+        32.0, ge=0, description="Faces smaller than this are tracked but not sampled for attributes."
+    )
     reacquire_s: float = Field(
-        20.0, ge=0, le=120,
+        20.0,
+        ge=0,
+        le=120,
         description="A face lost mid-frame where its person is likely still there (turned to the products, hidden "
         "by someone passing) waits this long for the same person (place and clothing/hair colours) to face the "
-        "camera again: one visit, not two. 0: never wait.")
+        "camera again: one visit, not two. 0: never wait.",
+    )
     follow_with_mesh: bool = Field(
-        True, description="Follow known faces with the face mesh where they were when the detector misses them "
-        "(MediaPipe's face pipeline): the detector is needed only to find new faces.")
+        True,
+        description="Follow known faces with the face mesh where they were when the detector misses them "
+        "(MediaPipe's face pipeline): the detector is needed only to find new faces.",
+    )
     search_tiles: int = Field(
-        3, ge=1, le=6, description="New faces are also searched in an n x n grid of tiles, one tile at a time in "
-        "turn (small, distant faces for a fraction of the cost of every tile on every frame). 1: the whole frame only.")
+        3,
+        ge=1,
+        le=6,
+        description="New faces are also searched in an n x n grid of tiles, one tile at a time in "
+        "turn (small, distant faces for a fraction of the cost of every tile on every frame). 1: the whole frame only.",
+    )
     search_tile_every: int = Field(
-        2, ge=1, le=10, description="With search_tiles > 1: one tile is searched every this many frames.")
+        2, ge=1, le=10, description="With search_tiles > 1: one tile is searched every this many frames."
+    )
     whole_frame_every: int = Field(
-        1, ge=1, le=10, description="The whole frame is searched every this many frames (known faces are followed "
-        "by the face mesh in between).")
+        1,
+        ge=1,
+        le=10,
+        description="The whole frame is searched every this many frames (known faces are followed "
+        "by the face mesh in between).",
+    )
 
     @property
     def visit_latency_s(self) -> float:
@@ -90,13 +121,22 @@ class TrackingConfig(Section):
 
 
 class VisitsConfig(Section):
-    min_dwell_s: float = Field(3.0, ge=0, description="A person seen at least this long is a visit; shorter is a passer-by.")
-    min_attention_s: float = Field(1.0, ge=0, description=(
-        "A visit with at least this much attention counts as attentive; one of the attention histogram's "
-        "bin edges (0, 1, 2, 5, 10, 20, 30, 60 s), so that the attentive count is a sum of published bins."))
+    min_dwell_s: float = Field(
+        3.0, ge=0, description="A person seen at least this long is a visit; shorter is a passer-by."
+    )
+    min_attention_s: float = Field(
+        1.0,
+        ge=0,
+        description=(
+            "A visit with at least this much attention counts as attentive; one of the attention histogram's "
+            "bin edges (0, 1, 2, 5, 10, 20, 30, 60 s), so that the attentive count is a sum of published bins."
+        ),
+    )
     max_yaw_deg: float = Field(25.0, gt=0, le=90, description="Attention: head turned at most this far left or right.")
     max_pitch_deg: float = Field(20.0, gt=0, le=90, description="Attention: head tilted at most this far up or down.")
-    first_reaction_s: float = Field(2.0, gt=0, le=10, description="The first reaction is the dominant emotion over this much attention.")
+    first_reaction_s: float = Field(
+        2.0, gt=0, le=10, description="The first reaction is the dominant emotion over this much attention."
+    )
     age_bands: list[int] = Field(
         default_factory=lambda: list(DEFAULT_AGE_BANDS),
         description="Lower bounds of the age bands after 0; the default gives 0-17, 18-24, 25-34, 35-44, 45-54, 55-64, 65+.",
@@ -108,8 +148,10 @@ class VisitsConfig(Section):
     @classmethod
     def _attention_edge(cls, v: float) -> float:
         if v not in ATTENTION_BINS:
-            raise ValueError(f"must be one of the attention histogram's bin edges {list(ATTENTION_BINS)} (s), got {v}: "
-                             "a threshold inside a bin would let the attentive count narrow a suppressed bin")
+            raise ValueError(
+                f"must be one of the attention histogram's bin edges {list(ATTENTION_BINS)} (s), got {v}: "
+                "a threshold inside a bin would let the attentive count narrow a suppressed bin"
+            )
         return v
 
     @field_validator("age_bands")
@@ -139,8 +181,12 @@ def _first_crossing(points: list[list[float]]) -> tuple[int, int] | None:
 
 
 class AreaConfig(Section):
-    rect: list[float] | None = Field(None, description="Rectangle [x0, y0, x1, y1] in normalized frame coordinates (0-1).")
-    polygon: list[list[float]] | None = Field(None, description="Polygon [[x, y], ...] in normalized frame coordinates, at least 3 points.")
+    rect: list[float] | None = Field(
+        None, description="Rectangle [x0, y0, x1, y1] in normalized frame coordinates (0-1)."
+    )
+    polygon: list[list[float]] | None = Field(
+        None, description="Polygon [[x, y], ...] in normalized frame coordinates, at least 3 points."
+    )
 
     @field_validator("rect")
     @classmethod
@@ -169,8 +215,10 @@ class AreaConfig(Section):
         crossing = _first_crossing(v)
         if crossing is not None:
             i, j = crossing
-            raise ValueError(f"crosses itself (edge {i + 1}-{i + 2} crosses edge {j + 1}-{(j + 1) % len(v) + 1}); "
-                             "list the points in order around the area")
+            raise ValueError(
+                f"crosses itself (edge {i + 1}-{i + 2} crosses edge {j + 1}-{(j + 1) % len(v) + 1}); "
+                "list the points in order around the area"
+            )
         area = 0.5 * abs(sum(a[0] * b[1] - b[0] * a[1] for a, b in zip(v, v[1:] + v[:1])))
         if area < 1e-6:
             raise ValueError("encloses no area (the points are on one line or repeat): nothing could be in it")
@@ -185,18 +233,28 @@ class AreaConfig(Section):
 
 class ZoneConfig(AreaConfig):
     id: str = Field("frame", min_length=1, max_length=64, description="Zone id, unique; used in topics and reports.")
-    type: Literal["shelf", "queue"] = Field("shelf", description="shelf: product interest; queue: people waiting (occupancy, waiting time).")
+    type: Literal["shelf", "queue"] = Field(
+        "shelf", description="shelf: product interest; queue: people waiting (occupancy, waiting time)."
+    )
     label: str = Field("", max_length=200, description="The product, SKU or place this zone stands for.")
 
 
 class ExclusionZoneConfig(AreaConfig):
-    label: str = Field("", max_length=200, description="What the area is (for example 'cashier'). Faces inside are never analysed.")
+    label: str = Field(
+        "", max_length=200, description="What the area is (for example 'cashier'). Faces inside are never analysed."
+    )
 
 
 class ContentSlotConfig(Section):
-    label: str = Field("none", min_length=1, max_length=200, description="Content/campaign label shown during this slot.")
-    start: dt.datetime | None = Field(None, description="First moment (ISO 8601 with a timezone) the slot applies; open when absent.")
-    end: dt.datetime | None = Field(None, description="Moment (ISO 8601 with a timezone) the slot stops applying; open when absent.")
+    label: str = Field(
+        "none", min_length=1, max_length=200, description="Content/campaign label shown during this slot."
+    )
+    start: dt.datetime | None = Field(
+        None, description="First moment (ISO 8601 with a timezone) the slot applies; open when absent."
+    )
+    end: dt.datetime | None = Field(
+        None, description="Moment (ISO 8601 with a timezone) the slot stops applying; open when absent."
+    )
     daily_from: dt.time | None = Field(None, description="Local time of day the slot starts (with daily_to).")
     daily_to: dt.time | None = Field(None, description="Local time of day the slot ends (with daily_from).")
     days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
@@ -218,9 +276,14 @@ class ContentConfig(Section):
     default: str = Field("none", min_length=1, max_length=200, description="Label when no slot applies.")
     timezone: str = Field("UTC", description="IANA timezone of the daily times (for example Europe/Paris).")
     schedule: list[ContentSlotConfig] = Field(default_factory=list, description="Slots, first match wins.")
-    labels: list[str] = Field(default_factory=list, max_length=100, description=(
-        "Further labels the MQTT content command may set (campaigns chosen centrally). Every summary lists "
-        "the default, the schedule's labels and these, so that a label's presence says nothing about visitors."))
+    labels: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description=(
+            "Further labels the MQTT content command may set (campaigns chosen centrally). Every summary lists "
+            "the default, the schedule's labels and these, so that a label's presence says nothing about visitors."
+        ),
+    )
 
     @field_validator("labels")
     @classmethod
@@ -246,12 +309,28 @@ class ContentConfig(Section):
 
 class StoreConfig(Section):
     path: Path = Field(Path("/var/lib/kiosk/kiosk.db"), description="SQLite database of the aggregates.")
-    period_s: int = Field(300, ge=1, le=86400, description="Aggregation period in seconds, aligned to UTC; must divide a day (under 60 s only for tests and demos).")
-    flush_interval_s: float = Field(10.0, gt=0, le=600, description="Aggregates are written once per this interval (power loss loses at most this much).")
+    period_s: int = Field(
+        300,
+        ge=1,
+        le=86400,
+        description="Aggregation period in seconds, aligned to UTC; must divide a day (under 60 s only for tests and demos).",
+    )
+    flush_interval_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Aggregates are written once per this interval (power loss loses at most this much).",
+    )
     retention_days: float = Field(90.0, gt=0, description="Aggregates older than this are deleted.")
-    k_anonymity: int = Field(5, ge=3, le=100, description=(
-        "No published count is between 1 and k-1 people, directly or by subtraction (kiosk.disclosure). At "
-        "least 3: with k = 2 a suppressed count could only be 1."))
+    k_anonymity: int = Field(
+        5,
+        ge=3,
+        le=100,
+        description=(
+            "No published count is between 1 and k-1 people, directly or by subtraction (kiosk.disclosure). At "
+            "least 3: with k = 2 a suppressed count could only be 1."
+        ),
+    )
 
     @field_validator("period_s")
     @classmethod
@@ -264,24 +343,44 @@ class StoreConfig(Section):
 class MqttConfig(Section):
     host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")
     port: int = Field(1883, ge=1, le=65535, description="Broker port (8883 is usual with TLS).")
-    protocol: Literal[5, 4] = Field(5, description="5: MQTT 5 (the outbox needs its PUBACK reason codes); 4: MQTT 3.1.1.")
-    prefix: str = Field("kiosk", min_length=1, max_length=64, description="Topic prefix: {prefix}/{store_id}/{device_id}/...")
+    protocol: Literal[5, 4] = Field(
+        5, description="5: MQTT 5 (the outbox needs its PUBACK reason codes); 4: MQTT 3.1.1."
+    )
+    prefix: str = Field(
+        "kiosk", min_length=1, max_length=64, description="Topic prefix: {prefix}/{store_id}/{device_id}/..."
+    )
     store_id: str = Field("store", min_length=1, max_length=64, description="Store identifier in topics and payloads.")
-    device_id: str = Field("device", min_length=1, max_length=64, description="Device identifier; also the MQTT client id.")
-    keepalive_s: int = Field(30, ge=5, le=3600, description=(
-        "MQTT keepalive: a broker that stops answering (a half-open connection) is noticed within 1.5x this."))
+    device_id: str = Field(
+        "device", min_length=1, max_length=64, description="Device identifier; also the MQTT client id."
+    )
+    keepalive_s: int = Field(
+        30,
+        ge=5,
+        le=3600,
+        description=(
+            "MQTT keepalive: a broker that stops answering (a half-open connection) is noticed within 1.5x this."
+        ),
+    )
     username: str | None = Field(None, description="Username, if the broker wants one.")
     password_file: Path | None = Field(None, description="File holding the password (never logged).")
     password_env: str | None = Field(None, description="Environment variable holding the password (never logged).")
     ca_file: Path | None = Field(None, description="CA certificate for TLS; TLS is on when set.")
     cert_file: Path | None = Field(None, description="Client certificate for mutual TLS.")
     key_file: Path | None = Field(None, description="Client key for mutual TLS.")
-    max_inflight: int = Field(20, ge=1, le=1000, description="Unacknowledged summaries at a time (paho's memory queue stays bounded).")
+    max_inflight: int = Field(
+        20, ge=1, le=1000, description="Unacknowledged summaries at a time (paho's memory queue stays bounded)."
+    )
     drain_rate_per_s: float = Field(200.0, gt=0, description="Most summaries per second sent from a backlog.")
-    outbox_max_rows: int = Field(20000, ge=10, description="Outbox bound in summaries; the oldest are dropped beyond it.")
+    outbox_max_rows: int = Field(
+        20000, ge=10, description="Outbox bound in summaries; the oldest are dropped beyond it."
+    )
     outbox_max_bytes: int = Field(64 * 1024 * 1024, ge=65536, description="Outbox bound in bytes.")
-    keep_sent_days: float = Field(7.0, ge=0, le=90, description="Sent summaries are kept this long for the republish command.")
-    stats_interval_s: float = Field(60.0, ge=1, le=3600, description="Stats (frames/s, backlog, disk, temperature) are published this often.")
+    keep_sent_days: float = Field(
+        7.0, ge=0, le=90, description="Sent summaries are kept this long for the republish command."
+    )
+    stats_interval_s: float = Field(
+        60.0, ge=1, le=3600, description="Stats (frames/s, backlog, disk, temperature) are published this often."
+    )
     enabled: bool = Field(True, description="false: summaries are kept in the outbox and nothing is sent (no broker).")
 
     @field_validator("store_id", "device_id")
@@ -290,7 +389,9 @@ class MqttConfig(Section):
         """One MQTT topic level (spec 4.7): no wildcard, no level separator, no NUL. A '+' or '#'
         makes the broker refuse the client id and every publish; a '/' moves the summaries to a
         topic the collector's {prefix}/+/+/summary never matches."""
-        bad = sorted({c for c in v if c in "+#/\0"} | ({"control characters"} if any(ord(c) < 32 for c in v) else set()))
+        bad = sorted(
+            {c for c in v if c in "+#/\0"} | ({"control characters"} if any(ord(c) < 32 for c in v) else set())
+        )
         if bad:
             shown = ", ".join(repr(c) if len(c) == 1 else c for c in bad).replace("'\\x00'", "NUL")
             raise ValueError(f"must be one MQTT topic level: no {shown} (use letters, digits, '-', '_' or '.')")
@@ -331,24 +432,41 @@ class MqttConfig(Section):
 
 class CameraConfig(Section):
     source: str = Field(
-        "0", min_length=1,
+        "0",
+        min_length=1,
         description="picamera2 (Pi camera; picamera2:N for camera N), a USB camera index (0) or path "
         "(/dev/v4l/by-id/...), an rtsp:// or http:// URL, or a video file.",
     )
-    width: int = Field(640, ge=64, le=4096, description="Frame width asked of the camera; about 640 suits the detector.")
+    width: int = Field(
+        640, ge=64, le=4096, description="Frame width asked of the camera; about 640 suits the detector."
+    )
     height: int = Field(480, ge=64, le=4096, description="Frame height asked of the camera.")
-    fps: float = Field(10.0, gt=0, le=60, description="At most this many frames per second are analysed; the latest frame wins.")
+    fps: float = Field(
+        10.0, gt=0, le=60, description="At most this many frames per second are analysed; the latest frame wins."
+    )
     loop: bool = Field(False, description="Video files: start again at the end (demos and tests).")
     realtime: bool = Field(True, description="Video files: deliver frames at the file's own rate, like a camera.")
-    read_timeout_s: float = Field(10.0, ge=1, le=300, description="No frame for this long: the camera is offline and is reopened.")
-    reopen_max_s: float = Field(30.0, ge=1, le=3600, description="Longest wait between attempts to reopen an offline camera.")
+    read_timeout_s: float = Field(
+        10.0, ge=1, le=300, description="No frame for this long: the camera is offline and is reopened."
+    )
+    reopen_max_s: float = Field(
+        30.0, ge=1, le=3600, description="Longest wait between attempts to reopen an offline camera."
+    )
 
 
 class ServiceConfig(Section):
-    log_level: Literal["debug", "info", "warning", "error"] = Field("info", description="Lowest level written to the log (journald).")
-    error_log_interval_s: float = Field(60.0, ge=0, description="A repeated error is logged at most once per this interval.")
-    clock_jump_s: float = Field(2.0, gt=0, description="A wall-clock change this much beyond the monotonic clock is a jump.")
-    stop_timeout_s: float = Field(4.0, gt=0, le=30, description="Seconds a stop (SIGTERM) may take before threads are abandoned.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Lowest level written to the log (journald)."
+    )
+    error_log_interval_s: float = Field(
+        60.0, ge=0, description="A repeated error is logged at most once per this interval."
+    )
+    clock_jump_s: float = Field(
+        2.0, gt=0, description="A wall-clock change this much beyond the monotonic clock is a jump."
+    )
+    stop_timeout_s: float = Field(
+        4.0, gt=0, le=30, description="Seconds a stop (SIGTERM) may take before threads are abandoned."
+    )
 
 
 class KioskConfig(Section):
@@ -357,9 +475,15 @@ class KioskConfig(Section):
     vision: VisionConfig = Field(default_factory=VisionConfig, description="On-device face analysis.")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="Following faces over frames.")
     visits: VisitsConfig = Field(default_factory=VisitsConfig, description="Turning tracks into visits.")
-    zones: list[ZoneConfig] = Field(default_factory=list, description="Zones of the frame; none: the whole frame is one shelf zone 'frame'.")
-    exclusion_zones: list[ExclusionZoneConfig] = Field(default_factory=list, description="Areas whose faces are dropped before any analysis (staff).")
-    content: ContentConfig = Field(default_factory=ContentConfig, description="What the display beside the shelf shows, for attribution.")
+    zones: list[ZoneConfig] = Field(
+        default_factory=list, description="Zones of the frame; none: the whole frame is one shelf zone 'frame'."
+    )
+    exclusion_zones: list[ExclusionZoneConfig] = Field(
+        default_factory=list, description="Areas whose faces are dropped before any analysis (staff)."
+    )
+    content: ContentConfig = Field(
+        default_factory=ContentConfig, description="What the display beside the shelf shows, for attribution."
+    )
     store: StoreConfig = Field(default_factory=StoreConfig, description="Aggregate storage.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Publishing summaries to the central broker.")
 

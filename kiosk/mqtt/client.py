@@ -51,7 +51,9 @@ class MqttOptions:
 
 SESSION_TAKEN_OVER = 0x8E  # MQTT 5 DISCONNECT reason code: another connection with the same client id
 SHORT_LIVED_S = 60.0  # a connection dropped sooner than this is a flap, not a network blip
-TAKEOVER_BACKOFF_S = 10.0  # after a takeover (or the second flap: 20 s), the least wait before connecting again, doubling to 40 s
+TAKEOVER_BACKOFF_S = (
+    10.0  # after a takeover (or the second flap: 20 s), the least wait before connecting again, doubling to 40 s
+)
 TAKEOVER_QUIET_S = 300.0  # the alarm clears after this long without a flap
 
 
@@ -107,8 +109,13 @@ class MqttClient:
         if o.username:
             self._client.username_pw_set(o.username, o.password)
         if o.ca_file:
-            self._client.tls_set(ca_certs=o.ca_file, certfile=o.cert_file, keyfile=o.key_file,
-                                 cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+            self._client.tls_set(
+                ca_certs=o.ca_file,
+                certfile=o.cert_file,
+                keyfile=o.key_file,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
         if o.will_topic:
             self._client.will_set(o.will_topic, o.will_payload, qos=1, retain=True)
         self._client.on_connect = self._guard(self._on_connect)
@@ -123,7 +130,9 @@ class MqttClient:
         # Jitter: each device waits a random base delay, so a fleet does not reconnect in lockstep.
         o = self.options
         low = max(1, int(o.reconnect_min_s * random.uniform(1.0, 3.0)), int(at_least_s * random.uniform(1.0, 1.5)))
-        self._client.reconnect_delay_set(min_delay=low, max_delay=max(low, int(o.reconnect_max_s * random.uniform(0.8, 1.2))))
+        self._client.reconnect_delay_set(
+            min_delay=low, max_delay=max(low, int(o.reconnect_max_s * random.uniform(0.8, 1.2)))
+        )
 
     def _guard(self, fn):
         def wrapped(*args, **kwargs):
@@ -132,6 +141,7 @@ class MqttClient:
             except Exception as exc:  # never let paho's network thread die silently
                 self.last_error = f"{fn.__name__}: {exc!r}"
                 log.exception("MQTT callback %s failed", fn.__name__)
+
         return wrapped
 
     # --- paho callbacks ----------------------------------------------------------------------
@@ -203,10 +213,12 @@ class MqttClient:
             self._flaps += 1
             self.takeovers += 1
             self._last_takeover = time.monotonic()
-            self.alarm = (f"session_taken_over: the broker dropped this connection {lived:.0f} s after accepting it "
-                          f"({self.takeovers}x): does another client connect as {self.options.client_id!r} "
-                          "(two devices sharing mqtt.device_id), or does the broker restart again and again? "
-                          "reconnecting after a growing delay (20 to 60 s)")
+            self.alarm = (
+                f"session_taken_over: the broker dropped this connection {lived:.0f} s after accepting it "
+                f"({self.takeovers}x): does another client connect as {self.options.client_id!r} "
+                "(two devices sharing mqtt.device_id), or does the broker restart again and again? "
+                "reconnecting after a growing delay (20 to 60 s)"
+            )
             if self._flaps in (2, 10) or self._flaps % 50 == 0:
                 log.error("MQTT %s", self.alarm)
             if self._flaps >= 2 or taken:
@@ -265,7 +277,9 @@ class MqttClient:
     def _on_message(self, client, userdata, message) -> None:
         if message.retain and any(paho.topic_matches_sub(f, message.topic) for f in self._no_retained):
             # a retained command would be carried out again at every restart of the device
-            log.warning("retained message on %s ignored: commands are sent without the retain flag", message.topic[:120])
+            log.warning(
+                "retained message on %s ignored: commands are sent without the retain flag", message.topic[:120]
+            )
             return
         if self._on_message_cb is not None:
             self._on_message_cb(message.topic, message.payload)
@@ -288,9 +302,13 @@ class MqttClient:
             props.SessionExpiryInterval = o.session_expiry_s
         # paho pings after a keepalive of silence and gives up a keepalive later (up to 2x to notice a
         # broker that stopped answering, a half-open TCP connection); pinging at 3/4 of it bounds that at 1.5x
-        self._client.connect_async(o.host, o.port, keepalive=max(1, int(o.keepalive * 0.75)),
-                                   clean_start=o.clean_start if o.protocol == 5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
-                                   properties=props)
+        self._client.connect_async(
+            o.host,
+            o.port,
+            keepalive=max(1, int(o.keepalive * 0.75)),
+            clean_start=o.clean_start if o.protocol == 5 else paho.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=props,
+        )
         self._client.loop_start()
 
     @property
@@ -376,8 +394,10 @@ def diagnose(o: MqttOptions, timeout: float = 3.0) -> str:
                 except TimeoutError:
                     pass
         except ssl.SSLCertVerificationError as exc:
-            return (f"TLS: the broker's certificate was refused: {exc.verify_message}; is mqtt.ca_file the CA "
-                    f"that signed it, and does the certificate name {o.host!r}?")
+            return (
+                f"TLS: the broker's certificate was refused: {exc.verify_message}; is mqtt.ca_file the CA "
+                f"that signed it, and does the certificate name {o.host!r}?"
+            )
         except (ssl.SSLError, OSError) as exc:
             hint = " (the broker may want a client certificate: mqtt.cert_file and key_file)" if not o.cert_file else ""
             return f"TLS handshake with {where} failed: {exc}{hint}"

@@ -45,6 +45,7 @@ def _schema_check(validator) -> Callable[[object], str | None]:
     def check(msg: object) -> str | None:
         errors = sorted(validator.iter_errors(msg), key=lambda e: list(e.path))
         return errors[0].message if errors else None
+
     return check
 
 
@@ -56,14 +57,16 @@ def _model_check(model: type[BaseModel]) -> Callable[[object], str | None]:
             first = exc.errors()[0]
             return f"{'.'.join(map(str, first['loc'])) or '(top level)'}: {first['msg']}"
         return None
+
     return check
 
 
 class Collector:
     MAX_REQUESTS_PER_GAP = 3
 
-    def __init__(self, options: MqttOptions, store: CollectorStore, prefix: str = "kiosk",
-                 republish_every_s: float = 30.0) -> None:
+    def __init__(
+        self, options: MqttOptions, store: CollectorStore, prefix: str = "kiosk", republish_every_s: float = 30.0
+    ) -> None:
         self.store = store
         self.prefix = prefix
         self.republish_every_s = republish_every_s
@@ -92,8 +95,12 @@ class Collector:
             validator = self.summary_validators.get(version) if type(version) is int else None
             if validator is None:
                 self.store.invalid += 1
-                log.warning("summary on %s has schema_version %r; this collector knows %s", topic,
-                            version, sorted(self.summary_validators))
+                log.warning(
+                    "summary on %s has schema_version %r; this collector knows %s",
+                    topic,
+                    version,
+                    sorted(self.summary_validators),
+                )
                 return
         else:
             validator = self.status_validator
@@ -131,8 +138,13 @@ class Collector:
         times = times + 1 if first == asked_from else 1
         if times > self.MAX_REQUESTS_PER_GAP:
             if times == self.MAX_REQUESTS_PER_GAP + 1:
-                log.warning("device %s: seq %d and after still missing after %d requests; the device no longer "
-                            "holds them (its outbox bound or keep_sent_days)", device_id, first, self.MAX_REQUESTS_PER_GAP)
+                log.warning(
+                    "device %s: seq %d and after still missing after %d requests; the device no longer "
+                    "holds them (its outbox bound or keep_sent_days)",
+                    device_id,
+                    first,
+                    self.MAX_REQUESTS_PER_GAP,
+                )
                 self._asked[device_id] = (now, first, times)
             return
         topic = f"{self.prefix}/{self._stores[device_id]}/{device_id}/cmd/republish"

@@ -37,8 +37,11 @@ class Ping(_Command):
 
 
 class Content(_Command):
-    label: str | None = Field(min_length=1, max_length=200,
-                              description="Content label for attribution from now on; null returns to the schedule.")
+    label: str | None = Field(
+        min_length=1,
+        max_length=200,
+        description="Content label for attribution from now on; null returns to the schedule.",
+    )
 
 
 COMMANDS: dict[str, type[_Command]] = {"republish": Republish, "ping": Ping, "content": Content}

@@ -51,10 +51,21 @@ class DeviceLink:
     """Publishes ``online`` (retained) on every connect; the broker publishes the retained
     ``offline`` Will when the device vanishes; :meth:`stop` publishes ``offline`` itself."""
 
-    def __init__(self, options: MqttOptions, outbox: Outbox, *, prefix: str, store_id: str, device_id: str,
-                 config_hash: str = "", models: dict | None = None, rate_per_s: float = 500.0,
-                 stats: Callable[[], dict] | None = None, stats_interval_s: float = 60.0,
-                 commands: dict[str, CommandHandler] | None = None) -> None:
+    def __init__(
+        self,
+        options: MqttOptions,
+        outbox: Outbox,
+        *,
+        prefix: str,
+        store_id: str,
+        device_id: str,
+        config_hash: str = "",
+        models: dict | None = None,
+        rate_per_s: float = 500.0,
+        stats: Callable[[], dict] | None = None,
+        stats_interval_s: float = 60.0,
+        commands: dict[str, CommandHandler] | None = None,
+    ) -> None:
         self.topics = Topics(prefix, store_id, device_id)
         self.store_id, self.device_id = store_id, device_id
         self.config_hash = config_hash
@@ -70,12 +81,14 @@ class DeviceLink:
         self.faults = 0  # exceptions the publisher loop survived
         self.fault: str | None = None
         self._commands: queue.Queue[tuple[str, bytes]] = queue.Queue(maxsize=100)
-        options = MqttOptions(**{**options.__dict__, "will_topic": self.topics.status,
-                                 "will_payload": self._status("offline").encode()})
+        options = MqttOptions(
+            **{**options.__dict__, "will_topic": self.topics.status, "will_payload": self._status("offline").encode()}
+        )
         self.client = MqttClient(options, on_connected=self._on_connected, on_message=self._on_message)
         self.client.subscribe(self.topics.commands, 1, retained=False)  # a retained command would repeat at each start
-        self.drainer = OutboxDrainer(outbox, self.client, self.topics.summary, window=options.max_inflight,
-                                     rate_per_s=rate_per_s)
+        self.drainer = OutboxDrainer(
+            outbox, self.client, self.topics.summary, window=options.max_inflight, rate_per_s=rate_per_s
+        )
         self.stats_published = 0
         self.heartbeat = time.monotonic()  # each pass of the publisher loop (the watchdog asks alive())
         self._stop = threading.Event()
@@ -90,12 +103,23 @@ class DeviceLink:
     def _status(self, state: str) -> str:
         drainer = getattr(self, "drainer", None)
         client = getattr(self, "client", None)  # the Will is built before the client exists
-        errors = [e for e in (getattr(drainer, "last_error", None), getattr(client, "alarm", None), self.problem,
-                              self.fault) if e]
+        errors = [
+            e
+            for e in (getattr(drainer, "last_error", None), getattr(client, "alarm", None), self.problem, self.fault)
+            if e
+        ]
         return Status(
-            schema_name="kiosk.status", schema_version=1, state=state, device_id=self.device_id,
-            store_id=self.store_id, version=__version__, config_hash=self.config_hash, models=self.models,
-            started_at=self.started_at, error="; ".join(errors) or None, last_command=self.last_command,
+            schema_name="kiosk.status",
+            schema_version=1,
+            state=state,
+            device_id=self.device_id,
+            store_id=self.store_id,
+            version=__version__,
+            config_hash=self.config_hash,
+            models=self.models,
+            started_at=self.started_at,
+            error="; ".join(errors) or None,
+            last_command=self.last_command,
         ).model_dump_json(by_alias=True)
 
     def _on_connected(self) -> None:  # paho's thread
@@ -116,7 +140,7 @@ class DeviceLink:
     def _on_message(self, topic: str, payload: bytes) -> None:  # paho's thread: queue only
         if topic.startswith(self.topics.command_prefix):
             try:
-                self._commands.put_nowait((topic[len(self.topics.command_prefix):], payload))
+                self._commands.put_nowait((topic[len(self.topics.command_prefix) :], payload))
                 self._wake.set()
             except queue.Full:
                 log.warning("command ignored: too many commands waiting")
@@ -156,10 +180,19 @@ class DeviceLink:
     def _publish_stats(self) -> None:
         rows, size = self.outbox.backlog()
         body = dict(self.stats_source()) if self.stats_source else {}
-        body.update({"schema": "kiosk.stats", "schema_version": 2, "device_id": self.device_id,
-                     "store_id": self.store_id, "at": utc_now(), "outbox_backlog": rows, "outbox_bytes": size,
-                     "dropped_summaries": self.outbox.dropped_total(),
-                     "worker_errors": {**body.get("worker_errors", {}), "publisher": self.faults}})
+        body.update(
+            {
+                "schema": "kiosk.stats",
+                "schema_version": 2,
+                "device_id": self.device_id,
+                "store_id": self.store_id,
+                "at": utc_now(),
+                "outbox_backlog": rows,
+                "outbox_bytes": size,
+                "dropped_summaries": self.outbox.dropped_total(),
+                "worker_errors": {**body.get("worker_errors", {}), "publisher": self.faults},
+            }
+        )
         stats = Stats.model_validate(body)  # the published shape is the schema's, or nothing is sent
         self.client.publish(self.topics.stats, stats.model_dump_json(by_alias=True, exclude_unset=True).encode(), qos=0)
         self.stats_published += 1

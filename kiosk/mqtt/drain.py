@@ -16,8 +16,18 @@ class OutboxDrainer:
     """Loops on ``stop_event.wait(interval)``; never blocks the vision loop (it has its own thread
     and database connection). ``rate_per_s`` bounds the drain of a long backlog."""
 
-    def __init__(self, outbox: Outbox, client: MqttClient, topic: str, *, window: int = 20, rate_per_s: float = 500.0,
-                 ack_timeout_s: float = 10.0, interval_s: float = 0.5, backoff_max_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: MqttClient,
+        topic: str,
+        *,
+        window: int = 20,
+        rate_per_s: float = 500.0,
+        ack_timeout_s: float = 10.0,
+        interval_s: float = 0.5,
+        backoff_max_s: float = 60.0,
+    ) -> None:
         self.outbox = outbox
         self.client = client
         self.topic = topic

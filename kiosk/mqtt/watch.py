@@ -38,8 +38,10 @@ def format_message(topic: str, payload: bytes) -> str:
         return f"{topic}: (not JSON, {len(payload)} bytes)"
     device = f"{msg.get('store_id')}/{msg.get('device_id')}"
     if kind == "summary":
-        head = (f"summary {device} seq {msg['seq']} {msg['period_start']}..{msg['period_end'][11:]} "
-                f"(k={msg['k']}, {msg['suppressed_cells']} cells suppressed, clock_synced={msg['clock_synced']})")
+        head = (
+            f"summary {device} seq {msg['seq']} {msg['period_start']}..{msg['period_end'][11:]} "
+            f"(k={msg['k']}, {msg['suppressed_cells']} cells suppressed, clock_synced={msg['clock_synced']})"
+        )
         lines = [head]
         for z in msg["zones"]:
             dwell = z.get("dwell_s") or {}
@@ -54,21 +56,26 @@ def format_message(topic: str, payload: bytes) -> str:
                 f"    {z['zone']}: visits {_n(z['visits'])}, attentive {_hidden(z['attentive'])}, "
                 f"passers-by {_n(z['passers_by'])}, mean dwell {'hidden' if mean is None else f'{mean} s'}, "
                 f"mood {_top(z.get('dominant_emotion'))}, gender {_top(z.get('gender'))}, "
-                f"age {_top(z.get('age_bands'))}")
+                f"age {_top(z.get('age_bands'))}"
+            )
         if not msg["zones"]:
             lines.append("    nobody seen")
         cov = msg.get("coverage")
         if isinstance(cov, dict) and cov.get("frames") == 0:
             lines.append("    camera off the whole period: nothing was watched (not the same as nobody came)")
         elif isinstance(cov, dict) and cov.get("camera_changes"):
-            lines.append(f"    camera went offline or came back {cov['camera_changes']} time(s); "
-                         f"{cov['analysed_s']:.0f} s watched")
+            lines.append(
+                f"    camera went offline or came back {cov['camera_changes']} time(s); "
+                f"{cov['analysed_s']:.0f} s watched"
+            )
         return "\n".join(lines)
     if kind == "status":
         extra = f", error: {msg['error']}" if msg.get("error") else ""
         return f"status  {device} {msg['state']} (version {msg.get('version')}, config {msg.get('config_hash')}){extra}"
     if kind == "stats":
-        return (f"stats   {device} {msg.get('frames_per_s')} frames/s, {msg.get('faces_per_s')} faces/s, "
-                f"{msg.get('inference_ms')} ms/frame, camera {msg.get('camera_state')}, "
-                f"outbox {msg['outbox_backlog']}")
+        return (
+            f"stats   {device} {msg.get('frames_per_s')} frames/s, {msg.get('faces_per_s')} faces/s, "
+            f"{msg.get('inference_ms')} ms/frame, camera {msg.get('camera_state')}, "
+            f"outbox {msg['outbox_backlog']}"
+        )
     return f"{topic}: {payload[:200]!r}"

@@ -13,8 +13,11 @@ from kiosk.payloads.status import Status
 from kiosk.payloads.summary import Summary
 from kiosk.payloads.wire import json_schema
 
-GENERATED: dict[str, tuple[type[BaseModel], str]] = {"summary.v2.json": (Summary, "kiosk.summary/2"), "status.v1.json": (Status, "kiosk.status/1"),
-             "stats.v2.json": (Stats, "kiosk.stats/2")}
+GENERATED: dict[str, tuple[type[BaseModel], str]] = {
+    "summary.v2.json": (Summary, "kiosk.summary/2"),
+    "status.v1.json": (Status, "kiosk.status/1"),
+    "stats.v2.json": (Stats, "kiosk.stats/2"),
+}
 
 
 def render(name: str) -> str:

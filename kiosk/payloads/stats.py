@@ -28,8 +28,12 @@ class Stats(Wire):
     frames_per_s: NonNegative | None = Field(None, description="Frames analysed per second over the last interval.")
     faces_per_s: NonNegative | None = Field(None, description="Face detections per second over the last interval.")
     inference_ms: NonNegative | None = Field(None, description="Median time to analyse one frame, recent frames.")
-    frames_dropped: Counter | None = Field(None, description=(
-        "Frames read but not analysed (older frames replaced by newer, empty or malformed frames), since start."))
+    frames_dropped: Counter | None = Field(
+        None,
+        description=(
+            "Frames read but not analysed (older frames replaced by newer, empty or malformed frames), since start."
+        ),
+    )
     camera_state: Literal["starting", "online", "offline", "ended"] | None = None
     outbox_backlog: Counter = Field(description="Summaries waiting to be sent.")
     outbox_bytes: Counter
@@ -38,6 +42,9 @@ class Stats(Wire):
     cpu_temp_c: float | None = Field(None, description="CPU temperature where the device has a sensor.")
     clock_synced: bool | None = None
     clock_jumps: Counter | None = Field(None, description="Wall-clock jumps seen since start.")
-    worker_errors: dict[str, Counter] = Field(description=(
-        "Exceptions that escaped each worker thread (vision, store, publisher) since it started; each was "
-        "logged and the thread went on or was restarted."))
+    worker_errors: dict[str, Counter] = Field(
+        description=(
+            "Exceptions that escaped each worker thread (vision, store, publisher) since it started; each was "
+            "logged and the thread went on or was restarted."
+        )
+    )

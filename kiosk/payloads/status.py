@@ -34,9 +34,15 @@ class Status(Wire):
     store_id: str
     version: str = Field("", description="The kiosk package version the device runs.")
     config_hash: str = Field("", description="A hash of the device's config (it changes when the config does).")
-    models: dict[str, str] = Field(default_factory=dict, description="Model id -> the first 12 hex digits of its sha256.")
+    models: dict[str, str] = Field(
+        default_factory=dict, description="Model id -> the first 12 hex digits of its sha256."
+    )
     started_at: str = utc_time()
-    error: str | None = Field(None, description=(
-        "What is wrong now, if anything: the last publishing error (for example an ACL denial), a camera that "
-        "is offline, a refused config reload, a thread that failed, another client using this device's id."))
+    error: str | None = Field(
+        None,
+        description=(
+            "What is wrong now, if anything: the last publishing error (for example an ACL denial), a camera that "
+            "is offline, a refused config reload, a thread that failed, another client using this device's id."
+        ),
+    )
     last_command: CommandAnswer | None = None

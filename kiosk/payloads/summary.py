@@ -19,10 +19,15 @@ Seconds = Annotated[float | None, Field(ge=0)]
 
 
 class Histogram(Wire):
-    bins_s: list[float] = Field(description=(
-        "Lower bounds (s) of the published bins: the fixed bins, with neighbours merged where one held 1..k-1 "
-        "visits (so the edges can differ between summaries); the last bin is open."))
-    counts: list[Hidden] = Field(description="Visits per bin, summing to the zone's visits; all null when the visits are.")
+    bins_s: list[float] = Field(
+        description=(
+            "Lower bounds (s) of the published bins: the fixed bins, with neighbours merged where one held 1..k-1 "
+            "visits (so the edges can differ between summaries); the last bin is open."
+        )
+    )
+    counts: list[Hidden] = Field(
+        description="Visits per bin, summing to the zone's visits; all null when the visits are."
+    )
 
 
 class TimeStats(Wire):
@@ -61,7 +66,9 @@ class Queue(Wire):
 class Coverage(Wire):
     """How much of the period was watched: a period with the camera off is not one in which nobody came."""
 
-    analysed_s: float = Field(ge=0, description="Seconds of the period covered by analysed frames (each covers up to 1 s before it).")
+    analysed_s: float = Field(
+        ge=0, description="Seconds of the period covered by analysed frames (each covers up to 1 s before it)."
+    )
     frames: Count = Field(description="Frames analysed in the period.")
     camera_changes: Count = Field(description="Times the camera went offline or came back in the period.")
 
@@ -70,14 +77,18 @@ class Zone(Wire):
     zone: str = Field(min_length=1)
     visits: Hidden = Field(description="People who stayed at least visits.min_dwell_s.")
     passers_by: Hidden = Field(description="People seen for less than visits.min_dwell_s.")
-    attentive: Hidden = Field(description="Visits with at least attentive_min_s of attention: the attention bins from that edge up.")
+    attentive: Hidden = Field(
+        description="Visits with at least attentive_min_s of attention: the attention bins from that edge up."
+    )
     dwell_s: TimeStats
     attention_s: TimeStats
     dominant_emotion: EmotionCounts
     first_reaction: EmotionCounts
     age_bands: dict[str, Hidden] = Field(description="Every configured band and 'unknown'; they sum to the visits.")
     gender: GenderCounts
-    content: dict[str, Hidden] = Field(description="Every configured content label and 'other'; they sum to the visits.")
+    content: dict[str, Hidden] = Field(
+        description="Every configured content label and 'other'; they sum to the visits."
+    )
     queue: Queue | None = Field(None, description="Queue zones only (present in every summary of a queue zone).")
 
 
@@ -99,10 +110,16 @@ class Summary(Wire):
     models: dict[str, str] = Field(description="Model id -> first 12 hex digits of its sha256.")
     k: int = Field(ge=2, description="The smallest count published other than 0.")
     attentive_min_s: float = Field(ge=0, description="visits.min_attention_s: a bin edge of the attention histogram.")
-    coverage: Coverage | None = Field(description=(
-        "How much of the period was watched; null when the device recorded none (data from before kiosk 0.2)."))
+    coverage: Coverage | None = Field(
+        description=(
+            "How much of the period was watched; null when the device recorded none (data from before kiosk 0.2)."
+        )
+    )
     suppressed_cells: Count = Field(description="Counts published as null in this summary.")
-    dropped_summaries: Count = Field(description=(
-        "Summaries this device dropped from its full outbox so far, oldest first (cumulative). The newest "
-        "summary's count equals the number of earlier seqs that will never arrive."))
+    dropped_summaries: Count = Field(
+        description=(
+            "Summaries this device dropped from its full outbox so far, oldest first (cumulative). The newest "
+            "summary's count equals the number of earlier seqs that will never arrive."
+        )
+    )
     zones: list[Zone]

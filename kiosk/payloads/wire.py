@@ -18,5 +18,8 @@ def utc_time(*default: Any, **kwargs: Any) -> Any:
 
 
 def json_schema(model: type[BaseModel], schema_id: str) -> dict[str, Any]:
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": schema_id,
-            **model.model_json_schema(by_alias=True)}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_id,
+        **model.model_json_schema(by_alias=True),
+    }

@@ -36,8 +36,9 @@ class Section:
     empty: str | None = None  # why there is no chart
 
 
-def _section(key: str, title: str, explain: str, tables_: dict, has_data: bool, chart: Callable[[], bytes],
-             empty: str) -> Section:
+def _section(
+    key: str, title: str, explain: str, tables_: dict, has_data: bool, chart: Callable[[], bytes], empty: str
+) -> Section:
     """A section with the chart ``chart()`` draws when it has data; without data, no chart and
     ``empty`` says why."""
     return Section(key, title, explain, tables_, chart() if has_data else None, None if has_data else empty)
@@ -47,51 +48,103 @@ def build_sections(data: ReportData, options: ReportOptions) -> list[Section]:
     s = data.summaries
     out = []
     interest = tables.interest(s)
-    out.append(_section("interest", "1. Product interest per zone",
-                        "Visits (people who stopped at least min_dwell_s), the share who looked at the shelf, "
-                        "and median dwell and attention. Totals add the published figures; a period in which a "
-                        "zone had fewer than k visits is not counted and is noted as suppressed.",
-                        {"interest": interest}, bool(interest), lambda: charts.interest_chart(interest),
-                        "No visits in this range."))
+    out.append(
+        _section(
+            "interest",
+            "1. Product interest per zone",
+            "Visits (people who stopped at least min_dwell_s), the share who looked at the shelf, "
+            "and median dwell and attention. Totals add the published figures; a period in which a "
+            "zone had fewer than k visits is not counted and is noted as suppressed.",
+            {"interest": interest},
+            bool(interest),
+            lambda: charts.interest_chart(interest),
+            "No visits in this range.",
+        )
+    )
     reactions = tables.reactions(s)
     has_reactions = any(r["visits"] for r in reactions)
-    out.append(_section("reactions", "2. Reaction mix per zone",
-                        "Dominant emotion over each visit, and the first reaction (the first seconds of "
-                        "attention), as shares of the visits whose emotion was published.",
-                        {"reactions": reactions}, has_reactions, lambda: charts.reactions_chart(reactions),
-                        "No published emotion counts in this range."))
+    out.append(
+        _section(
+            "reactions",
+            "2. Reaction mix per zone",
+            "Dominant emotion over each visit, and the first reaction (the first seconds of "
+            "attention), as shares of the visits whose emotion was published.",
+            {"reactions": reactions},
+            has_reactions,
+            lambda: charts.reactions_chart(reactions),
+            "No published emotion counts in this range.",
+        )
+    )
     ages, genders = tables.splits(s, "age_bands"), tables.splits(s, "gender")
-    out.append(_section("demographics", "3. Visits by age band and by gender",
-                        "One attribute at a time, never crossed: the device publishes no finer split. '+<k' marks "
-                        "a value hidden in at least one period.",
-                        {"age_bands": ages, "gender": genders},
-                        bool(ages or genders), lambda: charts.splits_chart(ages, genders),
-                        "No visits in this range."))
+    out.append(
+        _section(
+            "demographics",
+            "3. Visits by age band and by gender",
+            "One attribute at a time, never crossed: the device publishes no finer split. '+<k' marks "
+            "a value hidden in at least one period.",
+            {"age_bands": ages, "gender": genders},
+            bool(ages or genders),
+            lambda: charts.splits_chart(ages, genders),
+            "No visits in this range.",
+        )
+    )
     timeline = tables.timeline(s)
-    out.append(_section("timeline", "4. Timeline of visits and emotions per zone",
-                        "Per period: visits stacked by dominant emotion; hatched grey: suppressed (fewer than k); "
-                        "dashed lines mark a change of content/campaign label.",
-                        {"timeline": timeline}, bool(timeline), lambda: charts.timeline_chart(timeline),
-                        "No periods in this range."))
+    out.append(
+        _section(
+            "timeline",
+            "4. Timeline of visits and emotions per zone",
+            "Per period: visits stacked by dominant emotion; hatched grey: suppressed (fewer than k); "
+            "dashed lines mark a change of content/campaign label.",
+            {"timeline": timeline},
+            bool(timeline),
+            lambda: charts.timeline_chart(timeline),
+            "No periods in this range.",
+        )
+    )
     if options.compare:
         kind, a, b = options.compare
         rows = tables.compare(s, kind, a, b)
         usable = any(r["cells"] for r in rows)
-        explain = (f"{kind} {a!r} against {b!r}." + (
+        explain = f"{kind} {a!r} against {b!r}." + (
             " A campaign's figures come from the periods in which every visit of a zone was under that label."
-            if kind == "content" else ""))
-        out.append(_section("comparison", "5. Comparison", explain, {"comparison": rows},
-                            usable, lambda: charts.compare_chart(rows),
-                            f"Neither {a!r} nor {b!r} has data in this range."))
+            if kind == "content"
+            else ""
+        )
+        out.append(
+            _section(
+                "comparison",
+                "5. Comparison",
+                explain,
+                {"comparison": rows},
+                usable,
+                lambda: charts.compare_chart(rows),
+                f"Neither {a!r} nor {b!r} has data in this range.",
+            )
+        )
     else:
-        out.append(Section("comparison", "5. Comparison", "", {}, None,
-                           "Choose two zones or two campaigns with --compare zone:A,B or --compare content:A,B."))
+        out.append(
+            Section(
+                "comparison",
+                "5. Comparison",
+                "",
+                {},
+                None,
+                "Choose two zones or two campaigns with --compare zone:A,B or --compare content:A,B.",
+            )
+        )
     queues = tables.queues(s)
-    out.append(_section("queues", "6. Queue zones",
-                        "People waiting (mean and peak of 1 Hz head counts) and the mean waiting time (dwell of "
-                        "visits in the queue zone) per period.",
-                        {"queues": queues}, bool(queues), lambda: charts.queue_chart(queues),
-                        "No queue zone in this range."))
+    out.append(
+        _section(
+            "queues",
+            "6. Queue zones",
+            "People waiting (mean and peak of 1 Hz head counts) and the mean waiting time (dwell of "
+            "visits in the queue zone) per period.",
+            {"queues": queues},
+            bool(queues),
+            lambda: charts.queue_chart(queues),
+            "No queue zone in this range.",
+        )
+    )
     return out
 
 
@@ -109,8 +162,10 @@ def _table(name: str, rows: list[dict]) -> str:
     cols = list(rows[0])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "\n".join("<tr>" + "".join(_cell(r[c], name, c) for c in cols) + "</tr>" for r in rows)
-    return (f'<table class="data" id="table-{html.escape(name)}"><caption>{html.escape(name)}.csv</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return (
+        f'<table class="data" id="table-{html.escape(name)}"><caption>{html.escape(name)}.csv</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 STYLE = """
@@ -136,31 +191,40 @@ document.querySelectorAll('button.toggle').forEach(function (b) {
 
 
 def render_html(data: ReportData, sections: list[Section], options: ReportOptions, range_text: str) -> str:
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(options.title)}"
-             f"</title><style>{STYLE}</style></head><body>",
-             f"<h1>{html.escape(options.title)}</h1>",
-             f"<p class=\"sub\">{html.escape(range_text)} · made {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC "
-             f"by kiosk {__version__} · anonymous aggregates only; figures for fewer than k people are suppressed "
-             f"and shown as such, never as zero.</p>",
-             "<section id=\"coverage\"><h2>Coverage</h2>", _table("coverage", tables.coverage_rows(data.coverage))]
+    parts = [
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(options.title)}'
+        f"</title><style>{STYLE}</style></head><body>",
+        f"<h1>{html.escape(options.title)}</h1>",
+        f'<p class="sub">{html.escape(range_text)} · made {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC '
+        f"by kiosk {__version__} · anonymous aggregates only; figures for fewer than k people are suppressed "
+        f"and shown as such, never as zero.</p>",
+        '<section id="coverage"><h2>Coverage</h2>',
+        _table("coverage", tables.coverage_rows(data.coverage)),
+    ]
     if not data.summaries:
-        parts.append("<p class=\"empty\">There is no data for this selection and range: no period summary was "
-                     "found. Check the range (--since/--until), the device or store id, and that the database is the "
-                     "one the device or collector writes.</p>")
+        parts.append(
+            '<p class="empty">There is no data for this selection and range: no period summary was '
+            "found. Check the range (--since/--until), the device or store id, and that the database is the "
+            "one the device or collector writes.</p>"
+        )
     parts.append("</section>")
     for sec in sections:
-        parts.append(f"<section id=\"{sec.key}\"><h2>{html.escape(sec.title)}</h2>")
+        parts.append(f'<section id="{sec.key}"><h2>{html.escape(sec.title)}</h2>')
         if sec.explain:
             parts.append(f"<p>{html.escape(sec.explain)}</p>")
         if sec.png is not None:
             b64 = base64.b64encode(sec.png).decode()
-            parts.append(f"<img class=\"chart\" id=\"chart-{sec.key}\" alt=\"{html.escape(sec.title)}\" "
-                         f"src=\"data:image/png;base64,{b64}\">")
+            parts.append(
+                f'<img class="chart" id="chart-{sec.key}" alt="{html.escape(sec.title)}" '
+                f'src="data:image/png;base64,{b64}">'
+            )
         else:
-            parts.append(f"<p class=\"empty\">{html.escape(sec.empty or 'No data.')}</p>")
+            parts.append(f'<p class="empty">{html.escape(sec.empty or "No data.")}</p>')
         if sec.tables and any(sec.tables.values()):
-            parts.append(f"<button class=\"toggle\" data-target=\"tables-{sec.key}\">Show the tables</button>"
-                         f"<div class=\"tables\" id=\"tables-{sec.key}\">")
+            parts.append(
+                f'<button class="toggle" data-target="tables-{sec.key}">Show the tables</button>'
+                f'<div class="tables" id="tables-{sec.key}">'
+            )
             parts.extend(_table(name, rows) for name, rows in sec.tables.items())
             parts.append("</div>")
         parts.append("</section>")
@@ -181,14 +245,21 @@ def write_csv(sections: list[Section], data: ReportData, out_dir: Path) -> list[
                 w = csv.DictWriter(fh, fieldnames=list(rows[0]))
                 w.writeheader()
                 for r in rows:
-                    w.writerow({k: ("suppressed" if name in SUPPRESSIBLE and k not in NOT_COUNTS else "")
-                                if v is None else v for k, v in r.items()})
+                    w.writerow(
+                        {
+                            k: ("suppressed" if name in SUPPRESSIBLE and k not in NOT_COUNTS else "")
+                            if v is None
+                            else v
+                            for k, v in r.items()
+                        }
+                    )
         written.append(path)
     return written
 
 
-def make_report(data: ReportData, out_html: Path, options: ReportOptions, range_text: str,
-                csv_dir: Path | None = None) -> list[Section]:
+def make_report(
+    data: ReportData, out_html: Path, options: ReportOptions, range_text: str, csv_dir: Path | None = None
+) -> list[Section]:
     sections = build_sections(data, options)
     out_html.parent.mkdir(parents=True, exist_ok=True)
     out_html.write_text(render_html(data, sections, options, range_text), encoding="utf-8")

@@ -7,8 +7,15 @@ import io
 
 from kiosk.config.vocabulary import EMOTIONS
 
-EMOTION_COLORS = {"angry": "#d62728", "disgust": "#8c564b", "fear": "#9467bd", "happy": "#2ca02c",
-                  "sad": "#1f77b4", "surprise": "#ff7f0e", "neutral": "#7f7f7f"}
+EMOTION_COLORS = {
+    "angry": "#d62728",
+    "disgust": "#8c564b",
+    "fear": "#9467bd",
+    "happy": "#2ca02c",
+    "sad": "#1f77b4",
+    "surprise": "#ff7f0e",
+    "neutral": "#7f7f7f",
+}
 SUPPRESSED = dict(color="#dddddd", hatch="///", edgecolor="#999999")
 
 
@@ -60,8 +67,10 @@ def reactions_chart(rows: list[dict]) -> bytes:
     plt = _plt()
     zones = sorted({r["zone"] for r in rows})
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.6 * len(zones) + 1.8), squeeze=False)
-    for ax, kind, title in ((axes[0][0], "dominant", "Dominant emotion of visits"),
-                            (axes[0][1], "first_reaction", "First reaction")):
+    for ax, kind, title in (
+        (axes[0][0], "dominant", "Dominant emotion of visits"),
+        (axes[0][1], "first_reaction", "First reaction"),
+    ):
         left = [0.0] * len(zones)
         for e in EMOTIONS:
             counts = []
@@ -121,15 +130,26 @@ def timeline_chart(rows: list[dict]) -> bytes:
                     bottom[r["period_start"]] += r[e]
         for r in zr:  # visits with no emotion (not sampled) on top, in outline
             if r["visits"] is not None and r["visits"] > bottom[r["period_start"]]:
-                ax.bar(index[r["period_start"]], r["visits"] - bottom[r["period_start"]],
-                       bottom=bottom[r["period_start"]], color="white", edgecolor="#4c72b0", width=0.85)
+                ax.bar(
+                    index[r["period_start"]],
+                    r["visits"] - bottom[r["period_start"]],
+                    bottom=bottom[r["period_start"]],
+                    color="white",
+                    edgecolor="#4c72b0",
+                    width=0.85,
+                )
         supp = [index[r["period_start"]] for r in zr if r["visits"] is None]
         if supp:
             ax.bar(supp, [top * 0.15] * len(supp), width=0.85, **SUPPRESSED, label="suppressed (<k)")
         unwatched = [index[r["period_start"]] for r in zr if r.get("watched_s") == 0]
         for x in unwatched:  # no frame analysed: a gap in what is known, not a period nobody came in
-            ax.axvspan(x - 0.45, x + 0.45, color="#fbe3e3", zorder=0,
-                       label="camera off (not watched)" if x == unwatched[0] else None)
+            ax.axvspan(
+                x - 0.45,
+                x + 0.45,
+                color="#fbe3e3",
+                zorder=0,
+                label="camera off (not watched)" if x == unwatched[0] else None,
+            )
         last = None
         for r in zr:  # content/campaign changes
             if r["content"] and r["content"] != last:
@@ -144,8 +164,9 @@ def timeline_chart(rows: list[dict]) -> bytes:
     step = max(1, len(periods) // 12)
     seconds = any(not p.endswith(":00Z") for p in periods)  # periods shorter than a minute (tests, demos)
     label = (lambda p: p[11:19]) if seconds else (lambda p: p[5:16].replace("T", " "))
-    axes[-1][0].set_xticks(range(0, len(periods), step), [label(periods[i]) for i in range(0, len(periods), step)],
-                           rotation=30, fontsize=8)
+    axes[-1][0].set_xticks(
+        range(0, len(periods), step), [label(periods[i]) for i in range(0, len(periods), step)], rotation=30, fontsize=8
+    )
     return _png(fig)
 
 
@@ -154,15 +175,23 @@ def compare_chart(rows: list[dict]) -> bytes:
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
     names = [r["name"] for r in rows]
     colors = ["#4c72b0", "#dd8452"]
-    for ax, key, title in ((axes[0], "visits", "Visits"), (axes[1], "attentive_share", "Attentive share"),
-                           (axes[2], "dwell_median_s", "Median dwell (s)")):
-        ax.bar(names, [r[key] or 0 for r in rows], color=colors[:len(rows)])
+    for ax, key, title in (
+        (axes[0], "visits", "Visits"),
+        (axes[1], "attentive_share", "Attentive share"),
+        (axes[2], "dwell_median_s", "Median dwell (s)"),
+    ):
+        ax.bar(names, [r[key] or 0 for r in rows], color=colors[: len(rows)])
         ax.set_title(title)
     ax = axes[3]
     x = range(len(EMOTIONS))
     for j, r in enumerate(rows):
-        ax.bar([i + (j - 0.5) * 0.4 for i in x], [r[f"share_{e}"] or 0 for e in EMOTIONS], 0.4, label=r["name"],
-               color=colors[j])
+        ax.bar(
+            [i + (j - 0.5) * 0.4 for i in x],
+            [r[f"share_{e}"] or 0 for e in EMOTIONS],
+            0.4,
+            label=r["name"],
+            color=colors[j],
+        )
     ax.set_xticks(list(x), EMOTIONS, rotation=45, fontsize=8)
     ax.set_title("Dominant emotion share")
     ax.legend(fontsize=8)
@@ -177,15 +206,24 @@ def queue_chart(rows: list[dict]) -> bytes:
         zr = [r for r in rows if r["zone"] == z]
         xs = range(len(zr))
         nan = float("nan")  # a suppressed period is a gap in the line, never a zero
-        ax.plot(xs, [nan if r["occupancy_mean"] is None else r["occupancy_mean"] for r in zr], marker="o",
-                label="people waiting (mean)")
-        ax.plot(xs, [nan if r["occupancy_peak"] is None else r["occupancy_peak"] for r in zr], linestyle=":",
-                label="peak")
+        ax.plot(
+            xs,
+            [nan if r["occupancy_mean"] is None else r["occupancy_mean"] for r in zr],
+            marker="o",
+            label="people waiting (mean)",
+        )
+        ax.plot(
+            xs, [nan if r["occupancy_peak"] is None else r["occupancy_peak"] for r in zr], linestyle=":", label="peak"
+        )
         ax.set_ylabel(f"{z}\npeople", fontsize=9)
         twin = ax.twinx()
-        twin.plot([i for i, r in zip(xs, zr) if r["waiting_mean_s"] is not None],
-                  [r["waiting_mean_s"] for r in zr if r["waiting_mean_s"] is not None], color="#c44e52",
-                  marker="s", label="waiting time (s)")
+        twin.plot(
+            [i for i, r in zip(xs, zr) if r["waiting_mean_s"] is not None],
+            [r["waiting_mean_s"] for r in zr if r["waiting_mean_s"] is not None],
+            color="#c44e52",
+            marker="s",
+            label="waiting time (s)",
+        )
         twin.set_ylabel("waiting (s)", fontsize=9)
         step = max(1, len(zr) // 12)
         ax.set_xticks(list(xs)[::step], [r["period_start"][11:16] for r in zr][::step], fontsize=8)

@@ -85,9 +85,17 @@ def _infer_period_s(starts: list[int]) -> int:
     return g
 
 
-def from_device_db(path: str | Path, *, since: float | None = None, until: float | None = None, k: int | None = None,
-                   period_s: int | None = None, device_id: str = "device", store_id: str = "store",
-                   config=None) -> ReportData:
+def from_device_db(
+    path: str | Path,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    k: int | None = None,
+    period_s: int | None = None,
+    device_id: str = "device",
+    store_id: str = "store",
+    config=None,
+) -> ReportData:
     """Summaries of a device database: its published payloads, and for the other periods the same
     summary built again (with ``config``'s zones, labels and bands when given, else the database's)."""
     from kiosk.store.db import open_db
@@ -96,9 +104,13 @@ def from_device_db(path: str | Path, *, since: float | None = None, until: float
         raise FileNotFoundError(f"no database at {path}")
     db = open_db(path)
     try:
-        starts = sorted(int(r[0]) for r in db.execute(
-            "SELECT period_start FROM aggregates UNION SELECT period_start FROM occupancy "
-            "UNION SELECT period_start FROM coverage").fetchall())
+        starts = sorted(
+            int(r[0])
+            for r in db.execute(
+                "SELECT period_start FROM aggregates UNION SELECT period_start FROM occupancy "
+                "UNION SELECT period_start FROM coverage"
+            ).fetchall()
+        )
         period = period_s or _infer_period_s(starts)
         lo = -math.inf if since is None else since
         hi = math.inf if until is None else until
@@ -113,20 +125,34 @@ def from_device_db(path: str | Path, *, since: float | None = None, until: float
         if k is None:  # no config given: the k it published with, else the default
             k = int(newest["k"]) if newest else default(StoreConfig, "k_anonymity")
         # the keys of every summary built here come from the whole database, so they are the same in each
-        zones = tuple(r[0] for r in db.execute(
-            "SELECT zone FROM aggregates UNION SELECT zone FROM occupancy ORDER BY 1").fetchall())
+        zones = tuple(
+            r[0]
+            for r in db.execute("SELECT zone FROM aggregates UNION SELECT zone FROM occupancy ORDER BY 1").fetchall()
+        )
         labels = tuple(r[0] for r in db.execute("SELECT DISTINCT content FROM aggregates ORDER BY 1").fetchall())
         queues = tuple(r[0] for r in db.execute("SELECT DISTINCT zone FROM occupancy ORDER BY 1").fetchall())
-        ctx = SummaryContext(device_id=device_id, store_id=store_id, period_s=period, k=k, models={},
-                             queue_zones=queues, zones=zones, content_labels=labels)
+        ctx = SummaryContext(
+            device_id=device_id,
+            store_id=store_id,
+            period_s=period,
+            k=k,
+            models={},
+            queue_zones=queues,
+            zones=zones,
+            content_labels=labels,
+        )
         if config is not None:  # the config's zones first, then any other zone the database holds
             base = context_from_config(config, {}, period_s=period)
             configured = base.zones if config.zones else ()  # not the implicit whole-frame zone
             ctx = dataclasses.replace(
-                base, device_id=device_id, store_id=store_id, k=k,
+                base,
+                device_id=device_id,
+                store_id=store_id,
+                k=k,
                 zones=configured + tuple(z for z in zones if z not in configured),
                 content_labels=base.content_labels + tuple(c for c in labels if c not in base.content_labels),
-                queue_zones=base.queue_zones + tuple(z for z in queues if z not in base.queue_zones))
+                queue_zones=base.queue_zones + tuple(z for z in queues if z not in base.queue_zones),
+            )
         summaries = []
         for p in sorted(set(starts) | set(published)):
             if not lo <= p < hi:
@@ -138,17 +164,26 @@ def from_device_db(path: str | Path, *, since: float | None = None, until: float
     return ReportData(tuple(summaries), _coverage(f"device database {path}", summaries))
 
 
-def from_collector(target: str | Path, *, since: float | None = None, until: float | None = None,
-                   device_id: str | None = None, store_id: str | None = None) -> ReportData:
+def from_collector(
+    target: str | Path,
+    *,
+    since: float | None = None,
+    until: float | None = None,
+    device_id: str | None = None,
+    store_id: str | None = None,
+) -> ReportData:
     from kiosk.collectdb import CollectorStore, is_postgres
 
     if not is_postgres(target) and not Path(target).exists():
         raise FileNotFoundError(f"no database at {target}")
     store = CollectorStore(target)
     try:
-        summaries = store.summaries(device_id=device_id, store_id=store_id,
-                                    since=None if since is None else iso(since),
-                                    until=None if until is None else iso(until))
+        summaries = store.summaries(
+            device_id=device_id,
+            store_id=store_id,
+            since=None if since is None else iso(since),
+            until=None if until is None else iso(until),
+        )
         devices = sorted({s["device_id"] for s in summaries})
         gaps = {g.device_id: g.missing for g in store.gaps(devices)}
     finally:

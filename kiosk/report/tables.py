@@ -69,8 +69,17 @@ def aggregate(cells: list[dict]) -> dict:
     Each ratio is taken over the cells that publish both of its terms (the attentive share over
     the visits of cells whose attentive count is published, a mean dwell over the visits of cells
     whose dwell sum is published), so a suppressed figure neither counts as zero nor biases it."""
-    out = {"cells": len(cells), "visits": 0, "visits_suppressed": 0, "attentive": 0, "attentive_suppressed": 0,
-           "passers_by": 0, "passers_by_suppressed": 0, "dwell_sum_s": 0.0, "attention_sum_s": 0.0}
+    out = {
+        "cells": len(cells),
+        "visits": 0,
+        "visits_suppressed": 0,
+        "attentive": 0,
+        "attentive_suppressed": 0,
+        "passers_by": 0,
+        "passers_by_suppressed": 0,
+        "dwell_sum_s": 0.0,
+        "attention_sum_s": 0.0,
+    }
     dwell_hs: list = []
     attention_hs: list = []
     dominant = dict.fromkeys(EMOTIONS, 0)
@@ -102,8 +111,10 @@ def aggregate(cells: list[dict]) -> dict:
             h = _complete(z.get(name))
             if h is not None:
                 acc.append(h)
-        for kind, counts, acc in (("dominant", z.get("dominant_emotion"), dominant),
-                                  ("first_reaction", z.get("first_reaction"), first)):
+        for kind, counts, acc in (
+            ("dominant", z.get("dominant_emotion"), dominant),
+            ("first_reaction", z.get("first_reaction"), first),
+        ):
             for e in EMOTIONS:
                 n = (counts or {}).get(e, 0)
                 if n is None:
@@ -137,12 +148,22 @@ def _totals_by_zone(summaries) -> list[tuple[str, dict]]:
 def interest(summaries) -> list[dict]:
     rows = []
     for key, a in _totals_by_zone(summaries):
-        rows.append({"zone": key, "periods": a["cells"], "visits": a["visits"],
-                     "visits_suppressed": a["visits_suppressed"], "attentive": a["attentive"],
-                     "attentive_suppressed": a["attentive_suppressed"], "attentive_share": a["attentive_share"],
-                     "passers_by": a["passers_by"],
-                     "passers_by_suppressed": a["passers_by_suppressed"], "dwell_mean_s": a["dwell_mean_s"],
-                     "dwell_median_s": a["dwell_median_s"], "attention_median_s": a["attention_median_s"]})
+        rows.append(
+            {
+                "zone": key,
+                "periods": a["cells"],
+                "visits": a["visits"],
+                "visits_suppressed": a["visits_suppressed"],
+                "attentive": a["attentive"],
+                "attentive_suppressed": a["attentive_suppressed"],
+                "attentive_share": a["attentive_share"],
+                "passers_by": a["passers_by"],
+                "passers_by_suppressed": a["passers_by_suppressed"],
+                "dwell_mean_s": a["dwell_mean_s"],
+                "dwell_median_s": a["dwell_median_s"],
+                "attention_median_s": a["attention_median_s"],
+            }
+        )
     return rows
 
 
@@ -151,8 +172,15 @@ def reactions(summaries) -> list[dict]:
     for key, a in _totals_by_zone(summaries):
         for kind, counts in (("dominant", a["dominant"]), ("first_reaction", a["first_reaction"])):
             for e in EMOTIONS:
-                rows.append({"zone": key, "kind": kind, "emotion": e, "visits": counts[e],
-                             "suppressed": a["emotion_suppressed"][kind][e]})
+                rows.append(
+                    {
+                        "zone": key,
+                        "kind": kind,
+                        "emotion": e,
+                        "visits": counts[e],
+                        "suppressed": a["emotion_suppressed"][kind][e],
+                    }
+                )
     return rows
 
 
@@ -166,8 +194,10 @@ def splits(summaries, attribute: str) -> list[dict]:
                 cell[1] += 1
             else:
                 cell[0] += n
-    return [{"zone": k, "attribute": attribute, "value": v, "visits": n, "suppressed": s}
-            for (k, v), (n, s) in sorted(totals.items())]
+    return [
+        {"zone": k, "attribute": attribute, "value": v, "visits": n, "suppressed": s}
+        for (k, v), (n, s) in sorted(totals.items())
+    ]
 
 
 def timeline(summaries) -> list[dict]:
@@ -179,8 +209,14 @@ def timeline(summaries) -> list[dict]:
         labels = sorted(label for label, n in content.items() if n)
         if any(n is None for n in content.values()) and z["visits"] is not None:
             labels.append("(suppressed)")
-        row = {"period_start": period, "zone": key, "visits": z["visits"], "passers_by": z["passers_by"],
-               "content": " + ".join(labels), "watched_s": cov["analysed_s"] if isinstance(cov, dict) else None}
+        row = {
+            "period_start": period,
+            "zone": key,
+            "visits": z["visits"],
+            "passers_by": z["passers_by"],
+            "content": " + ".join(labels),
+            "watched_s": cov["analysed_s"] if isinstance(cov, dict) else None,
+        }
         dominant = z.get("dominant_emotion")
         for e in EMOTIONS:
             row[e] = None if dominant is None else dominant.get(e, 0)
@@ -195,9 +231,16 @@ def queues(summaries) -> list[dict]:
         if q is None:
             continue
         waiting = (z.get("dwell_s") or {}).get("mean") if z["visits"] is not None else None
-        rows.append({"period_start": period, "zone": key, "samples": q["samples"],
-                     "occupancy_mean": q["occupancy_mean"], "occupancy_peak": q["occupancy_peak"],
-                     "waiting_mean_s": waiting})
+        rows.append(
+            {
+                "period_start": period,
+                "zone": key,
+                "samples": q["samples"],
+                "occupancy_mean": q["occupancy_mean"],
+                "occupancy_peak": q["occupancy_peak"],
+                "waiting_mean_s": waiting,
+            }
+        )
     return sorted(rows, key=lambda r: (r["zone"], r["period_start"]))
 
 
@@ -220,9 +263,16 @@ def compare(summaries, kind: str, a: str, b: str) -> list[dict]:
             chosen = [z for _, _, z in cells if _only_label(z, name)]
         agg = aggregate(chosen)
         v = agg["visits"]
-        row = {"compare": kind, "name": name, "cells": agg["cells"], "visits": v,
-               "visits_suppressed": agg["visits_suppressed"], "attentive_share": agg["attentive_share"],
-               "dwell_median_s": agg["dwell_median_s"], "attention_median_s": agg["attention_median_s"]}
+        row = {
+            "compare": kind,
+            "name": name,
+            "cells": agg["cells"],
+            "visits": v,
+            "visits_suppressed": agg["visits_suppressed"],
+            "attentive_share": agg["attentive_share"],
+            "dwell_median_s": agg["dwell_median_s"],
+            "attention_median_s": agg["attention_median_s"],
+        }
         for e in EMOTIONS:
             base = agg["emotion_base"][e]
             row[f"share_{e}"] = round(agg["dominant"][e] / base, 3) if base else None
@@ -239,12 +289,17 @@ def coverage_rows(coverage) -> list[dict]:
         {"item": "last period", "value": coverage.last or "none"},
         {"item": "period length (s)", "value": ", ".join(map(str, coverage.period_s)) or "none"},
         {"item": "k (smallest count shown)", "value": ", ".join(map(str, coverage.k)) or "none"},
-        {"item": "missing summaries (seq gaps)",
-         "value": "; ".join(f"{d}: {len(m)} ({_ranges(m)})" for d, m in coverage.gaps.items()) or "none"},
+        {
+            "item": "missing summaries (seq gaps)",
+            "value": "; ".join(f"{d}: {len(m)} ({_ranges(m)})" for d, m in coverage.gaps.items()) or "none",
+        },
         {"item": "periods with an unsynchronised clock", "value": coverage.unsynced},
-        {"item": "time watched (frames analysed)",
-         "value": "not reported (version 1 summaries)" if coverage.analysed_s is None else
-         f"{coverage.analysed_s:.0f} s of {coverage.seconds:.0f} s ({100 * coverage.analysed_s / max(1.0, coverage.seconds):.0f}%)"},
+        {
+            "item": "time watched (frames analysed)",
+            "value": "not reported (version 1 summaries)"
+            if coverage.analysed_s is None
+            else f"{coverage.analysed_s:.0f} s of {coverage.seconds:.0f} s ({100 * coverage.analysed_s / max(1.0, coverage.seconds):.0f}%)",
+        },
         {"item": "periods with no frame analysed (camera off: a gap, not zero visits)", "value": coverage.unwatched},
     ]
 

@@ -52,7 +52,10 @@ class AggregateStore:
             rows.append(
                 list(key)
                 + [c.visits, c.passers_by, c.attentive, c.dwell_sum, c.attention_sum]
-                + c.dwell_hist + c.attention_hist + c.dominant + c.first_reaction
+                + c.dwell_hist
+                + c.attention_hist
+                + c.dominant
+                + c.first_reaction
             )
         occ = [[p, z, o.samples, o.total, o.peak] for (p, z), o in deltas.occupancy.items()]
         cov = [[p, c.frames, c.analysed_s, c.camera_changes] for p, c in deltas.coverage.items()]

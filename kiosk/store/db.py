@@ -58,9 +58,12 @@ class Migration:
 
 
 MIGRATIONS: tuple[Migration, ...] = (
-    Migration(1, "aggregates and queue occupancy", (
-        AGGREGATES_V1,
-        """CREATE TABLE occupancy (
+    Migration(
+        1,
+        "aggregates and queue occupancy",
+        (
+            AGGREGATES_V1,
+            """CREATE TABLE occupancy (
             period_start INTEGER NOT NULL,
             zone TEXT NOT NULL,
             samples INTEGER NOT NULL DEFAULT 0,
@@ -68,9 +71,13 @@ MIGRATIONS: tuple[Migration, ...] = (
             peak INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (period_start, zone)
         ) WITHOUT ROWID""",
-    )),
-    Migration(2, "outbox of summaries, closed periods, device counters", (
-        """CREATE TABLE outbox (
+        ),
+    ),
+    Migration(
+        2,
+        "outbox of summaries, closed periods, device counters",
+        (
+            """CREATE TABLE outbox (
             seq INTEGER PRIMARY KEY,
             period_start INTEGER NOT NULL,
             payload TEXT NOT NULL,
@@ -79,22 +86,31 @@ MIGRATIONS: tuple[Migration, ...] = (
             attempts INTEGER NOT NULL DEFAULT 0,
             last_error TEXT
         )""",
-        "CREATE TABLE closed_periods (period_start INTEGER PRIMARY KEY, seq INTEGER, closed_at REAL NOT NULL) WITHOUT ROWID",
-        "CREATE TABLE device_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
-        "INSERT INTO device_counters (name, value) VALUES ('next_seq', 1), ('dropped_total', 0)",
-    )),
-    Migration(3, "sent summaries are kept (marked) for republish", (
-        "ALTER TABLE outbox ADD COLUMN sent_at REAL",
-        "CREATE INDEX outbox_unsent ON outbox (sent_at, seq)",
-    )),
-    Migration(4, "coverage: frames analysed and camera changes per period", (
-        """CREATE TABLE coverage (
+            "CREATE TABLE closed_periods (period_start INTEGER PRIMARY KEY, seq INTEGER, closed_at REAL NOT NULL) WITHOUT ROWID",
+            "CREATE TABLE device_counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+            "INSERT INTO device_counters (name, value) VALUES ('next_seq', 1), ('dropped_total', 0)",
+        ),
+    ),
+    Migration(
+        3,
+        "sent summaries are kept (marked) for republish",
+        (
+            "ALTER TABLE outbox ADD COLUMN sent_at REAL",
+            "CREATE INDEX outbox_unsent ON outbox (sent_at, seq)",
+        ),
+    ),
+    Migration(
+        4,
+        "coverage: frames analysed and camera changes per period",
+        (
+            """CREATE TABLE coverage (
             period_start INTEGER PRIMARY KEY,
             frames INTEGER NOT NULL DEFAULT 0,
             analysed_s REAL NOT NULL DEFAULT 0,
             camera_changes INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID""",
-    )),
+        ),
+    ),
 )
 
 

@@ -105,7 +105,9 @@ def read_aggregates(
     return KAnonResult(k=k, group_by=tuple(group_by), cells=tuple(cells), suppressed_cells=suppressed)
 
 
-def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> tuple[dict[str, Any], ...]:
+def read_occupancy(
+    db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None
+) -> tuple[dict[str, Any], ...]:
     """Queue occupancy per (period, zone): head counts over time, with no attribute of anyone."""
     where, params = period_filter(since, until)
     sql = "SELECT period_start, zone, samples, total, peak FROM occupancy"
@@ -116,7 +118,9 @@ def read_occupancy(db: sqlite_utils.Database, *, since: int | None = None, until
     return tuple(dict(zip(names, r)) for r in cursor.fetchall())
 
 
-def read_coverage(db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None) -> dict[str, Any] | None:
+def read_coverage(
+    db: sqlite_utils.Database, *, since: int | None = None, until: int | None = None
+) -> dict[str, Any] | None:
     """Frames analysed, the seconds they cover and camera changes, summed over [since, until); None
     when nothing was recorded (a database from before coverage, or a tool that does not record it)."""
     where, params = period_filter(since, until)
@@ -126,5 +130,8 @@ def read_coverage(db: sqlite_utils.Database, *, since: int | None = None, until:
     rows, frames, seconds, changes = db.execute(sql, params).fetchone()
     if not rows:
         return None
-    return {"frames": int(frames or 0), "analysed_s": round(float(seconds or 0.0), 1),
-            "camera_changes": int(changes or 0)}
+    return {
+        "frames": int(frames or 0),
+        "analysed_s": round(float(seconds or 0.0), 1),
+        "camera_changes": int(changes or 0),
+    }

@@ -38,8 +38,13 @@ class OutboxRow:
 
 
 class Outbox:
-    def __init__(self, db: sqlite_utils.Database, max_rows: int = 20_000, max_bytes: int = 64 * 1024 * 1024,
-                 keep_sent_s: float = 7 * 86400) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        max_rows: int = 20_000,
+        max_bytes: int = 64 * 1024 * 1024,
+        keep_sent_s: float = 7 * 86400,
+    ) -> None:
         self.db = db
         self.max_rows = max_rows
         self.max_bytes = max_bytes
@@ -62,8 +67,10 @@ class Outbox:
                 "INSERT INTO outbox (seq, period_start, payload, bytes, created_at) VALUES (?, ?, ?, ?, ?)",
                 [seq, period_start, payload, len(payload.encode()), time.time()],
             )
-            conn.execute("INSERT INTO closed_periods (period_start, seq, closed_at) VALUES (?, ?, ?)",
-                         [period_start, seq, time.time()])
+            conn.execute(
+                "INSERT INTO closed_periods (period_start, seq, closed_at) VALUES (?, ?, ?)",
+                [period_start, seq, time.time()],
+            )
             conn.execute("UPDATE device_counters SET value = ? WHERE name = 'next_seq'", [seq + 1])
             self._enforce_bounds(conn)  # the byte bound (rarely reached; counted in the next summary)
         return seq
@@ -89,7 +96,8 @@ class Outbox:
         """Summaries not yet acknowledged, in seq order."""
         rows = self.db.execute(
             "SELECT seq, period_start, payload, attempts FROM outbox WHERE sent_at IS NULL AND seq > ? "
-            "ORDER BY seq LIMIT ?", [after, limit]
+            "ORDER BY seq LIMIT ?",
+            [after, limit],
         ).fetchall()
         return [OutboxRow(*r) for r in rows]
 
@@ -104,18 +112,22 @@ class Outbox:
 
     def failed(self, seq: int, error: str) -> None:
         """The broker refused it (a failure reason code) or it timed out: it stays, with the reason."""
-        self.db.conn.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?", [error[:200], seq])
+        self.db.conn.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq = ?", [error[:200], seq]
+        )
 
     def backlog(self) -> tuple[int, int]:
         """(rows, bytes) waiting to be sent."""
         rows, size = self.db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox WHERE sent_at IS NULL").fetchone()
+            "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox WHERE sent_at IS NULL"
+        ).fetchone()
         return int(rows), int(size)
 
     def republish(self, from_seq: int) -> int:
         """Queue again the sent summaries from ``from_seq`` on that are still kept; returns how many."""
-        return self.db.conn.execute("UPDATE outbox SET sent_at = NULL WHERE seq >= ? AND sent_at IS NOT NULL",
-                                    [from_seq]).rowcount
+        return self.db.conn.execute(
+            "UPDATE outbox SET sent_at = NULL WHERE seq >= ? AND sent_at IS NOT NULL", [from_seq]
+        ).rowcount
 
     def seq_range(self) -> tuple[int | None, int | None]:
         """(oldest, newest) seq still in the outbox, sent or not."""
@@ -130,4 +142,7 @@ class Outbox:
         self.db.conn.close()
 
     def is_closed(self, period_start: int) -> bool:
-        return self.db.execute("SELECT 1 FROM closed_periods WHERE period_start = ?", [period_start]).fetchone() is not None
+        return (
+            self.db.execute("SELECT 1 FROM closed_periods WHERE period_start = ?", [period_start]).fetchone()
+            is not None
+        )

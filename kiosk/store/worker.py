@@ -29,9 +29,18 @@ RETENTION_EVERY_S = 3600.0
 
 
 class StoreWorker:
-    def __init__(self, db: sqlite_utils.Database, closer: PeriodCloser, *, path: Path, period_s: int,
-                 retention_days: float, clock_jump_s: float,
-                 request_flush: Callable[[float], bool] | None = None, interval_s: float = 0.5) -> None:
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        closer: PeriodCloser,
+        *,
+        path: Path,
+        period_s: int,
+        retention_days: float,
+        clock_jump_s: float,
+        request_flush: Callable[[float], bool] | None = None,
+        interval_s: float = 0.5,
+    ) -> None:
         """``request_flush(timeout)``: ask the producer to hand over what it holds now (before a
         period is closed early after a clock jump); True once it has."""
         self.db = db
@@ -87,8 +96,11 @@ class StoreWorker:
             except Exception as exc:  # a full disk: keep the deltas in memory and try again
                 self._deltas.put(deltas)
                 full = "full" in str(exc).lower()
-                self.problem = (f"disk_full: {self.path}: {exc}; aggregates kept in memory until there is room"
-                                if full else f"store_error: {exc}")[:300]
+                self.problem = (
+                    f"disk_full: {self.path}: {exc}; aggregates kept in memory until there is room"
+                    if full
+                    else f"store_error: {exc}"
+                )[:300]
                 log.error("cannot write aggregates to %s: %s; kept in memory, retrying", self.path, exc)
                 if full:
                     self._free_wal()

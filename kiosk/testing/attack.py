@@ -83,8 +83,11 @@ def _published_counts(summary: dict):
 
 def attack_summary(summary: dict, k: int | None = None) -> list[Leak]:
     k = int(summary["k"] if k is None else k)
-    leaks = [Leak(zone, where, "small count", n) for zone, where, n in _published_counts(summary)
-             if isinstance(n, int) and 0 < n < k]
+    leaks = [
+        Leak(zone, where, "small count", n)
+        for zone, where, n in _published_counts(summary)
+        if isinstance(n, int) and 0 < n < k
+    ]
     threshold = summary.get("attentive_min_s", 1.0)
     for z in summary["zones"]:
         leaks += _attack_zone(z, k, threshold)
@@ -215,8 +218,16 @@ def _attack_zone(z: dict, k: int, attentive_min_s: float) -> list[Leak]:
         for sign in (1, -1):
             c = np.zeros(nv)
             c[j] = sign
-            res = linprog(c, A_ub=a_ub or None, b_ub=b_ub or None, A_eq=a_eq or None, b_eq=b_eq or None,
-                          bounds=bounds, integrality=np.ones(nv), method="highs")
+            res = linprog(
+                c,
+                A_ub=a_ub or None,
+                b_ub=b_ub or None,
+                A_eq=a_eq or None,
+                b_eq=b_eq or None,
+                bounds=bounds,
+                integrality=np.ones(nv),
+                method="highs",
+            )
             if res.status == 3:  # unbounded above
                 ends.append(math.inf)
             elif res.status != 0:
@@ -226,8 +237,11 @@ def _attack_zone(z: dict, k: int, attentive_min_s: float) -> list[Leak]:
         lo, hi = round(ends[0]), ends[1] if math.isinf(ends[1]) else round(ends[1])
         name, key, kind = variables[j]
         if lo == hi and (kind == "hidden" or 0 < lo < k):
-            leaks.append(Leak(z["zone"], f"{name}.{key}", "pinned" if kind == "hidden" else "pinned inside a merged bin",
-                              int(lo)))
+            leaks.append(
+                Leak(
+                    z["zone"], f"{name}.{key}", "pinned" if kind == "hidden" else "pinned inside a merged bin", int(lo)
+                )
+            )
     if visits is not None:
         for name, cells in margins.items():
             if any(n is None for n in cells.values()):

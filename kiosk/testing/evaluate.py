@@ -34,13 +34,16 @@ class Score:
 
     def summary(self) -> dict:
         return {
-            "truth_visits": self.truth_visits, "found_visits": self.found_visits,
+            "truth_visits": self.truth_visits,
+            "found_visits": self.found_visits,
             "visit_count_error": round(self.visit_count_error, 3),
-            "truth_passers": self.truth_passers, "found_passers": self.found_passers,
+            "truth_passers": self.truth_passers,
+            "found_passers": self.found_passers,
             "median_dwell_error_s": round(self.median_dwell_error_s, 2),
             "median_attention_error_s": round(self.median_attention_error_s, 2),
             "gender_accuracy": round(self.gender_accuracy, 3),
-            "counted_twice": self.counted_twice, "unmatched": len(self.unmatched),
+            "counted_twice": self.counted_twice,
+            "unmatched": len(self.unmatched),
         }
 
 
@@ -71,12 +74,22 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
         used_r.add(j)
     twice = 0
     for i, p in enumerate(people):  # other records overlapping a matched person strongly: the person was split
-        extra = [j for j, (v, s, e) in enumerate(recs) if j not in used_r and _iou(p["start"], p["end"], s, e) >= 0.05
-                 and min(e, p["end"]) - max(s, p["start"]) >= 0.5 * (e - s)]
+        extra = [
+            j
+            for j, (v, s, e) in enumerate(recs)
+            if j not in used_r
+            and _iou(p["start"], p["end"], s, e) >= 0.05
+            and min(e, p["end"]) - max(s, p["start"]) >= 0.5 * (e - s)
+        ]
         twice += bool(extra) and i in used_p
-    matches = tuple(Match(p, recs[used_p[i]][0] if i in used_p else None,
-                          _iou(p["start"], p["end"], recs[used_p[i]][1], recs[used_p[i]][2]) if i in used_p else 0.0)
-                    for i, p in enumerate(people))
+    matches = tuple(
+        Match(
+            p,
+            recs[used_p[i]][0] if i in used_p else None,
+            _iou(p["start"], p["end"], recs[used_p[i]][1], recs[used_p[i]][2]) if i in used_p else 0.0,
+        )
+        for i, p in enumerate(people)
+    )
     visit_matches = [m for m in matches if m.visit is not None and m.truth["kind"] == "visit"]
     dwell_err = [abs(m.visit.dwell_s - m.truth["dwell"]) for m in visit_matches]
     attn_err = [abs(m.visit.attention_s - m.truth["attention"]) for m in visit_matches]
@@ -100,8 +113,11 @@ def _spans_interruptions(person: dict, visit: Visit, t0: float, slack: float = 0
     """Whether one record runs across every look-away and occlusion of this person that lies within
     their visit (it starts before each one and ends after it)."""
     start, end = visit.wall_start - t0, visit.wall_start - t0 + visit.dwell_s
-    gaps = [g for g in list(person.get("away", [])) + list(person.get("occluded", []))
-            if person["start"] < g[0] and g[1] < person["end"]]
+    gaps = [
+        g
+        for g in list(person.get("away", [])) + list(person.get("occluded", []))
+        if person["start"] < g[0] and g[1] < person["end"]
+    ]
     return all(start < a0 + slack and end > a1 - slack for a0, a1 in gaps)
 
 
@@ -113,17 +129,31 @@ def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float)
     people = [p for p in truth_people if p["kind"] == "visit"]
     by_id = {p["id"]: p for p in truth_people}
     matched = {m.truth["id"]: m.visit for m in result.matches if m.visit is not None}
-    interrupted = [p for p in people if any(p["start"] < g[0] and g[1] < p["end"]
-                                            for g in list(p.get("away", [])) + list(p.get("occluded", [])))]
+    interrupted = [
+        p
+        for p in people
+        if any(p["start"] < g[0] and g[1] < p["end"] for g in list(p.get("away", [])) + list(p.get("occluded", [])))
+    ]
     # split: the person's record (matched by time) does not run across one of their interruptions
     split = [p["id"] for p in interrupted if p["id"] in matched and not _spans_interruptions(p, matched[p["id"]], t0)]
     pairs = [(by_id[p["successor_of"]], p) for p in people if p.get("successor_of") in by_id]
     pairs = [(a, b) for a, b in pairs if a["kind"] == "visit"]
-    told_apart = sum(1 for a, b in pairs if a["id"] in matched and b["id"] in matched
-                     and matched[a["id"]] is not matched[b["id"]])
+    told_apart = sum(
+        1 for a, b in pairs if a["id"] in matched and b["id"] in matched and matched[a["id"]] is not matched[b["id"]]
+    )
     staff = [p for p in truth_people if p["kind"] == "excluded"]
-    staff_counted = sum(1 for v in visits for p in staff if v.zone_id is None
-                        and min(v.wall_start - t0 + v.dwell_s, p["end"]) - max(v.wall_start - t0, p["start"]) > 0)
-    return {**result.summary(), "interrupted_visits": len(interrupted), "split_by_lookaway_or_occlusion": len(split),
-            "split_ids": split, "same_spot_pairs": len(pairs), "same_spot_told_apart": told_apart,
-            "staff_visits": staff_counted}
+    staff_counted = sum(
+        1
+        for v in visits
+        for p in staff
+        if v.zone_id is None and min(v.wall_start - t0 + v.dwell_s, p["end"]) - max(v.wall_start - t0, p["start"]) > 0
+    )
+    return {
+        **result.summary(),
+        "interrupted_visits": len(interrupted),
+        "split_by_lookaway_or_occlusion": len(split),
+        "split_ids": split,
+        "same_spot_pairs": len(pairs),
+        "same_spot_told_apart": told_apart,
+        "staff_visits": staff_counted,
+    }

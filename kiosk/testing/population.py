@@ -20,8 +20,16 @@ from kiosk.config.vocabulary import DEFAULT_AGE_BANDS
 from kiosk.store.aggregates import AggregateStore
 from kiosk.visits import Visit, age_band
 
-EMOTION_WEIGHTS = {"neutral": 0.55, "happy": 0.22, "sad": 0.06, "surprise": 0.06, "angry": 0.04, "fear": 0.03,
-                   "disgust": 0.01, None: 0.03}
+EMOTION_WEIGHTS = {
+    "neutral": 0.55,
+    "happy": 0.22,
+    "sad": 0.06,
+    "surprise": 0.06,
+    "angry": 0.04,
+    "fear": 0.03,
+    "disgust": 0.01,
+    None: 0.03,
+}
 GENDER_WEIGHTS = {"female": 0.48, "male": 0.42, "unknown": 0.10}
 
 
@@ -46,9 +54,17 @@ def _age(rng: random.Random) -> float | None:
     return rng.uniform(65, 88)
 
 
-def generate_day(db, *, seed: int, t0: int, periods: int = 48, period_s: int = 300,
-                 zones: tuple[str, ...] = ("shelf-a", "shelf-b", "checkout"),
-                 labels: tuple[str, str] = ("spring", "promo"), min_attention_s: float = 1.0) -> Population:
+def generate_day(
+    db,
+    *,
+    seed: int,
+    t0: int,
+    periods: int = 48,
+    period_s: int = 300,
+    zones: tuple[str, ...] = ("shelf-a", "shelf-b", "checkout"),
+    labels: tuple[str, str] = ("spring", "promo"),
+    min_attention_s: float = 1.0,
+) -> Population:
     """Writes ``periods`` periods of visits into ``db`` (through the aggregator and the store, as the
     daemon does) and returns the true margins per period and zone."""
     rng = random.Random(seed)
@@ -57,13 +73,14 @@ def generate_day(db, *, seed: int, t0: int, periods: int = 48, period_s: int = 3
     starts = tuple(t0 + i * period_s for i in range(periods))
     for i, start in enumerate(starts):
         hour = 8 + 12 * i / max(1, periods)  # the day from 8:00 to 20:00
-        peak = math.exp(-((hour - 13.0) / 2.5) ** 2)
+        peak = math.exp(-(((hour - 13.0) / 2.5) ** 2))
         for zone in zones:
             rate = rng.choice((0.3, 1.0, 3.0, 6.0)) + 30.0 * peak * rng.uniform(0.3, 1.0)
             n = _poisson(rng, rate)
             for _ in range(n):
-                visit = _visit(rng, zone, start, period_s, labels[0] if hour < 12 or hour > 16 else labels[1],
-                               min_attention_s)
+                visit = _visit(
+                    rng, zone, start, period_s, labels[0] if hour < 12 or hour > 16 else labels[1], min_attention_s
+                )
                 agg.add(visit)
                 _count(truth, start, visit)
             for _ in range(_poisson(rng, rate * 1.5)):
@@ -83,17 +100,28 @@ def _poisson(rng: random.Random, lam: float) -> int:
     return n
 
 
-def _visit(rng: random.Random, zone: str, start: int, period_s: int, label: str, min_attention_s: float,
-           passer: bool = False) -> Visit:
+def _visit(
+    rng: random.Random, zone: str, start: int, period_s: int, label: str, min_attention_s: float, passer: bool = False
+) -> Visit:
     end = start + rng.uniform(1, period_s - 1)
     dwell = rng.uniform(0.5, 2.9) if passer else min(900.0, 3.0 + rng.lognormvariate(math.log(6), 1.0))
     attention = dwell * rng.betavariate(1.2, 2.5)
     dominant = _pick(rng, EMOTION_WEIGHTS)
     first = dominant if rng.random() < 0.6 else _pick(rng, EMOTION_WEIGHTS)
-    return Visit(kind="passer_by" if passer else "visit", zone_id=zone, content=label, wall_start=end - dwell,
-                 wall_end=end, dwell_s=dwell, attention_s=attention, attentive=attention >= min_attention_s,
-                 first_reaction=first, dominant_emotion=dominant, age_band=age_band(_age(rng), DEFAULT_AGE_BANDS),
-                 gender=_pick(rng, GENDER_WEIGHTS))
+    return Visit(
+        kind="passer_by" if passer else "visit",
+        zone_id=zone,
+        content=label,
+        wall_start=end - dwell,
+        wall_end=end,
+        dwell_s=dwell,
+        attention_s=attention,
+        attentive=attention >= min_attention_s,
+        first_reaction=first,
+        dominant_emotion=dominant,
+        age_band=age_band(_age(rng), DEFAULT_AGE_BANDS),
+        gender=_pick(rng, GENDER_WEIGHTS),
+    )
 
 
 def _count(truth: dict, start: int, v: Visit) -> None:

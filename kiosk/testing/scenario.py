@@ -142,8 +142,15 @@ def make_script(data: Path, seed: int = 1, duration: float = 150.0, people: int 
 
     def person(kind: str) -> Person:
         f = next(faces)
-        p = Person(len(out), kind, f["path"], int(f["age"]), f["gender"], rng.randint(84, 100),
-                   FACE_Y + rng.uniform(-0.03, 0.03))
+        p = Person(
+            len(out),
+            kind,
+            f["path"],
+            int(f["age"]),
+            f["gender"],
+            rng.randint(84, 100),
+            FACE_Y + rng.uniform(-0.03, 0.03),
+        )
         out.append(p)
         return p
 
@@ -170,8 +177,11 @@ def make_script(data: Path, seed: int = 1, duration: float = 150.0, people: int 
         if kind == "turn":
             away = rng.uniform(0.8, 1.5)  # shorter than the tracker's max_age
             mid = t1 + dwell * 0.5
-            segs += [Segment(t1, mid, spot, spot), Segment(mid, mid + away, spot, spot, "away"),
-                     Segment(mid + away, t1 + dwell, spot, spot)]
+            segs += [
+                Segment(t1, mid, spot, spot),
+                Segment(mid, mid + away, spot, spot, "away"),
+                Segment(mid + away, t1 + dwell, spot, spot),
+            ]
         else:
             segs.append(Segment(t1, t1 + dwell, spot, spot))
         exit_right = rng.random() < 0.5
@@ -222,7 +232,9 @@ def _body(frame: np.ndarray, cx: float, cy: float, s: int, color: tuple, hair: t
     """A neck and a torso, so that a face has the context of a person; the back of the head when turned away."""
     if back:
         cv2.ellipse(frame, (int(cx), int(cy - s * 0.06)), (int(s * 0.42), int(s * 0.5)), 0, 0, 360, hair, -1)
-    cv2.rectangle(frame, (int(cx - s * 0.16), int(cy + s * 0.3)), (int(cx + s * 0.16), int(cy + s * 0.62)), (90, 120, 160), -1)
+    cv2.rectangle(
+        frame, (int(cx - s * 0.16), int(cy + s * 0.3)), (int(cx + s * 0.16), int(cy + s * 0.62)), (90, 120, 160), -1
+    )
     top = int(cy + s * 0.58)
     cv2.ellipse(frame, (int(cx), top + int(s * 0.25)), (int(s * 0.85), int(s * 0.32)), 0, 180, 360, color, -1)
     cv2.rectangle(frame, (int(cx - s * 0.85), top + int(s * 0.25)), (int(cx + s * 0.85), frame.shape[0]), color, -1)
@@ -265,8 +277,10 @@ def render(people: list[Person], data: Path, out_video: Path, duration: float, s
     faces: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
     sources = {p.id: cv2.imread(str(data / "utkface-dev" / p.face_path)) for p in people}
     palette = np.random.default_rng(seed + 7)
-    looks = {p.id: (tuple(int(c) for c in palette.integers(30, 220, 3)), tuple(int(c) for c in palette.integers(10, 70, 3)))
-             for p in people}
+    looks = {
+        p.id: (tuple(int(c) for c in palette.integers(30, 220, 3)), tuple(int(c) for c in palette.integers(10, 70, 3)))
+        for p in people
+    }
     # Motion JPEG at high quality: mp4v's default quality smears small faces beyond recognition.
     writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"MJPG"), FPS, (WIDTH, HEIGHT))
     if not writer.isOpened():
@@ -301,7 +315,9 @@ def truth(people: list[Person], duration: float) -> list[dict]:
             r = records[p.id]
             r["present"].append(t)
             behind_pillar = PILLAR_X[0] * WIDTH - size * 0.25 < x < PILLAR_X[1] * WIDTH + size * 0.25
-            hidden = behind_pillar or any(_covers(ox, oy, os_, x, y) for _, ox, oy, os_, _ in placed[k + 1 :] if os_ > size)
+            hidden = behind_pillar or any(
+                _covers(ox, oy, os_, x, y) for _, ox, oy, os_, _ in placed[k + 1 :] if os_ > size
+            )
             if state == "face" and not hidden:
                 r["attention"] += dt
             zone = zone_of(x / WIDTH)
@@ -312,13 +328,21 @@ def truth(people: list[Person], duration: float) -> list[dict]:
             continue
         start, end = r["present"][0], r["present"][-1]
         zone = max(r["zones"], key=r["zones"].get)
-        out.append({
-            "id": p.id, "kind": p.kind if zone != "excluded" else "excluded", "start": round(start, 2),
-            "end": round(end, 2), "dwell": round(end - start, 2), "attention": round(r["attention"], 2),
-            "zone": zone, "age": p.age, "gender": p.gender,
-            "turned_away": any(s.state == "away" for s in p.segments),
-            "away": [[round(s.t0, 2), round(s.t1, 2)] for s in p.segments if s.state == "away"],
-        })
+        out.append(
+            {
+                "id": p.id,
+                "kind": p.kind if zone != "excluded" else "excluded",
+                "start": round(start, 2),
+                "end": round(end, 2),
+                "dwell": round(end - start, 2),
+                "attention": round(r["attention"], 2),
+                "zone": zone,
+                "age": p.age,
+                "gender": p.gender,
+                "turned_away": any(s.state == "away" for s in p.segments),
+                "away": [[round(s.t0, 2), round(s.t1, 2)] for s in p.segments if s.state == "away"],
+            }
+        )
     return out
 
 
@@ -330,7 +354,6 @@ def zone_of(x: float, zones: list[dict] = ZONES, exclusion: list[float] = EXCLUS
         if z["rect"][0] <= x < z["rect"][2]:
             return z["id"]
     return "none"
-
 
 
 def scene_config(zones: list[dict], exclusion: list[float]) -> dict:
@@ -352,11 +375,20 @@ def generate(out_dir: Path, data: Path, seed: int = 1, duration: float = 150.0, 
     video = out_dir / f"scenario-{seed}.avi"
     render(script, data, video, duration, seed)
     truth_path = out_dir / f"scenario-{seed}.json"
-    truth_path.write_text(json.dumps({
-        "fps": FPS, "size": [WIDTH, HEIGHT], "duration": duration, "seed": seed,
-        "config": config_for_scenario(), "people": truth(script, duration),
-        "script": [asdict(p) for p in script],
-    }, indent=1))
+    truth_path.write_text(
+        json.dumps(
+            {
+                "fps": FPS,
+                "size": [WIDTH, HEIGHT],
+                "duration": duration,
+                "seed": seed,
+                "config": config_for_scenario(),
+                "people": truth(script, duration),
+                "script": [asdict(p) for p in script],
+            },
+            indent=1,
+        )
+    )
     return video, truth_path
 
 
@@ -378,7 +410,7 @@ def face_folder_from_images(images: list[Path], out_root: Path) -> Path:
                 x0, y0, x1, y1 = b.x0, b.y0, b.x1, b.y1
                 cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, 1.7 * max(x1 - x0, y1 - y0)
                 ix0, iy0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-                crop = img[iy0:int(cy + side / 2), ix0:int(cx + side / 2)]
+                crop = img[iy0 : int(cy + side / 2), ix0 : int(cx + side / 2)]
                 if crop.size == 0 or face.age is None or face.gender is None:
                     continue
                 name = f"images/{len(rows):05d}.jpg"
@@ -399,8 +431,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--duration", type=float, default=150.0)
     ap.add_argument("--people", type=int, default=24)
-    ap.add_argument("--faces-from", type=Path, nargs="+", default=None,
-                    help="Photos to take the faces from when there is no UTKFace folder (the demo's samples).")
+    ap.add_argument(
+        "--faces-from",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="Photos to take the faces from when there is no UTKFace folder (the demo's samples).",
+    )
     a = ap.parse_args()
     if a.faces_from and not (a.data / "utkface-dev").is_dir():
         a.data = face_folder_from_images(a.faces_from, a.out / "faces")

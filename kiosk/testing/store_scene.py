@@ -155,8 +155,9 @@ def _stay_moves(rng: random.Random, t: float, spot: float, dwell: float) -> tupl
     return moves, max(end, cursor + 1.5)
 
 
-def make_store_script(data: Path, seed: int = 1, duration: float = 240.0, people: int = 36,
-                      size: SceneSize = SceneSize()) -> tuple[list[Shopper], list[Cage]]:
+def make_store_script(
+    data: Path, seed: int = 1, duration: float = 240.0, people: int = 36, size: SceneSize = SceneSize()
+) -> tuple[list[Shopper], list[Cage]]:
     rng = random.Random(seed)
     chosen = _load_faces(data, rng, 2 * people + 4)
     if not chosen:
@@ -171,8 +172,17 @@ def make_store_script(data: Path, seed: int = 1, duration: float = 240.0, people
         lo, hi = size.face_px
         px = face_px or int(round(_log_uniform(rng, lo, hi)))
         y = 0.30 + 0.12 * (px - lo) / max(1, hi - lo) + rng.uniform(-0.03, 0.03)  # nearer: a little lower
-        s = Shopper(len(out), kind, f["path"], int(f["age"]), f["gender"], px, y, _clothes(rng),
-                    rng.choice([(20, 20, 25), (30, 45, 70), (60, 90, 130), (150, 150, 150), (40, 30, 30)]))
+        s = Shopper(
+            len(out),
+            kind,
+            f["path"],
+            int(f["age"]),
+            f["gender"],
+            px,
+            y,
+            _clothes(rng),
+            rng.choice([(20, 20, 25), (30, 45, 70), (60, 90, 130), (150, 150, 150), (40, 30, 30)]),
+        )
         out.append(s)
         return s
 
@@ -247,8 +257,9 @@ def _background(seed: int, size: SceneSize) -> np.ndarray:
 
 def _draw_person(frame: np.ndarray, cx: float, cy: float, s: int, p: Shopper, state: str) -> None:
     """Neck, torso and, unless the face is shown, the side or the back of the head."""
-    cv2.rectangle(frame, (int(cx - s * 0.16), int(cy + s * 0.3)), (int(cx + s * 0.16), int(cy + s * 0.62)),
-                  (90, 120, 160), -1)
+    cv2.rectangle(
+        frame, (int(cx - s * 0.16), int(cy + s * 0.3)), (int(cx + s * 0.16), int(cy + s * 0.62)), (90, 120, 160), -1
+    )
     top = int(cy + s * 0.58)
     cv2.ellipse(frame, (int(cx), top + int(s * 0.25)), (int(s * 0.85), int(s * 0.32)), 0, 180, 360, p.clothes, -1)
     cv2.rectangle(frame, (int(cx - s * 0.85), top + int(s * 0.25)), (int(cx + s * 0.85), frame.shape[0]), p.clothes, -1)
@@ -256,7 +267,9 @@ def _draw_person(frame: np.ndarray, cx: float, cy: float, s: int, p: Shopper, st
         cv2.ellipse(frame, (int(cx), int(cy - s * 0.06)), (int(s * 0.42), int(s * 0.5)), 0, 0, 360, p.hair, -1)
     elif state == "side":  # a profile: hair over most of the head, an ear and a cheek's edge of skin
         cv2.ellipse(frame, (int(cx), int(cy - s * 0.04)), (int(s * 0.38), int(s * 0.5)), 0, 0, 360, (120, 150, 200), -1)
-        cv2.ellipse(frame, (int(cx - s * 0.06), int(cy - s * 0.1)), (int(s * 0.36), int(s * 0.46)), 0, 0, 360, p.hair, -1)
+        cv2.ellipse(
+            frame, (int(cx - s * 0.06), int(cy - s * 0.1)), (int(s * 0.36), int(s * 0.46)), 0, 0, 360, p.hair, -1
+        )
         cv2.ellipse(frame, (int(cx + s * 0.05), int(cy)), (int(s * 0.06), int(s * 0.1)), 0, 0, 360, (110, 140, 190), -1)
 
 
@@ -297,8 +310,9 @@ def _lighting(t: float, duration: float, seed: int) -> float:
     return gain
 
 
-def render(people: list[Shopper], cages: list[Cage], data: Path, out_video: Path, duration: float, seed: int,
-           size: SceneSize) -> None:
+def render(
+    people: list[Shopper], cages: list[Cage], data: Path, out_video: Path, duration: float, seed: int, size: SceneSize
+) -> None:
     bg = _background(seed, size)
     patches: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     writer = cv2.VideoWriter(str(out_video), cv2.VideoWriter_fourcc(*"MJPG"), size.fps, (size.width, size.height))
@@ -343,7 +357,8 @@ def faces_at(people: list[Shopper], cages: list[Cage], t: float, size: SceneSize
         s = p.size
         inside = s / 2 <= x <= size.width - s / 2
         hidden = any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in boxes) or any(
-            _covers(ox, oy, o.size, x, y) for o, ox, oy, _ in placed[k + 1:] if o.size > s)
+            _covers(ox, oy, o.size, x, y) for o, ox, oy, _ in placed[k + 1 :] if o.size > s
+        )
         out.append(FaceInView(p.id, x, y, s, state == "face" and inside and not hidden))
     return out
 
@@ -371,14 +386,31 @@ def truth(people: list[Shopper], cages: list[Cage], duration: float, size: Scene
                 zones[p.id][zone] = zones[p.id].get(zone, 0.0) + dt
         zone = max(zones[p.id], key=zones[p.id].get)
         away = [[round(m.t0, 2), round(m.t1, 2)] for m in p.moves if m.state != "face" and m.x0 == m.x1]
-        kind = "excluded" if zone == "excluded" else "passer_by" if p.kind == "visit" and end - start < MIN_VISIT_S else p.kind
-        out.append({
-            "id": p.id, "kind": kind, "start": round(start, 2),
-            "end": round(end, 2), "dwell": round(end - start, 2), "attention": round(attention[p.id], 2),
-            "zone": zone, "age": p.age, "gender": p.gender, "size_px": p.size,
-            "turned_away": bool(away), "away": away, "successor_of": p.successor_of,
-            "occluded": [[round(c.t0, 2), round(c.t1, 2)] for c in cages if p.spot == c.x and start <= c.t0 <= end],
-        })
+        kind = (
+            "excluded"
+            if zone == "excluded"
+            else "passer_by"
+            if p.kind == "visit" and end - start < MIN_VISIT_S
+            else p.kind
+        )
+        out.append(
+            {
+                "id": p.id,
+                "kind": kind,
+                "start": round(start, 2),
+                "end": round(end, 2),
+                "dwell": round(end - start, 2),
+                "attention": round(attention[p.id], 2),
+                "zone": zone,
+                "age": p.age,
+                "gender": p.gender,
+                "size_px": p.size,
+                "turned_away": bool(away),
+                "away": away,
+                "successor_of": p.successor_of,
+                "occluded": [[round(c.t0, 2), round(c.t1, 2)] for c in cages if p.spot == c.x and start <= c.t0 <= end],
+            }
+        )
     return out
 
 
@@ -386,8 +418,9 @@ def config_for_store_scene() -> dict:
     return scene_config(ZONES, EXCLUSION)
 
 
-def generate_store(out_dir: Path, data: Path, seed: int = 1, duration: float = 240.0, people: int = 36,
-                   size: SceneSize = SceneSize()) -> tuple[Path, Path]:
+def generate_store(
+    out_dir: Path, data: Path, seed: int = 1, duration: float = 240.0, people: int = 36, size: SceneSize = SceneSize()
+) -> tuple[Path, Path]:
     """The video and its truth; a video already there is kept (the script is deterministic), and
     only its truth is written again."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -397,11 +430,22 @@ def generate_store(out_dir: Path, data: Path, seed: int = 1, duration: float = 2
     if not video.exists():
         render(script, cages, data, video, duration, seed, size)
     truth_path = out_dir / f"{stem}.json"
-    truth_path.write_text(json.dumps({
-        "fps": size.fps, "size": [size.width, size.height], "duration": duration, "seed": seed, "people_asked": people,
-        "config": config_for_store_scene(), "people": truth(script, cages, duration, size),
-        "script": [asdict(p) for p in script], "cages": [asdict(c) for c in cages],
-    }, indent=1))
+    truth_path.write_text(
+        json.dumps(
+            {
+                "fps": size.fps,
+                "size": [size.width, size.height],
+                "duration": duration,
+                "seed": seed,
+                "people_asked": people,
+                "config": config_for_store_scene(),
+                "people": truth(script, cages, duration, size),
+                "script": [asdict(p) for p in script],
+                "cages": [asdict(c) for c in cages],
+            },
+            indent=1,
+        )
+    )
     return video, truth_path
 
 

@@ -221,8 +221,14 @@ class FaceObserver:
                 weak.append(det)
         followed, meshes = self._follow(vf, t, kept, weak, w, h)
         update = self.tracker.update(
-            t, kept, [clothing_cue(bgr, d) for d in kept], weak, [clothing_cue(bgr, d) for d in weak],
-            followed=followed, frame_size=(w, h), appearance=lambda d: appearance(bgr, d),
+            t,
+            kept,
+            [clothing_cue(bgr, d) for d in kept],
+            weak,
+            [clothing_cue(bgr, d) for d in weak],
+            followed=followed,
+            frame_size=(w, h),
+            appearance=lambda d: appearance(bgr, d),
             vacant=self._vacant(bgr, t),
         )
         if self.tracker.options.reacquire_s > self.tracker.options.max_age_s:
@@ -235,7 +241,9 @@ class FaceObserver:
             if tr.detection is not None:
                 self._observe(vf, tr, t, wall, w, h, meshes.get(id(tr.detection)))
         ended = tuple(ft for ft in (self._finish(tr) for tr in update.ended) if ft is not None)
-        return FrameResult(ended=ended, faces=len(kept) + len(followed), excluded=excluded, occupancy=self._occupancy(t))
+        return FrameResult(
+            ended=ended, faces=len(kept) + len(followed), excluded=excluded, occupancy=self._occupancy(t)
+        )
 
     def _vacant(self, bgr: np.ndarray, t: float) -> frozenset[int]:
         """Waiting tracks whose place shows the empty scene again: their person has left."""
@@ -335,9 +343,13 @@ class FaceObserver:
             # other faces: the other tracks' places, and detections not at this track's own place (a weak
             # one there, which cannot continue a young track, is this face)
             others = [box for tid, box in predicted.items() if tid != tr.id] + [
-                b for b in boxes if box_iou(corners, b) < self.tracker.options.iou_threshold]
-            if (self.zones.excluded(b.center[0] / w, b.center[1] / h) or not 0.7 <= ratio <= 1.4
-                    or any(box_iou(mine, o) >= 0.2 for o in others)):
+                b for b in boxes if box_iou(corners, b) < self.tracker.options.iou_threshold
+            ]
+            if (
+                self.zones.excluded(b.center[0] / w, b.center[1] / h)
+                or not 0.7 <= ratio <= 1.4
+                or any(box_iou(mine, o) >= 0.2 for o in others)
+            ):
                 # into an exclusion zone (never followed there), the mesh lost its hold, or it slid onto
                 # another face (someone passing in front): leave the track to the detector
                 continue
@@ -369,8 +381,9 @@ class FaceObserver:
                     counts[zone.id] += 1
         return counts
 
-    def _observe(self, vf: VisionFrame, tr: Track, t: float, wall: float, w: int, h: int,
-                 lm: FaceLandmarks | None = None) -> None:
+    def _observe(
+        self, vf: VisionFrame, tr: Track, t: float, wall: float, w: int, h: int, lm: FaceLandmarks | None = None
+    ) -> None:
         det = tr.detection
         st = self._stats.get(tr.id)
         if st is None:
@@ -390,8 +403,11 @@ class FaceObserver:
             st.pose_t = t
             st.max_presence = max(st.max_presence, lm.presence)
             a = self.attention
-            frontal = (lm.presence >= self.pipeline.options.min_presence and abs(lm.pose.yaw) <= a.max_yaw_deg
-                       and abs(lm.pose.pitch) <= a.max_pitch_deg)
+            frontal = (
+                lm.presence >= self.pipeline.options.min_presence
+                and abs(lm.pose.yaw) <= a.max_yaw_deg
+                and abs(lm.pose.pitch) <= a.max_pitch_deg
+            )
         if frontal and st.attentive_now:
             st.attention_s += gap  # credited only between two attentive observations
         st.attentive_now = frontal

@@ -174,14 +174,31 @@ class Tracker:
         missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None and not tr.waiting]
         for stage in (seen_last, missed):
             free = [di for di in range(len(dets)) if di not in used_d]
-            self._assign([self._tracks[ti] for ti in stage], stage, [dets[di] for di in free], free, t, used_t, used_d,
-                          lambda ti, di: self._match(self._tracks[ti], *dets[di], t))
+            self._assign(
+                [self._tracks[ti] for ti in stage],
+                stage,
+                [dets[di] for di in free],
+                free,
+                t,
+                used_t,
+                used_d,
+                lambda ti, di: self._match(self._tracks[ti], *dets[di], t),
+            )
         weak_cues = weak_cues if weak_cues is not None else [None] * len(weak)
         weak_dets = [(d, _cxcywh(d), c) for d, c in zip(weak, weak_cues)]
-        left = [ti for ti, tr in enumerate(self._tracks)
-                if ti not in used_t and tr.hits >= o.min_hits and not tr.waiting]
-        self._assign([self._tracks[ti] for ti in left], left, weak_dets, list(range(len(weak_dets))), t, used_t, set(),
-                     lambda ti, wi: self._match(self._tracks[ti], *weak_dets[wi], t, weak=True))
+        left = [
+            ti for ti, tr in enumerate(self._tracks) if ti not in used_t and tr.hits >= o.min_hits and not tr.waiting
+        ]
+        self._assign(
+            [self._tracks[ti] for ti in left],
+            left,
+            weak_dets,
+            list(range(len(weak_dets))),
+            t,
+            used_t,
+            set(),
+            lambda ti, wi: self._match(self._tracks[ti], *weak_dets[wi], t, weak=True),
+        )
         for ti, tr in enumerate(self._tracks):
             if ti not in used_t:
                 tr.detection = None
@@ -210,8 +227,9 @@ class Tracker:
         if ended:
             gone = {id(tr) for tr in ended}
             self._tracks = [tr for tr in self._tracks if id(tr) not in gone]
-        return TrackerUpdate(active=tuple(self._tracks), ended=tuple(ended), merged=merged, reacquired=reacquired,
-                             absorbed=absorbed)
+        return TrackerUpdate(
+            active=tuple(self._tracks), ended=tuple(ended), merged=merged, reacquired=reacquired, absorbed=absorbed
+        )
 
     def _still_there(self, tr: Track, frame_size: tuple[int, int] | None) -> bool:
         """Lost mid-frame and standing: the person most likely turned away or is hidden."""
@@ -234,7 +252,9 @@ class Tracker:
         (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
         return math.hypot(x1 - x0, y1 - y0) / (t1 - t0) / max(float(tr.box[2]), 1.0)
 
-    def _reacquire(self, t: float, dets: list[tuple], used_d: set[int], appearance: AppearanceFn | None) -> tuple[int, ...]:
+    def _reacquire(
+        self, t: float, dets: list[tuple], used_d: set[int], appearance: AppearanceFn | None
+    ) -> tuple[int, ...]:
         """Faces left over that show up where a waiting track was lost, at its size and with its
         appearance, continue that track (best similarity first)."""
         o = self.options
@@ -320,8 +340,12 @@ class Tracker:
             return
         for tr in self._tracks:
             det = tr.detection
-            if (det is None or tr.weak or t - tr.appearance_t < o.appearance_interval_s
-                    or det.box.width < o.partial_ratio * tr.box[2]):
+            if (
+                det is None
+                or tr.weak
+                or t - tr.appearance_t < o.appearance_interval_s
+                or det.box.width < o.partial_ratio * tr.box[2]
+            ):
                 continue
             look = appearance(det)
             if look is None:
@@ -393,8 +417,10 @@ class Tracker:
         if not tracks or not dets:
             return
         scores = self._scores(tracks, dets, t)
-        pairs = sorted(((s, i, j) for i, row in enumerate(scores) for j, s in enumerate(row) if s > 0.0),
-                       key=lambda p: (-p[0], p[1], p[2]))
+        pairs = sorted(
+            ((s, i, j) for i, row in enumerate(scores) for j, s in enumerate(row) if s > 0.0),
+            key=lambda p: (-p[0], p[1], p[2]),
+        )
         for _, i, j in pairs:
             ti, di = track_idx[i], det_idx[j]
             if ti in used_t or di in used_d:
@@ -403,8 +429,9 @@ class Tracker:
             used_d.add(di)
             match(ti, di)
 
-    def _match(self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float,
-               weak: bool = False) -> None:
+    def _match(
+        self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float, weak: bool = False
+    ) -> None:
         """Continue ``tr`` with ``det``. A weak detection (a face turning to profile, a blurred one)
         keeps the track alive and moves it, but changes neither its size, its cues nor its trail."""
         o = self.options

@@ -103,8 +103,14 @@ class FaceDetector:
         last = [o.shape[-1] for o in model.outputs]
         self._reg_out, self._score_out = last.index(16), last.index(1)
 
-    def detect(self, frame_bgr: np.ndarray, min_score: float | None = None, *,
-               regions: Sequence[int | None] | None = None, grid: int = 1) -> list[Detection]:
+    def detect(
+        self,
+        frame_bgr: np.ndarray,
+        min_score: float | None = None,
+        *,
+        regions: Sequence[int | None] | None = None,
+        grid: int = 1,
+    ) -> list[Detection]:
         """Faces in a BGR uint8 frame (colour is converted on the small letterboxed image only),
         scoring at least ``min_score`` (default: the configured score threshold).
 
@@ -149,8 +155,8 @@ class FaceDetector:
         pad = float(self._LUT[0, 0])  # black, normalised
 
         def fill(x: np.ndarray) -> None:  # the letterboxed, normalised frame, written into the input tensor
-            x[0, :py], x[0, py + nh:], x[0, :, :px], x[0, :, px + nw:] = pad, pad, pad, pad
-            inside = x[0, py:py + nh, px:px + nw]
+            x[0, :py], x[0, py + nh :], x[0, :, :px], x[0, :, px + nw :] = pad, pad, pad, pad
+            inside = x[0, py : py + nh, px : px + nw]
             out = cv2.LUT(rgb, self._LUT, dst=inside)  # written in place (OpenCV takes strided views)
             if out is not inside:
                 inside[...] = out

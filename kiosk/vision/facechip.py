@@ -129,8 +129,9 @@ def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return _GRIDS[size]
 
 
-def _bilinear(img4: np.ndarray, x0: int, y0: int, nr: int, nc: int, xs: np.ndarray, ys: np.ndarray,
-              corners: tuple[int, ...] = ()) -> np.ndarray:
+def _bilinear(
+    img4: np.ndarray, x0: int, y0: int, nr: int, nc: int, xs: np.ndarray, ys: np.ndarray, corners: tuple[int, ...] = ()
+) -> np.ndarray:
     """dlib's interpolate_bilinear at (xs, ys) (1-D arrays) in the window of ``nr`` x ``nc`` pixels
     whose top-left corner is (x0, y0) of ``img4``, a C-contiguous (H, W, 4) uint8 image.
 
@@ -147,7 +148,9 @@ def _bilinear(img4: np.ndarray, x0: int, y0: int, nr: int, nc: int, xs: np.ndarr
     left, top = np.floor(xs), np.floor(ys)
     if corners:
         sel = list(corners)
-        everywhere = all(0 <= v < nc - 1 for v in left[sel].tolist()) and all(0 <= v < nr - 1 for v in top[sel].tolist())
+        everywhere = all(0 <= v < nc - 1 for v in left[sel].tolist()) and all(
+            0 <= v < nr - 1 for v in top[sel].tolist()
+        )
     else:
         everywhere = False
     li, ti = left.astype(np.intp), top.astype(np.intp)

@@ -65,8 +65,9 @@ def roi_from_image(shape: tuple[int, ...]) -> Roi:
     return Roi(w / 2.0, h / 2.0, float(max(w, h)), 0.0)
 
 
-def head_pose(right_eye_outer: Sequence[float], left_eye_outer: Sequence[float], forehead: Sequence[float],
-              chin: Sequence[float]) -> HeadPose:
+def head_pose(
+    right_eye_outer: Sequence[float], left_eye_outer: Sequence[float], forehead: Sequence[float], chin: Sequence[float]
+) -> HeadPose:
     """Yaw, pitch and roll (degrees) from the mesh's 3D points (x, y, z) in frame orientation.
 
     The face's own axes: x along the eye corners, y from forehead to chin.
@@ -112,8 +113,12 @@ class FaceMesh:
         align = tuple((x, y) for x, y, _ in pts[:5])
         outline = pts[7:11]  # forehead, chin, both cheeks
         xs, ys = [p[0] for p in outline], [p[1] for p in outline]
-        return FaceLandmarks(alignment_points=align, pose=head_pose(*pts[5:9]), presence=presence,
-                             extent=Box(min(xs), min(ys), max(xs), max(ys)))
+        return FaceLandmarks(
+            alignment_points=align,
+            pose=head_pose(*pts[5:9]),
+            presence=presence,
+            extent=Box(min(xs), min(ys), max(xs), max(ys)),
+        )
 
     def _run(self, frame: np.ndarray, roi: Roi, indices: np.ndarray) -> tuple[np.ndarray, float]:
         """The mesh points ``indices`` in ROI input pixels (x, y, z), and the presence probability."""
@@ -127,8 +132,7 @@ class FaceMesh:
 
         def read(*outs):
             mesh = outs[self._mesh_out].reshape(468, 3)
-            return mesh[indices].astype(np.float32), float(
-                outs[self._presence_out].reshape(-1)[0])
+            return mesh[indices].astype(np.float32), float(outs[self._presence_out].reshape(-1)[0])
 
         pts, raw_presence = self._model.run_in_place(fill, read)
         return pts, 1.0 / (1.0 + math.exp(-min(max(raw_presence, -80.0), 80.0)))
@@ -151,7 +155,7 @@ def reduced_for(frame: np.ndarray, roi: Roi, input_size: int) -> tuple[np.ndarra
     small = frame[y0:y1, x0:x1]
     for _ in range(levels):
         small = cv2.pyrDown(small)
-    k = float(2 ** levels)  # frame = (x0, y0) + k * small (pyrDown's sample i sits at source pixel 2i)
+    k = float(2**levels)  # frame = (x0, y0) + k * small (pyrDown's sample i sits at source pixel 2i)
     reduced = matrix.copy()
     reduced[:, :2] = matrix[:, :2] * k
     reduced[:, 2] = matrix[:, :2] @ np.array([x0, y0], dtype=np.float64) + matrix[:, 2]

@@ -51,8 +51,9 @@ def detection_from_mesh(lm: FaceLandmarks) -> Detection:
     pts = lm.alignment_points  # left eye outer, inner, right eye outer, inner, nose
     left = ((pts[0][0] + pts[1][0]) / 2, (pts[0][1] + pts[1][1]) / 2)
     right = ((pts[2][0] + pts[3][0]) / 2, (pts[2][1] + pts[3][1]) / 2)
-    return Detection(Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), lm.presence,
-                     (right, left, pts[4]))
+    return Detection(
+        Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2), lm.presence, (right, left, pts[4])
+    )
 
 
 class VisionPipeline:
@@ -97,7 +98,9 @@ class VisionPipeline:
     def __enter__(self) -> VisionPipeline:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -108,24 +111,32 @@ class VisionPipeline:
         vf = VisionFrame.of(frame)
         return [self._attributes(vf, d, d.box) for d in self.detector.detect(vf.bgr)]
 
-    def detect(self, frame: np.ndarray | VisionFrame, min_score: float | None = None,
-               regions: Sequence[int | None] | None = None, grid: int = 1) -> list[Detection]:
+    def detect(
+        self,
+        frame: np.ndarray | VisionFrame,
+        min_score: float | None = None,
+        regions: Sequence[int | None] | None = None,
+        grid: int = 1,
+    ) -> list[Detection]:
         """Detection only (the tracker runs attributes at a lower rate); ``min_score`` below the
         configured threshold returns weaker candidates too (the tracker uses them to continue tracks).
         ``regions`` (None: as configured) lists where to look this time: ``None`` for the whole
         frame, ``k`` for tile k of a ``grid`` x ``grid`` tiling (the tracker's round robin)."""
         return self.detector.detect(VisionFrame.of(frame).bgr, min_score, regions=regions, grid=grid)
 
-    def follow(self, frame: np.ndarray | VisionFrame, last: Detection, shift: tuple[float, float] = (0.0, 0.0)
-               ) -> tuple[Detection, FaceLandmarks] | None:
+    def follow(
+        self, frame: np.ndarray | VisionFrame, last: Detection, shift: tuple[float, float] = (0.0, 0.0)
+    ) -> tuple[Detection, FaceLandmarks] | None:
         """Follow a known face without the detector (as MediaPipe's face pipeline does): the face
         mesh on the ROI of its last detection, moved by ``shift`` pixels. Returns a detection made
         from the mesh (its outline, eyes and nose) and the landmarks, or None when the mesh's
         presence says the face is no longer there (turned away, hidden, gone)."""
         vf = VisionFrame.of(frame)
-        moved = Detection(Box(last.box.x0 + shift[0], last.box.y0 + shift[1], last.box.x1 + shift[0],
-                              last.box.y1 + shift[1]),
-                          last.score, tuple((x + shift[0], y + shift[1]) for x, y in last.keypoints))
+        moved = Detection(
+            Box(last.box.x0 + shift[0], last.box.y0 + shift[1], last.box.x1 + shift[0], last.box.y1 + shift[1]),
+            last.score,
+            tuple((x + shift[0], y + shift[1]) for x, y in last.keypoints),
+        )
         lm = self.landmarks_for(vf, moved)
         if lm.presence < self.options.min_presence or lm.extent is None:
             return None
