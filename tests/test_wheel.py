@@ -80,13 +80,14 @@ def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
         python,
         [
             "-c",
-            "from kiosk.mqtt.collector import load_validator as v; "
-            "[v(n) for n in ('summary.v2.json', 'status.v1.json', 'stats.v2.json')]; print('ok')",
+            # read where the collector reads them (its jsonschema comes with the `collect` extra only)
+            "import json; from kiosk.mqtt.collector import SCHEMA_DIR as d; print(' '.join(json.loads((d / n)"
+            ".read_text())['$id'] for n in ('summary.v2.json', 'status.v1.json', 'stats.v2.json')))",
         ],
         elsewhere,
         env,
     )
-    assert schemas.stdout.strip() == "ok"
+    assert schemas.stdout.split() == ["kiosk.summary/2", "kiosk.status/1", "kiosk.stats/2"], schemas.stdout
     config = tmp_path / "kiosk.yaml"
     config.write_text(f"store:\n  path: {tmp_path / 'kiosk.db'}\nmqtt:\n  device_id: shelf-1\n  store_id: s1\n")
     run(kiosk, ["check-config", str(config)], elsewhere, env)
