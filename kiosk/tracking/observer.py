@@ -19,7 +19,7 @@ import numpy as np
 from kiosk.config.schema import TrackingConfig, VisitsConfig, default
 from kiosk.config.vocabulary import EMOTIONS
 from kiosk.tracking.background import SceneBackground
-from kiosk.tracking.tracker import Track, Tracker, TrackerOptions, appearance_similarity
+from kiosk.tracking.tracker import Track, Tracker, TrackerOptions, appearance_similarity, corners
 from kiosk.vision.detector import box_iou
 from kiosk.vision.frame import VisionFrame
 from kiosk.vision.pipeline import VisionPipeline
@@ -259,8 +259,7 @@ class FaceObserver:
             last, checks = self._vacancy.get(tid, (float("-inf"), 0))
             if t - last < o.vacancy_check_s:
                 continue
-            cx, cy, bw, bh = tr.box.tolist()
-            face = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+            face = corners(tr.box.tolist())
             now, scene = appearance_at(bgr, face), appearance_at(empty, face, self._background.factor)
             if now is None or scene is None:
                 continue
@@ -323,27 +322,26 @@ class FaceObserver:
         predicted = {}
         for tr in self.tracker.tracks:
             if not tr.waiting:
-                cx, cy, bw, bh = tr.predicted(t, horizon).tolist()
-                predicted[tr.id] = (cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2)
+                predicted[tr.id] = corners(tr.predicted(t, horizon).tolist())
         for tr in self.tracker.tracks:
             if tr.waiting or tr.detection is None:
                 continue
-            corners = predicted[tr.id]
+            place = predicted[tr.id]
             continuing = boxes if self.tracker.confirmed(tr) else strong_boxes
-            if any(box_iou(corners, b) >= self.tracker.options.iou_threshold for b in continuing):
+            if any(box_iou(place, b) >= self.tracker.options.iou_threshold for b in continuing):
                 continue  # the detector has it
-            cx, cy = (corners[0] + corners[2]) / 2, (corners[1] + corners[3]) / 2
+            cx, cy = (place[0] + place[2]) / 2, (place[1] + place[3]) / 2
             got = self.pipeline.follow(vf, tr.detection, (cx - tr.box[0], cy - tr.box[1]))
             if got is None:
                 continue
             det, lm = got
             b = det.box
             mine = (b.x0, b.y0, b.x1, b.y1)
-            ratio = b.width / max(corners[2] - corners[0], 1.0)
+            ratio = b.width / max(place[2] - place[0], 1.0)
             # other faces: the other tracks' places, and detections not at this track's own place (a weak
             # one there, which cannot continue a young track, is this face)
             others = [box for tid, box in predicted.items() if tid != tr.id] + [
-                b for b in boxes if box_iou(corners, b) < self.tracker.options.iou_threshold
+                b for b in boxes if box_iou(place, b) < self.tracker.options.iou_threshold
             ]
             if (
                 self.zones.excluded(b.center[0] / w, b.center[1] / h)

@@ -92,10 +92,11 @@ def _cxcywh(det: Detection) -> np.ndarray:
 
 def _iou_cxcywh(a: list[float], b: list[float]) -> float:
     """Intersection over union of two centre/size boxes (cx, cy, w, h)."""
-    return box_iou(_corners(a), _corners(b))
+    return box_iou(corners(a), corners(b))
 
 
-def _corners(b: list[float]) -> tuple[float, float, float, float]:
+def corners(b: list[float]) -> tuple[float, float, float, float]:
+    """A centre/size box (cx, cy, w, h) as corners (x0, y0, x1, y1)."""
     return (b[0] - b[2] / 2, b[1] - b[3] / 2, b[0] + b[2] / 2, b[1] + b[3] / 2)
 
 
