@@ -30,7 +30,7 @@ sys.path.insert(0, str(PROJECT))
 from kiosk.aggregate import Aggregator  # noqa: E402
 from kiosk.config import MqttConfig  # noqa: E402
 from kiosk.mqtt.client import MqttClient, MqttOptions  # noqa: E402
-from kiosk.mqtt.drain import OutboxDrainer  # noqa: E402
+from kiosk.publishing.drain import OutboxDrainer  # noqa: E402
 from kiosk.store.aggregates import AggregateStore  # noqa: E402
 from kiosk.store.db import open_db  # noqa: E402
 from kiosk.store.outbox import Outbox  # noqa: E402

@@ -253,8 +253,8 @@ def run(config_path: Path) -> None:
     import logging
 
     from kiosk import logs
-    from kiosk.app import Daemon
     from kiosk.config import environment_problems
+    from kiosk.daemon.service import Daemon
 
     cfg = _load_config(config_path)
     logs.configure(cfg.service.log_level, cfg.service.error_log_interval_s)
@@ -340,9 +340,9 @@ def collect(
     """Central collector: subscribe to every device's summaries and status, validate, store, report gaps.
     The report (JSON) is printed on stdout when it stops."""
     from kiosk import logs
-    from kiosk.collectdb import CollectorStore
+    from kiosk.fleet.collector import Collector
+    from kiosk.fleet.database import CollectorStore
     from kiosk.mqtt.client import MqttOptions
-    from kiosk.mqtt.collector import Collector
 
     host, port = _broker_address(broker)
     try:
@@ -420,8 +420,8 @@ def report(
 ) -> None:
     """Write an HTML report (charts embedded) of product interest, reactions, demographics, timeline,
     a comparison and queues, from k-suppressed summaries only."""
-    from kiosk.report.build import ReportOptions, make_report
-    from kiosk.report.sources import from_collector, from_device_db, is_collector_db, parse_time
+    from kiosk.fleet.report.build import ReportOptions, make_report
+    from kiosk.fleet.report.sources import from_collector, from_device_db, is_collector_db, parse_time
 
     try:
         lo, hi = parse_time(since), parse_time(until)
@@ -480,8 +480,8 @@ def watch(broker: str, prefix: str, as_json: bool, duration: float | None) -> No
     """Print every summary, status and stats message the devices publish, as they arrive."""
     import os
 
+    from kiosk.fleet.watch import format_message
     from kiosk.mqtt.client import MqttClient, MqttOptions
-    from kiosk.mqtt.watch import format_message
 
     host, port = _broker_address(broker)
 

@@ -1,7 +1,7 @@
 """The one place a configuration becomes the device's parts: options for each stage, the visit
 chain, the pipeline, the store's outbox and the device's link to the broker.
 
-`kiosk run` (:mod:`kiosk.app`), `kiosk publish`, `kiosk analyze --visits`, the benches and the
+`kiosk run` (:mod:`kiosk.daemon`), `kiosk publish`, `kiosk analyze --visits`, the benches and the
 test fixtures all build through here, so they cannot drift apart. Each stage owns its options
 dataclass beside its code; the configurable defaults are written once, in :mod:`kiosk.config`,
 and a section becomes its options here, by field name (:func:`options_from`).
@@ -208,7 +208,7 @@ def device_link(
     commands: dict | None = None,
 ):
     """The device's link to the broker (status, stats, commands, the outbox drain) for this config."""
-    from kiosk.mqtt.device import DeviceLink
+    from kiosk.publishing.link import DeviceLink
 
     m = cfg.mqtt
     return DeviceLink(

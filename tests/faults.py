@@ -276,9 +276,9 @@ def _proc_figures(pid: int) -> tuple[int, int]:
 
 
 def broker_restarts(workdir: Path, duration_s: float, every_s: float = 5.0, seed: int = 1) -> dict:
-    from kiosk.collectdb import CollectorStore
+    from kiosk.fleet.collector import Collector
+    from kiosk.fleet.database import CollectorStore
     from kiosk.mqtt.client import MqttOptions
-    from kiosk.mqtt.collector import Collector
 
     rng = random.Random(seed)
     workdir.mkdir(parents=True, exist_ok=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.collectdb import CollectorStore
+from kiosk.fleet.database import CollectorStore
 from tests.postgres import Postgres
 
 
@@ -79,7 +79,7 @@ def test_kiosk_collect_writes_to_postgres_through_a_real_broker(tmp_path, postgr
     import threading
 
     from kiosk.mqtt.client import MqttClient, MqttOptions
-    from kiosk.mqtt.drain import OutboxDrainer
+    from kiosk.publishing.drain import OutboxDrainer
     from kiosk.store.db import open_db
     from tests.broker import Broker
     from tests.helpers import TOPIC, fill, queue_summaries, wait_for

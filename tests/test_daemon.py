@@ -19,8 +19,8 @@ import cv2
 import numpy as np
 import pytest
 
+from kiosk.fleet.collector import load_validator
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.collector import load_validator
 from kiosk.testing.attack import attack_summaries
 from tests.helpers import make_clip, wait_for
 

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from kiosk.aggregate import Aggregator
 from kiosk.cli import cli
 from kiosk.disclosure import protect_count, protect_margin
-from kiosk.mqtt.collector import load_validator
+from kiosk.fleet.collector import load_validator
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
 from kiosk.summary import SummaryContext, build_summary

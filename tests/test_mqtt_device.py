@@ -11,9 +11,9 @@ import subprocess
 import sys
 import time
 
-from kiosk.collectdb import CollectorStore
+from kiosk.fleet.collector import Collector, load_validator
+from kiosk.fleet.database import CollectorStore
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.collector import Collector, load_validator
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import build_summary

@@ -9,11 +9,11 @@ import time
 
 import pytest
 
-from kiosk.collectdb import CollectorStore
+from kiosk.fleet.collector import Collector, load_validator
+from kiosk.fleet.database import CollectorStore
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.collector import Collector, load_validator
-from kiosk.mqtt.device import DeviceLink
-from kiosk.mqtt.drain import OutboxDrainer
+from kiosk.publishing.drain import OutboxDrainer
+from kiosk.publishing.link import DeviceLink
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import build_summary
@@ -338,7 +338,7 @@ def test_hostile_commands_are_refused_and_the_publisher_keeps_going(tmp_path, br
     """Payloads that once ended the publisher thread (a seq too large for SQLite, 3,000 bytes of
     '[', a retained command that came back at every start), and others: each is refused with its
     reason, and the device still answers a ping and drains afterwards."""
-    from kiosk.mqtt.commands import CommandError, parse_command
+    from kiosk.payloads.commands import CommandError, parse_command
 
     db = open_db(tmp_path / "device.db")
     fill(db, 3)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import threading
 
-from kiosk.collectdb import CollectorStore
+from kiosk.fleet.collector import Collector, load_validator
+from kiosk.fleet.database import CollectorStore
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.collector import Collector, load_validator
-from kiosk.mqtt.drain import OutboxDrainer
+from kiosk.publishing.drain import OutboxDrainer
 from kiosk.store.db import open_db
 from kiosk.store.outbox import Outbox
 from kiosk.summary import build_summary

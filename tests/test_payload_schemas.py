@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from kiosk.collectdb import CollectorStore
+from kiosk.fleet.collector import SCHEMA_DIR, Collector
+from kiosk.fleet.database import CollectorStore
 from kiosk.mqtt.client import MqttOptions
-from kiosk.mqtt.collector import SCHEMA_DIR, Collector
 from kiosk.payloads.__main__ import GENERATED, render
 from kiosk.payloads.summary import Summary
 from kiosk.store.db import open_db
@@ -19,6 +19,33 @@ def test_committed_schemas_are_what_the_models_generate():
     for name in GENERATED:
         committed = (SCHEMA_DIR / name).read_text()
         assert committed == render(name), f"docs/schema/{name} is out of date: run python -m kiosk.payloads"
+
+
+def test_each_command_schema_takes_what_the_device_accepts_and_refuses_what_it_refuses():
+    import jsonschema
+
+    from kiosk.payloads.commands import COMMANDS, CommandError, parse_command
+
+    examples = {"republish": {"from_seq": 3}, "ping": {"id": "a1"}, "content": {"label": "winter-promo"}}
+    refused = {
+        "republish": [{"from_seq": 0}, {"from_seq": "3"}, {}],
+        "ping": [{"id": "x" * 101}, {"id": 7}],
+        "content": [{"label": ""}, {}, {"label": 5}],
+    }
+    assert set(examples) == set(COMMANDS)
+    for name in COMMANDS:
+        validator = jsonschema.Draft202012Validator(json.loads((SCHEMA_DIR / f"command.{name}.v1.json").read_text()))
+        for good in (examples[name], {**examples[name], "id": "op-7"}):
+            parse_command(name, json.dumps(good).encode())
+            assert list(validator.iter_errors(good)) == [], (name, good)
+        for bad in [*refused[name], {**examples[name], "extra": 1}]:
+            try:
+                parse_command(name, json.dumps(bad).encode())
+            except CommandError:
+                pass
+            else:
+                raise AssertionError(f"{name} accepted {bad}")
+            assert list(validator.iter_errors(bad)), (name, bad)
 
 
 def test_a_built_summary_is_a_valid_model_and_the_model_refuses_a_changed_shape(tmp_path):

@@ -58,7 +58,7 @@ def test_database_and_wal_after_a_run_hold_no_image_blob_or_per_visit_data(tmp_p
     visits = [json.loads(line)["visit"] for line in proc.stdout.splitlines() if line.startswith('{"visit"')]
     assert len(visits) == 3
     # the closing summary is the payload a device would publish (seq 0: it was not queued), k-suppressed
-    from kiosk.mqtt.collector import load_validator
+    from kiosk.fleet.collector import load_validator
 
     last = json.loads(proc.stdout.splitlines()[-1])
     summary = {**last["summary"], "seq": 1}

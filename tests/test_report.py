@@ -16,8 +16,8 @@ from click.testing import CliRunner
 
 from kiosk.aggregate import Aggregator
 from kiosk.cli import cli
-from kiosk.collectdb import CollectorStore
-from kiosk.report.sources import from_device_db
+from kiosk.fleet.database import CollectorStore
+from kiosk.fleet.report.sources import from_device_db
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
 from tests.conftest import PROJECT, SCENE_T0
@@ -137,7 +137,7 @@ def test_every_chart_is_present_and_every_csv_figure_equals_sql(scene_report):
 
 
 def _epoch(text: str) -> float:
-    from kiosk.report.sources import parse_time
+    from kiosk.fleet.report.sources import parse_time
 
     return parse_time(text)
 

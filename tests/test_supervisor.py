@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import time
 
-from kiosk.app import Runtime
 from kiosk.config import parse_config
+from kiosk.daemon.runtime import Runtime
 from tests.helpers import wait_for
 
 

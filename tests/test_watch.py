@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kiosk.mqtt.watch import format_message
+from kiosk.fleet.watch import format_message
 from kiosk.store.db import open_db
 from kiosk.summary import build_summary
 from tests.helpers import T0, context, fill

@@ -81,7 +81,7 @@ def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
         [
             "-c",
             # read where the collector reads them (its jsonschema comes with the `collect` extra only)
-            "import json; from kiosk.mqtt.collector import SCHEMA_DIR as d; print(' '.join(json.loads((d / n)"
+            "import json; from kiosk.fleet.collector import SCHEMA_DIR as d; print(' '.join(json.loads((d / n)"
             ".read_text())['$id'] for n in ('summary.v2.json', 'status.v1.json', 'stats.v2.json')))",
         ],
         elsewhere,

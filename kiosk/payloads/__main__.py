@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from kiosk.payloads.commands import COMMANDS
 from kiosk.payloads.stats import Stats
 from kiosk.payloads.status import Status
 from kiosk.payloads.summary import Summary
@@ -17,6 +18,8 @@ GENERATED: dict[str, tuple[type[BaseModel], str]] = {
     "summary.v2.json": (Summary, "kiosk.summary/2"),
     "status.v1.json": (Status, "kiosk.status/1"),
     "stats.v2.json": (Stats, "kiosk.stats/2"),
+    # what a device accepts on .../cmd/<name>
+    **{f"command.{name}.v1.json": (model, f"kiosk.command.{name}/1") for name, model in COMMANDS.items()},
 }
 
 

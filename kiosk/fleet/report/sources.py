@@ -172,7 +172,7 @@ def from_collector(
     device_id: str | None = None,
     store_id: str | None = None,
 ) -> ReportData:
-    from kiosk.collectdb import CollectorStore, is_postgres
+    from kiosk.fleet.database import CollectorStore, is_postgres
 
     if not is_postgres(target) and not Path(target).exists():
         raise FileNotFoundError(f"no database at {target}")
@@ -194,7 +194,7 @@ def from_collector(
 
 def is_collector_db(target: str | Path) -> bool:
     """A collector database (a summaries table) rather than a device database (aggregates)."""
-    from kiosk.collectdb import is_postgres
+    from kiosk.fleet.database import is_postgres
 
     if is_postgres(target):
         return True

@@ -3,7 +3,7 @@
 Subscribes to ``{prefix}/+/+/summary`` and ``{prefix}/+/+/status``, validates
 every message (the current versions with the payload models of :mod:`kiosk.payloads`, from which
 ``docs/schema`` is generated; summary version 1 against its schema), stores summaries idempotently keyed by
-(device, seq) in SQLite or PostgreSQL (:mod:`kiosk.collectdb`) and reports the
+(device, seq) in SQLite or PostgreSQL (:mod:`kiosk.fleet.database`) and reports the
 gaps in each device's seqs.
 
 It also closes the loop: when a device's seqs have a gap (a broker restarted
@@ -23,7 +23,7 @@ from importlib import resources
 
 from pydantic import BaseModel, ValidationError
 
-from kiosk.collectdb import CollectorStore
+from kiosk.fleet.database import CollectorStore
 from kiosk.mqtt.client import MqttClient, MqttOptions
 from kiosk.payloads.status import Status
 from kiosk.payloads.summary import Summary

@@ -9,7 +9,7 @@ import time
 from kiosk.mqtt.client import MqttClient
 from kiosk.store.outbox import Outbox
 
-log = logging.getLogger("kiosk.mqtt.drain")
+log = logging.getLogger("kiosk.publishing.drain")
 
 
 class OutboxDrainer:

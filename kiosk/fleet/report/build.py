@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kiosk import __version__
-from kiosk.report import charts, tables
-from kiosk.report.sources import ReportData
+from kiosk.fleet.report import charts, tables
+from kiosk.fleet.report.sources import ReportData
 
 SECTIONS = ("interest", "reactions", "demographics", "timeline", "comparison", "queues")
 SUPPRESSIBLE = {"timeline", "queues"}  # per-period tables: None there is a figure hidden by the disclosure rules

@@ -6,7 +6,7 @@ are queued by paho's thread, then carried out on the publisher thread (which own
 the outbox's database connection). Each one is answered on the retained status
 (``last_command``). Built in: ``republish`` (``{"from_seq": N}``) and ``ping``
 (``{"id": "..."}``); the composition root adds its own (``content``). Every payload
-is validated by its model in :mod:`kiosk.mqtt.commands` first; a malformed, unknown
+is validated by its model in :mod:`kiosk.payloads.commands` first; a malformed, unknown
 or retained command is logged and ignored. The publisher loop is supervised: an
 exception in it is logged, counted and shown in the status, and the loop goes on.
 """
@@ -22,13 +22,13 @@ from collections.abc import Callable
 
 from kiosk import __version__
 from kiosk.mqtt.client import MqttClient, MqttOptions
-from kiosk.mqtt.commands import CommandError, parse_command
-from kiosk.mqtt.drain import OutboxDrainer
+from kiosk.payloads.commands import CommandError, parse_command
 from kiosk.payloads.stats import Stats
 from kiosk.payloads.status import Status
+from kiosk.publishing.drain import OutboxDrainer
 from kiosk.store.outbox import Outbox
 
-log = logging.getLogger("kiosk.mqtt.device")
+log = logging.getLogger("kiosk.publishing.link")
 
 CommandHandler = Callable[[dict], str]  # validated payload -> what was done (raises ValueError when refused)
 

@@ -1,4 +1,5 @@
-"""The daemon: runs camera -> vision -> tracking -> visits/aggregate -> store -> publish.
+"""The daemon's runtime: one config's worth of camera -> vision -> tracking -> visits/aggregate ->
+store -> publish, and the threads that run it.
 
 Its parts are built by :mod:`kiosk.wiring` (the one place a config becomes parts); every
 other module gets its own config section and knows nothing of the modules after it. This
@@ -9,16 +10,15 @@ module owns the daemon's threads:
   and never waits on the disk or the network;
 - ``kiosk-store`` (kiosk.store.worker, which runs and is tested without any model): writes
   the deltas (one transaction per flush), closes periods into the outbox, watches the wall clock;
-- ``kiosk-publisher`` (kiosk.mqtt.device) and paho's network thread.
+- ``kiosk-publisher`` (kiosk.publishing.link) and paho's network thread.
 
-The main thread handles signals, systemd notifications and config reloads.
+The main thread runs :mod:`kiosk.daemon.service` (signals, systemd notifications, config reloads).
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import statistics
 import threading
 import time
@@ -28,10 +28,7 @@ from pathlib import Path
 
 from kiosk.config import KioskConfig
 from kiosk.vision.pipeline import VisionPipeline
-from kiosk.wiring import VisitChain, camera_options, config_hash, device_link, open_outbox, open_pipeline
-
-# --- the daemon ------------------------------------------------------------------------------------
-
+from kiosk.wiring import VisitChain, camera_options, device_link, open_outbox
 
 log = logging.getLogger("kiosk.daemon")
 
@@ -139,7 +136,7 @@ class Runtime:
     # --- commands and stats (called from the publisher thread) ---------------------------------
 
     def _content_command(self, payload: dict) -> str:
-        label = payload["label"]  # validated by kiosk.mqtt.commands.Content: 1-200 characters, or null
+        label = payload["label"]  # validated by kiosk.payloads.commands.Content: 1-200 characters, or null
         known = self.cfg.content.all_labels()
         if label is not None and label not in known:
             raise ValueError(
@@ -287,119 +284,3 @@ class Runtime:
                 self.link.stop(timeout=0.5, final_status=False)
             self.link.outbox.close()
         self.outbox.close()  # the store thread's connection
-
-
-class Daemon:
-    """``kiosk run``: signals, systemd notifications, config reload; one :class:`Runtime` at a time."""
-
-    def __init__(self, config_path: Path, cfg: KioskConfig, notifier=None) -> None:
-        from kiosk.clock import clock_synced
-        from kiosk.sdnotify import Notifier
-
-        self.config_path = config_path
-        self.cfg = cfg
-        self.notifier = notifier or Notifier()
-        self.clock_synced = clock_synced
-        self.started = time.monotonic()
-        self._stop = threading.Event()
-        self._reload = threading.Event()
-
-    def _signals(self) -> None:
-        signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
-        signal.signal(signal.SIGINT, lambda *_: self._stop.set())
-        signal.signal(signal.SIGHUP, lambda *_: self._reload.set())
-
-    def _build(self, cfg: KioskConfig, pipeline: VisionPipeline | None = None) -> tuple[VisionPipeline, Runtime]:
-        if pipeline is None:
-            pipeline = open_pipeline(cfg.vision)  # the models: once per config
-        runtime = Runtime(cfg, pipeline, started=self.started, clock_synced=self.clock_synced)
-        runtime.start()
-        runtime.capture.first_attempt.wait(5.0)
-        return pipeline, runtime
-
-    def run(self) -> int:
-        self._signals()
-        pipeline, runtime = self._build(self.cfg)
-        self.notifier.ready(runtime.status_line())
-        log.info(
-            "kiosk running: camera %s, device %s, config %s",
-            runtime.capture.state,
-            self.cfg.mqtt.device_id,
-            config_hash(self.cfg),
-        )
-        watchdog = self.notifier.watchdog_s
-        tick = min(1.0, watchdog / 3) if watchdog else 1.0
-        next_status = 0.0
-        last_problem = None
-        while not self._stop.wait(tick):
-            if runtime.capture.stuck():
-                runtime.replace_stuck_capture()
-            if watchdog and runtime.healthy(watchdog / 2):
-                self.notifier.watchdog()  # only while frames flow or the camera thread is alive
-            camera = (
-                None
-                if runtime.capture.state in ("starting", "online", "ended")
-                else (f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
-            )
-            problem = "; ".join(p for p in (camera, runtime.store.problem, runtime.worker_problem) if p) or None
-            if problem != last_problem and runtime.link is not None:
-                last_problem = runtime.link.problem = problem
-                runtime.link.announce()
-            if time.monotonic() >= next_status:
-                next_status = time.monotonic() + 5
-                self.notifier.status(runtime.status_line())
-            if self._reload.is_set():
-                self._reload.clear()
-                pipeline, runtime = self._reload_config(pipeline, runtime)
-                last_problem = None
-        self.notifier.stopping()
-        log.info("stopping")
-        runtime.stop(self.cfg.service.stop_timeout_s)
-        pipeline.close()
-        log.info("stopped")
-        return 0
-
-    @staticmethod
-    def _refuse_reload(runtime: Runtime, kept: str, detail: str, shown: str) -> None:
-        """A reload that is refused changes nothing: say so in the log and in the status."""
-        log.error("config reload refused, still running on %s: %s", kept, detail)
-        if runtime.link is not None:
-            runtime.link.problem = f"config reload refused: {shown}"[:300]
-            runtime.link.announce()
-
-    def _reload_config(self, pipeline: VisionPipeline, runtime: Runtime) -> tuple[VisionPipeline, Runtime]:
-        from kiosk.config import ConfigError, environment_problems, load_config
-
-        try:
-            cfg = load_config(self.config_path)
-            problems = environment_problems(cfg)
-            if problems:
-                raise ConfigError("\n".join(problems))
-        except ConfigError as exc:
-            self._refuse_reload(runtime, "the previous config", str(exc).replace("\n", "; "), str(exc).splitlines()[0])
-            return pipeline, runtime
-        # the new models are loaded (each checked against its hash) while the old pipeline still runs:
-        # a model file swapped or cut short refuses the reload and changes nothing
-        try:
-            new_pipeline = open_pipeline(cfg.vision)
-        except Exception as exc:
-            self._refuse_reload(runtime, "the previous config and models", str(exc), str(exc))
-            return pipeline, runtime
-        self.notifier.reloading()
-        log.info("config reloaded (%s -> %s): restarting the pipeline", config_hash(self.cfg), config_hash(cfg))
-        runtime.stop(self.cfg.service.stop_timeout_s, offline=False)
-        try:
-            new_pipeline, runtime = self._build(cfg, new_pipeline)
-        except Exception as exc:  # the database or camera the new config names: back to the old config
-            log.error("the reloaded config could not start (%s); going back to the previous config", exc)
-            new_pipeline.close()
-            pipeline, runtime = self._build(self.cfg, pipeline)
-            if runtime.link is not None:
-                runtime.link.problem = f"config reload failed: {exc}"[:300]
-            self.notifier.ready(runtime.status_line())
-            return pipeline, runtime
-        pipeline.close()
-        pipeline = new_pipeline
-        self.cfg = cfg
-        self.notifier.ready(runtime.status_line())
-        return pipeline, runtime
