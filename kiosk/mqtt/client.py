@@ -15,11 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from kiosk.config.schema import MqttConfig, default
@@ -101,8 +103,11 @@ class MqttClient:
         self._subscribed = threading.Event()  # every subscription of this connection acknowledged
         o = options
         protocol = paho.MQTTv5 if o.protocol == 5 else paho.MQTTv311
-        kwargs = {"clean_session": o.clean_start} if protocol == paho.MQTTv311 else {}
-        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=protocol, **kwargs)
+        # clean_session exists only in MQTT 3.1.1 (MQTT 5 has clean_start on connect)
+        clean = o.clean_start if protocol == paho.MQTTv311 else None
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2, client_id=o.client_id, protocol=protocol, clean_session=clean
+        )
         self._client.max_inflight_messages_set(o.max_inflight)
         self._client.max_queued_messages_set(o.max_queued)
         self._set_reconnect_delay()
@@ -134,8 +139,8 @@ class MqttClient:
             min_delay=low, max_delay=max(low, int(o.reconnect_max_s * random.uniform(0.8, 1.2)))
         )
 
-    def _guard(self, fn):
-        def wrapped(*args, **kwargs):
+    def _guard(self, fn: Callable[..., None]) -> Callable[..., None]:
+        def wrapped(*args: Any, **kwargs: Any) -> None:
             try:
                 fn(*args, **kwargs)
             except Exception as exc:  # never let paho's network thread die silently
@@ -146,7 +151,9 @@ class MqttClient:
 
     # --- paho callbacks ----------------------------------------------------------------------
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason_code: ReasonCode, properties: Any
+    ) -> None:
         if reason_code.is_failure:
             error = f"broker refused the connection: {reason_code}"
             if "authori" in str(reason_code).lower() or "password" in str(reason_code).lower():
@@ -175,7 +182,7 @@ class MqttClient:
             self._on_connected_cb()
         log.info("MQTT connected to %s:%s", self.options.host, self.options.port)
 
-    def _on_connect_fail(self, client, userdata) -> None:
+    def _on_connect_fail(self, client: paho.Client, userdata: Any) -> None:
         # paho says only that it failed; find out why (refused, unreachable, TLS), once per new reason
         if self._flaps:
             # the broker was away, so the connections it dropped were an outage (a broker restarting),
@@ -188,7 +195,7 @@ class MqttClient:
             log.error("MQTT cannot connect: %s", reason)
         self.last_error = reason
 
-    def _on_log(self, client, userdata, level, message) -> None:
+    def _on_log(self, client: paho.Client, userdata: Any, level: int, message: str) -> None:
         if level != paho.MQTT_LOG_ERR or "not connected" in message:  # the latter is a consequence, not a cause
             return
         error = f"connection to {self.options.host}:{self.options.port} lost: {message}"
@@ -200,7 +207,9 @@ class MqttClient:
             log.error("MQTT %s", error)
         self.last_error = error
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason_code: ReasonCode, properties: Any
+    ) -> None:
         self._connected.clear()
         lived = None if self._connected_at is None else time.monotonic() - self._connected_at
         self._connected_at = None
@@ -231,7 +240,9 @@ class MqttClient:
         for h in handles.values():
             h._finish(False, f"disconnected ({reason_code})")
 
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+    def _on_publish(
+        self, client: paho.Client, userdata: Any, mid: int, reason_code: ReasonCode, properties: Any
+    ) -> None:
         # MQTT 5: < 0x80 is success (0x10 "no matching subscribers" included)
         result = (not reason_code.is_failure, str(reason_code))
         with self._lock:
@@ -241,7 +252,9 @@ class MqttClient:
         if handle is not None:
             handle._finish(*result)
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reason_codes: list[ReasonCode], properties: Any
+    ) -> None:
         refused = [str(rc) for rc in reason_codes if rc.is_failure]
         if refused:  # an ACL that forbids the topic: say so, the messages would never come
             error = f"broker refused a subscription: {', '.join(refused)} (check the broker's ACL for this client)"
@@ -274,7 +287,7 @@ class MqttClient:
         else:
             self._subscribed.clear()
 
-    def _on_message(self, client, userdata, message) -> None:
+    def _on_message(self, client: paho.Client, userdata: Any, message: paho.MQTTMessage) -> None:
         if message.retain and any(paho.topic_matches_sub(f, message.topic) for f in self._no_retained):
             # a retained command would be carried out again at every restart of the device
             log.warning(
@@ -282,15 +295,17 @@ class MqttClient:
             )
             return
         if self._on_message_cb is not None:
-            self._on_message_cb(message.topic, message.payload)
+            self._on_message_cb(message.topic, bytes(message.payload))
 
-    def _send_subscribe(self, client, topic: str, qos: int) -> int | None:
+    def _send_subscribe(self, client: paho.Client, topic: str, qos: int) -> int | None:
         """SUBSCRIBE; its mid. Under MQTT 5 the broker is asked not to send retained messages on
         topics that refuse them."""
         if self.options.protocol == 5 and topic in self._no_retained:
             options = SubscribeOptions(qos=qos, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND)
-            return client.subscribe(topic, options=options)[1]
-        return client.subscribe(topic, qos)[1]
+            mid: int | None = client.subscribe(topic, options=options)[1]
+            return mid
+        mid = client.subscribe(topic, qos)[1]
+        return mid
 
     # --- the interface ------------------------------------------------------------------------
 
@@ -298,7 +313,7 @@ class MqttClient:
         o = self.options
         props = None
         if o.protocol == 5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho's own
             props.SessionExpiryInterval = o.session_expiry_s
         # paho pings after a keepalive of silence and gives up a keepalive later (up to 2x to notice a
         # broker that stopped answering, a half-open TCP connection); pinging at 3/4 of it bounds that at 1.5x

@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from kiosk import __version__
 from kiosk.mqtt.client import MqttClient, MqttOptions
@@ -30,7 +31,7 @@ from kiosk.store.outbox import Outbox
 
 log = logging.getLogger("kiosk.publishing.link")
 
-CommandHandler = Callable[[dict], str]  # validated payload -> what was done (raises ValueError when refused)
+CommandHandler = Callable[[dict[str, Any]], str]  # validated payload -> what was done (raises ValueError when refused)
 
 
 class Topics:
@@ -60,9 +61,9 @@ class DeviceLink:
         store_id: str,
         device_id: str,
         config_hash: str = "",
-        models: dict | None = None,
+        models: dict[str, str] | None = None,
         rate_per_s: float = 500.0,
-        stats: Callable[[], dict] | None = None,
+        stats: Callable[[], dict[str, Any]] | None = None,
         stats_interval_s: float = 60.0,
         commands: dict[str, CommandHandler] | None = None,
     ) -> None:
@@ -76,7 +77,7 @@ class DeviceLink:
         self.stats_interval_s = stats_interval_s
         self.handlers: dict[str, CommandHandler] = {"republish": self._republish, "ping": self._ping}
         self.handlers.update(commands or {})
-        self.last_command: dict | None = None
+        self.last_command: dict[str, Any] | None = None
         self.problem: str | None = None  # set by the composition root (camera offline, config reload refused)
         self.faults = 0  # exceptions the publisher loop survived
         self.fault: str | None = None
@@ -145,13 +146,13 @@ class DeviceLink:
             except queue.Full:
                 log.warning("command ignored: too many commands waiting")
 
-    def _republish(self, payload: dict) -> str:
+    def _republish(self, payload: dict[str, Any]) -> str:
         from_seq = payload["from_seq"]  # validated: an integer from 1 to 2**63 - 1
         n = self.outbox.republish(from_seq)
         lo, hi = self.outbox.seq_range()
         return f"{n} summaries from seq {from_seq} queued again (kept: seq {lo} to {hi})"
 
-    def _ping(self, payload: dict) -> str:
+    def _ping(self, payload: dict[str, Any]) -> str:
         return "pong"
 
     def _handle(self, name: str, raw: bytes) -> None:
