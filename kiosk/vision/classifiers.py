@@ -78,8 +78,7 @@ def emotion_input(gray_crop: np.ndarray) -> np.ndarray:
 
 def _resized(gray_crop: np.ndarray) -> np.ndarray:
     h, w = gray_crop.shape[:2]
-    # bilinear rounded the same on every CPU (see kiosk.vision.detector's letterbox)
-    interp = cv2.INTER_AREA if min(h, w) > EMOTION_INPUT else cv2.INTER_LINEAR_EXACT
+    interp = cv2.INTER_AREA if min(h, w) > EMOTION_INPUT else cv2.INTER_LINEAR
     return cv2.resize(gray_crop, (EMOTION_INPUT, EMOTION_INPUT), interpolation=interp)
 
 
