@@ -59,7 +59,8 @@ def test_the_config_package_imports_nothing_else_from_kiosk():
 
 def test_the_device_side_and_the_fleet_side_stand_apart():
     """The device never imports the fleet (only the CLI offers both); the fleet imports no stage,
-    neither the daemon nor the publishing package: it shares the wire formats and the MQTT client."""
+    neither the daemon nor the publishing package: it shares the wire formats, the MQTT client and the
+    store's readers (a report on a device database)."""
     device_only = ("kiosk.camera", "kiosk.vision", "kiosk.tracking", "kiosk.daemon", "kiosk.publishing")
     device_only += ("kiosk.wiring", "kiosk.analyze", "kiosk.visits", "kiosk.zones", "kiosk.aggregate")
     checked = 0
