@@ -147,3 +147,43 @@ def test_a_waiting_track_whose_place_is_empty_again_ends_at_once_and_a_look_alik
     _stand(tr, 10.0, 12.0, 602, _look(10))  # the same colours, at the same place
     (second,) = tr.tracks
     assert second.id != first.id and second.first_seen == 10.0
+
+
+def test_a_nearer_face_stepping_over_one_that_just_turned_away_does_not_take_its_track():
+    """A shopper turns to the products just as a nearer one walks in front (a face half as large
+    again, at the same place): a face does not grow 50% in a frame, so the newcomer is a new track,
+    whether it would continue the missed track directly or be folded back into it as a reappearance."""
+    for cue in (None, np.array([0.5, 0.5, 0.5])):  # with like clothing cues too (a merge candidate)
+        tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+        for i in range(10):
+            tr.update(i / 15, [det(600, 300, 90)], [cue], frame_size=FRAME)
+        (first,) = tr.tracks
+        update = tr.update(10 / 15, [det(610, 330, 136)], [cue], frame_size=FRAME)  # 1.5x, centre 0.3 box away
+        assert first.detection is None and np.allclose(first.box[2], 90.0, atol=1.0)
+        assert len(update.active) == 2 and {t.id for t in update.active} - {first.id}
+    tr = Tracker(TrackerOptions(min_hits=3))
+    for i in range(10):  # walking towards the camera at 3% a frame: followed
+        tr.update(i / 15, [det(600, 300, 60 * 1.03**i)])
+    assert len(tr.tracks) == 1 and tr.tracks[0].hits == 10
+
+
+def test_a_newcomer_at_the_place_of_a_face_missed_for_a_second_must_look_like_its_person():
+    """Missed for half a second or more (turned away), a confirmed track is continued at its place
+    only by a face with its person's appearance: the one who comes back, not a newcomer there."""
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+    _stand(tr, 0.0, 3.0, 600, _look(10))
+    (first,) = tr.tracks
+    for t in (3.1, 3.5, 3.9):
+        tr.update(t, [], frame_size=FRAME, appearance=lambda d: None)
+    other = det(600, 300, 80)
+    update = tr.update(4.0, [other], frame_size=FRAME, appearance=lambda d: _look(20))
+    assert first.detection is None and first.last_seen < 3.0
+    assert any(t.detection is other and t.id != first.id for t in update.active)
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+    _stand(tr, 0.0, 3.0, 600, _look(10))
+    (first,) = tr.tracks
+    for t in (3.1, 3.5, 3.9):
+        tr.update(t, [], frame_size=FRAME, appearance=lambda d: None)
+    back = det(603, 300, 80)
+    tr.update(4.0, [back], frame_size=FRAME, appearance=lambda d: _look(10))
+    assert first.detection is back and tr.tracks == (first,)

@@ -78,7 +78,8 @@ def emotion_input(gray_crop: np.ndarray) -> np.ndarray:
 
 def _resized(gray_crop: np.ndarray) -> np.ndarray:
     h, w = gray_crop.shape[:2]
-    interp = cv2.INTER_AREA if min(h, w) > EMOTION_INPUT else cv2.INTER_LINEAR
+    # bilinear rounded the same on every CPU (see kiosk.vision.detector's letterbox)
+    interp = cv2.INTER_AREA if min(h, w) > EMOTION_INPUT else cv2.INTER_LINEAR_EXACT
     return cv2.resize(gray_crop, (EMOTION_INPUT, EMOTION_INPUT), interpolation=interp)
 
 

@@ -188,8 +188,10 @@ def letterbox_rgb(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int,
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     # the rest is less than 2x: bilinear then reads every pixel (none skipped) at a tenth of the cost
     # of an area step (0.01 against 0.18 ms from 320x180); by area only where more than 2x is left
-    # (an image too thin to be halved far enough)
-    interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR
+    # (an image too thin to be halved far enough). INTER_LINEAR_EXACT: the same bilinear, rounded the same
+    # on every CPU (plain INTER_LINEAR's SIMD paths differ by a grey level in a quarter of the pixels
+    # between x86 and arm64, enough to move a box or an age: scripts/check-arm64)
+    interp = cv2.INTER_AREA if scale < 0.5 else cv2.INTER_LINEAR_EXACT
     rgb = cv2.cvtColor(cv2.resize(small, (nw, nh), interpolation=interp), cv2.COLOR_BGR2RGB)
     return rgb, scale / factor, (size - nw) // 2, (size - nh) // 2
 
