@@ -57,14 +57,14 @@ class TrackerOptions:
     still_speed: float = 0.5  # box widths per second; faster than this when lost: walking on, not waiting
     appearance_interval_s: float = 0.5  # a track's appearance is refreshed at most this often
     # A face's size changes little from one frame to the next (walking towards a shelf camera at
-    # 1 m/s from 2 m grows it by about 50% a second, 3% a frame; the detector's jitter is ~10%):
-    # a detection this much larger than the track it would continue is somebody else,
+    # 1 m/s from 2 m grows it by about 50% a second, 3% a frame; the detector's jitter is ~10%, up
+    # to a third on a 40 px face): a detection this much larger than the track it would continue is somebody else,
     # typically a nearer shopper stepping in front of one who just turned away. Per second of
     # absence the bound widens by max_size_growth_per_s.
     # Only a confident detection is held to it: the side or back of a turning head is found in a
     # box up to 1.7x larger at a score of 0.3-0.6 (measured on the store scenes), a newcomer's
     # frontal face at 0.85 or more.
-    max_size_jump: float = 1.3
+    max_size_jump: float = 1.4
     max_size_growth_per_s: float = 0.5
     size_jump_min_score: float = 0.7
     # A confirmed track missed this long is continued by a detection only if it also looks like
