@@ -170,20 +170,21 @@ def test_a_nearer_face_stepping_over_one_that_just_turned_away_does_not_take_its
 def test_a_newcomer_at_the_place_of_a_face_missed_for_a_second_must_look_like_its_person():
     """Missed for half a second or more (turned away), a confirmed track is continued at its place
     only by a face with its person's appearance: the one who comes back, not a newcomer there."""
-    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
-    _stand(tr, 0.0, 3.0, 600, _look(10))
-    (first,) = tr.tracks
-    for t in (3.1, 3.5, 3.9):
-        tr.update(t, [], frame_size=FRAME, appearance=lambda d: None)
+
+    def turned_away_for_a_second() -> tuple[Tracker, object]:
+        tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+        _stand(tr, 0.0, 3.0, 600, _look(10))
+        (first,) = tr.tracks
+        for t in (3.1, 3.5, 3.9):
+            tr.update(t, [], frame_size=FRAME, appearance=lambda d: None)
+        return tr, first
+
+    tr, first = turned_away_for_a_second()
     other = det(600, 300, 80)
     update = tr.update(4.0, [other], frame_size=FRAME, appearance=lambda d: _look(20))
     assert first.detection is None and first.last_seen < 3.0
     assert any(t.detection is other and t.id != first.id for t in update.active)
-    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
-    _stand(tr, 0.0, 3.0, 600, _look(10))
-    (first,) = tr.tracks
-    for t in (3.1, 3.5, 3.9):
-        tr.update(t, [], frame_size=FRAME, appearance=lambda d: None)
+    tr, first = turned_away_for_a_second()
     back = det(603, 300, 80)
     tr.update(4.0, [back], frame_size=FRAME, appearance=lambda d: _look(10))
     assert first.detection is back and tr.tracks == (first,)

@@ -124,6 +124,22 @@ def appearance_similarity(a: np.ndarray, b: np.ndarray) -> float:
 AppearanceFn = Callable[[Detection], "np.ndarray | None"]
 
 
+def _once_per_detection(appearance: AppearanceFn | None) -> AppearanceFn | None:
+    """``appearance`` computed at most once per detection (one update looks at a face from several
+    rules: the continuation check, the merge, the reacquisition, the refresh)."""
+    if appearance is None:
+        return None
+    memo: dict[int, tuple[Detection, np.ndarray | None]] = {}
+
+    def look(det: Detection) -> np.ndarray | None:
+        hit = memo.get(id(det))
+        if hit is None or hit[0] is not det:
+            hit = memo[id(det)] = (det, appearance(det))
+        return hit[1]
+
+    return look
+
+
 @dataclass(frozen=True)
 class TrackerUpdate:
     active: tuple[Track, ...]  # tracks alive after this update (confirmed or not)
@@ -177,6 +193,7 @@ class Tracker:
         left, and they end now (at their last sighting, so the wait is not counted).
         """
         o = self.options
+        appearance = _once_per_detection(appearance)
         cues = cues if cues is not None else [None] * len(detections)
         dets = [(d, _cxcywh(d), c) for d, c in zip(detections, cues)]
         used_t: set[int] = set()
@@ -188,7 +205,6 @@ class Tracker:
                 self._match(tr, det, _cxcywh(det), cue, t)
         seen_last = [ti for ti, tr in enumerate(self._tracks) if tr.detection is not None]
         missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None and not tr.waiting]
-        looks: dict[int, np.ndarray | None] = {}
         for stage in (seen_last, missed):
             free = [di for di in range(len(dets)) if di not in used_d]
             self._assign(
@@ -200,7 +216,7 @@ class Tracker:
                 used_t,
                 used_d,
                 lambda ti, di: self._match(self._tracks[ti], *dets[di], t),
-                allow=lambda ti, di: self._looks_like(self._tracks[ti], dets[di][0], di, t, appearance, looks),
+                allow=lambda ti, di: self._looks_like(self._tracks[ti], dets[di][0], t, appearance),
             )
         weak_cues = weak_cues if weak_cues is not None else [None] * len(weak)
         weak_dets = [(d, _cxcywh(d), c) for d, c in zip(weak, weak_cues)]
@@ -228,7 +244,7 @@ class Tracker:
                     Track(id=self._next_id, box=box, first_seen=t, last_seen=t, detection=det, cue=cue, last_cue=cue)
                 )
                 self._next_id += 1
-        merged = self._merge_reappeared(t, appearance, looks)
+        merged = self._merge_reappeared(t, appearance)
         if appearance is not None:
             self._refresh_appearance(t, appearance)
         absorbed = self._absorb_young(t, appearance)
@@ -281,16 +297,13 @@ class Tracker:
         if not waiting or appearance is None:
             return ()
         pairs = []
-        looks: dict[int, np.ndarray | None] = {}
         for di, (det, box, _cue) in enumerate(dets):
             if di in used_d:
                 continue
             for tr in waiting:
                 if not self._where_lost(tr, box):
                     continue
-                if di not in looks:
-                    looks[di] = appearance(det)
-                look = looks[di]
+                look = appearance(det)
                 if look is None or tr.appearance is None:
                     continue
                 sim = appearance_similarity(look, tr.appearance)
@@ -309,20 +322,13 @@ class Tracker:
             done.append(tr.id)
         return tuple(done)
 
-    def _size_jump(self, tr: Track, t: float) -> float:
-        """How much larger than ``tr`` a face continuing it at ``t`` may be (see max_size_jump)."""
+    def _size_limit(self, tr: Track, t: float) -> float:
+        """The widest a confident face (score >= size_jump_min_score) may be to continue ``tr`` at
+        ``t``; wider is somebody nearer (see max_size_jump). Smaller is allowed: a face partly hidden."""
         o = self.options
-        return o.max_size_jump * (1.0 + o.max_size_growth_per_s * max(0.0, t - tr.last_seen))
+        return o.max_size_jump * (1.0 + o.max_size_growth_per_s * max(0.0, t - tr.last_seen)) * float(tr.box[2])
 
-    def _looks_like(
-        self,
-        tr: Track,
-        det: Detection,
-        di: int,
-        t: float,
-        appearance: AppearanceFn | None,
-        looks: dict[int, np.ndarray | None],
-    ) -> bool:
+    def _looks_like(self, tr: Track, det: Detection, t: float, appearance: AppearanceFn | None) -> bool:
         """Whether a detection may continue a confirmed track missed for recheck_after_s or more:
         it must look like the track's person (a newcomer passing over the place of a shopper who
         just turned away must not take their track over). True when there is nothing to compare."""
@@ -331,9 +337,7 @@ class Tracker:
             return True
         if not self.confirmed(tr) or det.box.width < o.partial_ratio * tr.box[2]:
             return True  # a partly hidden face shows someone else's clothes below it
-        if di not in looks:
-            looks[di] = appearance(det)
-        look = looks[di]
+        look = appearance(det)
         return look is None or appearance_similarity(look, tr.appearance) >= o.reacquire_similarity
 
     def _where_lost(self, waiting: Track, box: np.ndarray) -> bool:
@@ -399,9 +403,7 @@ class Tracker:
             tr.appearance_t = t
             tr.appearance = look if tr.appearance is None else 0.7 * tr.appearance + 0.3 * look
 
-    def _merge_reappeared(
-        self, t: float, appearance: AppearanceFn | None = None, looks: dict[int, np.ndarray | None] | None = None
-    ) -> tuple[int, ...]:
+    def _merge_reappeared(self, t: float, appearance: AppearanceFn | None) -> tuple[int, ...]:
         """A face coming out from behind someone often shows first in part (its clothing cue
         hidden too) and starts a new, tentative track; once that track overlaps a confirmed track
         that missed this frame, with a like cue, it is that person again: fold it back."""
@@ -415,11 +417,9 @@ class Tracker:
                 if tent.last_cue is not None and tr.cue is not None:
                     if float(np.linalg.norm(tent.last_cue - tr.cue)) / np.sqrt(3.0) > o.merge_cue:
                         continue
-                if tent.detection.score >= o.size_jump_min_score and tent.box[2] > self._size_jump(tr, t) * tr.box[2]:
-                    continue  # somebody nearer (see max_size_jump)
-                if not self._looks_like(
-                    tr, tent.detection, -1 - tent.id, t, appearance, {} if looks is None else looks
-                ):
+                if tent.detection.score >= o.size_jump_min_score and tent.box[2] > self._size_limit(tr, t):
+                    continue  # somebody nearer
+                if not self._looks_like(tr, tent.detection, t, appearance):
                     continue  # somebody else at the place of one who turned away
                 iou = _iou_cxcywh(tr.predicted(t, o.max_extrapolation_s).tolist(), tent.box.tolist())
                 if iou >= best_iou:
@@ -454,9 +454,9 @@ class Tracker:
         scores = []
         for tr, p, tc in zip(tracks, preds, track_cues):
             row = []
-            jump = self._size_jump(tr, t) if strong else math.inf
+            limit = self._size_limit(tr, t) if strong else math.inf
             for d, dc, sure in zip(boxes, det_cues, confident):
-                if sure and d[2] > jump * p[2]:  # somebody nearer (max_size_jump); smaller is allowed: partly hidden
+                if sure and d[2] > limit:
                     row.append(-math.inf)
                     continue
                 iou = _iou_cxcywh(p, d)
