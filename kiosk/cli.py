@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from kiosk import __version__
-from kiosk.cli_support import EX_CONFIG, load_config_or_exit, stop_on_signals
+from kiosk.cli_support import EX_CONFIG, exit_on_problems, load_config_or_exit, stop_on_signals
 from kiosk.fleet.commands import collect, report, watch
 from kiosk.modelfiles.install import install
 from kiosk.modelfiles.manifest import ModelFileError, check_file, default_models_dir, load_manifest, project_models_dir
@@ -197,11 +197,7 @@ def check_config(config_path: Path) -> None:
     from kiosk.config import environment_problems
 
     cfg = load_config_or_exit(config_path)
-    problems = environment_problems(cfg)
-    if problems:
-        for line in problems:
-            click.echo(f"{config_path}: {line}", err=True)
-        sys.exit(EX_CONFIG)
+    exit_on_problems(config_path, environment_problems(cfg))
     click.echo(
         f"{config_path}: valid (camera {cfg.camera.source}, {len(cfg.zones) or 1} zone(s), "
         f"device {cfg.mqtt.store_id}/{cfg.mqtt.device_id})"
@@ -227,11 +223,7 @@ def run(config_path: Path) -> None:
 
     cfg = load_config_or_exit(config_path)
     logs.configure(cfg.service.log_level, cfg.service.error_log_interval_s)
-    problems = environment_problems(cfg)
-    if problems:
-        for line in problems:
-            click.echo(f"{config_path}: {line}", err=True)
-        sys.exit(EX_CONFIG)
+    exit_on_problems(config_path, environment_problems(cfg))
     log = logging.getLogger("kiosk.daemon")
     try:
         code = Daemon(config_path, cfg).run()
@@ -268,6 +260,40 @@ def publish(config_path: Path) -> None:
     done.wait()
     link.stop()
     outbox.close()
+
+
+@cli.command()
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="YAML config of the device."
+)
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="HTML file to write (print it on A4)."
+)
+@click.option(
+    "--layer",
+    type=click.Choice(["both", "sign", "details"]),
+    default="both",
+    show_default=True,
+    help="sign: the A4 sign to put up; details: the full notice (second layer); both: sign then details.",
+)
+def notice(config_path: Path, out: Path, layer: str) -> None:
+    """Write the notice a store puts up where the camera looks: what is inferred, what is kept, who is
+    responsible (the config's notice: section). Exit 78 when notice.controller or notice.contact is missing."""
+    from kiosk.notice import notice_facts, notice_problems, render_notice
+
+    cfg = load_config_or_exit(config_path)
+    exit_on_problems(config_path, notice_problems(cfg))
+    try:
+        out.write_text(render_notice(cfg, layer), encoding="utf-8")
+    except OSError as exc:
+        click.echo(f"error: cannot write {out}: {exc.strerror or exc}; give a writable --out path", err=True)
+        sys.exit(1)
+    inferred = notice_facts(cfg).inferred
+    click.echo(
+        f"{out}: the {'sign and the full notice' if layer == 'both' else layer} for {cfg.notice.controller} "
+        f"({'infers ' + ', '.join(inferred) if inferred else 'counts faces only'}); print it on A4 and put the sign "
+        "up where people see it before they reach the camera's view"
+    )
 
 
 for _command in (collect, report, watch):  # the fleet side's commands (kiosk/fleet/commands.py)

@@ -43,3 +43,11 @@ def load_config_or_exit(path: Path | None) -> KioskConfig:
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(EX_CONFIG)
+
+
+def exit_on_problems(config_path: Path, problems: list[str]) -> None:
+    """Each problem on stderr, prefixed by the file, then exit 78 (EX_CONFIG); nothing when there is none."""
+    if problems:
+        for line in problems:
+            click.echo(f"{config_path}: {line}", err=True)
+        sys.exit(EX_CONFIG)

@@ -156,6 +156,8 @@ class VisitChain:
         self.frames = 0
         self.faces = 0
         self.excluded = 0
+        self.visits = 0  # visits and passers-by ended so far (the daemon's metrics)
+        self.passers_by = 0
 
     def process(self, frame: np.ndarray, t: float, wall: float) -> list[Visit]:
         """One frame at monotonic ``t`` and wall-clock ``wall`` seconds; returns the visits that ended."""
@@ -182,6 +184,10 @@ class VisitChain:
         visits = [v for v in (self.builder.build(ft) for ft in ended) if v is not None]
         for v in visits:
             self.aggregator.add(v)
+            if v.kind == "visit":
+                self.visits += 1
+            else:
+                self.passers_by += 1
         return visits
 
 

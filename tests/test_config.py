@@ -154,3 +154,31 @@ def test_billion_laughs_recursive_aliases_and_huge_files_are_refused_at_once(tmp
             load_config(path)
         assert time.monotonic() - started < 2.0, name
         assert says in str(exc.value) and name in str(exc.value), (name, str(exc.value))
+
+
+@pytest.mark.parametrize(
+    "listen, ok",
+    [
+        ("127.0.0.1:9108", ("127.0.0.1", 9108)),
+        ("0.0.0.0:9108", ("0.0.0.0", 9108)),
+        ("[::1]:9108", ("::1", 9108)),
+        ("kiosk-1.local:9108", ("kiosk-1.local", 9108)),
+        ("9108", None),
+        (":9108", None),
+        ("127.0.0.1:0", None),
+        ("127.0.0.1:70000", None),
+        ("http://127.0.0.1:9108", None),
+        ("127.0.0.1:9108/metrics", None),
+    ],
+)
+def test_metrics_listen_is_host_and_port(listen, ok):
+    from kiosk.config.schema import parse_listen
+
+    assert parse_listen(listen) == ok
+    if ok:
+        assert parse_config({"service": {"metrics_listen": listen}}).service.metrics_listen == listen
+    else:
+        with pytest.raises(ConfigError) as exc:
+            parse_config({"service": {"metrics_listen": listen}}, "f.yaml")
+        assert "f.yaml: service.metrics_listen" in str(exc.value) and "127.0.0.1:9108" in str(exc.value)
+    assert KioskConfig().service.metrics_listen is None  # off by default

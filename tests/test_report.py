@@ -8,7 +8,6 @@ import dataclasses
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from kiosk.fleet.database import CollectorStore
 from kiosk.fleet.report.sources import from_device_db
 from kiosk.store.aggregates import AggregateStore
 from kiosk.store.db import open_db
+from tests.chromium import open_headless
 from tests.conftest import PROJECT, SCENE_T0
 from tests.helpers import visit
 from tests.postgres import Postgres
@@ -163,31 +163,10 @@ def test_campaign_comparison_and_queue_tables(scene_report):
 
 
 def test_html_opens_in_headless_chromium_without_console_errors(scene_report, tmp_path):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("chromium is not installed (scripts/test installs the Debian packages chromium, chromium-driver)")
     report_dir, _, _ = scene_report
 
     def open_page(path: Path, shot: Path) -> str:
-        result = subprocess.run(
-            [
-                chromium,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--enable-logging=stderr",
-                "--v=0",
-                "--window-size=1280,4000",
-                f"--screenshot={shot}",
-                path.resolve().as_uri(),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        return result.stderr
+        return open_headless(path, "--window-size=1280,4000", f"--screenshot={shot}")
 
     control = tmp_path / "broken.html"  # the check must see an error when there is one
     control.write_text("<html><body><script>notDefinedAnywhere();</script></body></html>")

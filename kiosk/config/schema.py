@@ -9,6 +9,7 @@ report) loads a config without the vision stack. No validator does I/O.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -22,6 +23,17 @@ def default(section: type[BaseModel], name: str) -> Any:
     """The default of one config field (for the options dataclass that mirrors it)."""
     field = section.model_fields[name]
     return field.get_default(call_default_factory=True)
+
+
+_LISTEN = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252})):(?P<port>[0-9]{1,5})$")
+
+
+def parse_listen(value: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[V6]:PORT`` for an IPv6 address) as (host, port), or None when it is not one."""
+    m = _LISTEN.match(value)
+    if m is None or not 1 <= int(m["port"]) <= 65535:
+        return None
+    return (m["v6"] or m["host"]), int(m["port"])
 
 
 class Section(BaseModel):
@@ -467,6 +479,59 @@ class ServiceConfig(Section):
     stop_timeout_s: float = Field(
         4.0, gt=0, le=30, description="Seconds a stop (SIGTERM) may take before threads are abandoned."
     )
+    metrics_listen: str | None = Field(
+        None,
+        description="HOST:PORT to serve Prometheus metrics on (http://HOST:PORT/metrics), for example "
+        "127.0.0.1:9108; unset: off. The metrics count faces and visits as they happen (no category, no "
+        "person): bind loopback or a management network only.",
+    )
+
+    @field_validator("metrics_listen")
+    @classmethod
+    def _host_port(cls, v: str | None) -> str | None:
+        if v is not None and parse_listen(v) is None:
+            raise ValueError(
+                f"must be HOST:PORT with a port from 1 to 65535, for example 127.0.0.1:9108 (this machine only), "
+                f"0.0.0.0:9108 (every interface) or [::1]:9108, got {v!r}"
+            )
+        return v
+
+
+class NoticeConfig(Section):
+    """Who the store's notice names (``kiosk notice``); the rest of the notice comes from the config."""
+
+    controller: str | None = Field(
+        None, max_length=200, description="Who is responsible for the processing (the data controller): legal name."
+    )
+    address: str | None = Field(None, max_length=300, description="The controller's postal address.")
+    contact: str | None = Field(
+        None, max_length=200, description="Where people ask about the camera (an e-mail address or a phone number)."
+    )
+    dpo_contact: str | None = Field(None, max_length=200, description="The data protection officer's contact, if any.")
+    details_url: str | None = Field(
+        None,
+        max_length=300,
+        description="Where the full notice (second layer) is published, printed on the sign (for example a web page).",
+    )
+    location: str = Field(
+        "this shelf", min_length=1, max_length=100, description="Where the camera looks, as the sign says it."
+    )
+    purpose: str = Field(
+        "to count, without identifying anyone, how many people stop here, how long they look and how they react, "
+        "so that we can improve what we show here",
+        min_length=1,
+        max_length=400,
+        description="Why the analysis is done, as the notice says it.",
+    )
+    legal_basis: str = Field(
+        "our legitimate interest in measuring interest in our displays (GDPR Art. 6(1)(f))",
+        min_length=1,
+        max_length=300,
+        description="The legal basis of the processing, as the notice says it.",
+    )
+    supervisory_authority: str | None = Field(
+        None, max_length=200, description="The data protection authority people may complain to (name and web site)."
+    )
 
 
 class KioskConfig(Section):
@@ -486,6 +551,9 @@ class KioskConfig(Section):
     )
     store: StoreConfig = Field(default_factory=StoreConfig, description="Aggregate storage.")
     mqtt: MqttConfig = Field(default_factory=MqttConfig, description="Publishing summaries to the central broker.")
+    notice: NoticeConfig = Field(
+        default_factory=NoticeConfig, description="The controller's details for the notice a store puts up."
+    )
 
     @field_validator("zones")
     @classmethod

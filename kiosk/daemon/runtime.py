@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kiosk.config import KioskConfig
 from kiosk.vision.pipeline import VisionPipeline
-from kiosk.wiring import VisitChain, camera_options, device_link, open_outbox
+from kiosk.wiring import VisitChain, camera_options, config_hash, device_link, open_outbox
 
 log = logging.getLogger("kiosk.daemon")
 
@@ -51,7 +51,15 @@ class Runtime:
     """One configuration's worth of running parts and their threads; built, run, then torn down
     (at stop, or to apply a reloaded config)."""
 
-    def __init__(self, cfg: KioskConfig, pipeline: VisionPipeline, *, started: float, clock_synced) -> None:
+    def __init__(
+        self,
+        cfg: KioskConfig,
+        pipeline: VisionPipeline,
+        *,
+        started: float,
+        clock_synced,
+        stage_timer: Callable[[str, float], None] | None = None,
+    ) -> None:
         from kiosk.camera.capture import Capture
         from kiosk.periods import PeriodCloser
         from kiosk.store.db import open_db
@@ -62,6 +70,8 @@ class Runtime:
         self.started = started
         self.clock_synced = clock_synced
         self.chain = VisitChain(cfg, pipeline)
+        self.stage_timer = stage_timer  # (stage, seconds): the metrics' latency histogram
+        pipeline.stage_timer = stage_timer
         self.capture = Capture(camera_options(cfg.camera))
         self.capture_replacements = 0
         # two connections: the store thread's and the publisher's (SQLite WAL lets them work side by side)
@@ -94,6 +104,10 @@ class Runtime:
         self.vision_heartbeat = time.monotonic()
         self.frames_skipped = 0  # over the fps cap
         self.frame_ms: deque[float] = deque(maxlen=200)
+        self.frame_done: deque[float] = deque(maxlen=2048)  # when frames were analysed (the metrics' rate)
+        self._metrics_lock = threading.Lock()
+        self._stopped = False
+        self._metrics_outbox = None  # a connection of the metrics' own, opened at the first scrape
         self._begun = time.monotonic()  # this runtime's start (``started`` is the daemon's, across reloads)
         self._stats_last = (self._begun, 0, 0)
         self.failed_frames = 0  # frames the analysis raised on (logged, rate-limited)
@@ -168,6 +182,58 @@ class Runtime:
             "worker_errors": dict(self.worker_errors),
         }
 
+    def metrics_snapshot(self, *, problem: bool = False):
+        """This runtime's part of a metrics scrape (called from the ``kiosk-metrics`` thread)."""
+        from kiosk import __version__
+        from kiosk.daemon.metrics import MetricsSnapshot
+
+        now = time.monotonic()
+        recent = [t for t in list(self.frame_done) if now - t <= 10.0]
+        window = min(10.0, max(1e-3, now - self._begun))
+        link = self.link
+        counters = {
+            "frames_analysed": self.chain.frames,
+            "frames_dropped": self.capture.replaced + self.capture.bad + self.frames_skipped,
+            "frames_failed": self.failed_frames,
+            "faces": self.chain.faces,
+            "faces_excluded": self.chain.excluded,
+            "visits": self.chain.visits,
+            "passers_by": self.chain.passers_by,
+            "summaries_published": link.drainer.published if link is not None else 0,
+            "mqtt_connects": link.client.connects if link is not None else 0,
+        }
+        backlog = dropped = None
+        with self._metrics_lock:
+            if not self._stopped:
+                try:
+                    if self._metrics_outbox is None:
+                        self._metrics_outbox = open_outbox(self.cfg)
+                    backlog = self._metrics_outbox.backlog()
+                    dropped = self._metrics_outbox.dropped_total()
+                except Exception as exc:  # the database unreadable: the other metrics still go out
+                    log.warning("metrics: the outbox cannot be read: %s", exc)
+        return MetricsSnapshot(
+            counters=counters,
+            thread_restarts={**self.worker_errors, "capture": self.capture_replacements},
+            summaries_dropped=dropped,
+            backlog_summaries=backlog[0] if backlog else None,
+            backlog_bytes=backlog[1] if backlog else None,
+            frames_per_s=round(len(recent) / window, 2),
+            camera_state=self.capture.state,
+            publisher_state="disabled" if link is None else ("connected" if link.client.connected else "disconnected"),
+            disk_free_bytes=disk_free(self.cfg.store.path),
+            cpu_temp_c=cpu_temperature(),
+            clock_synced=bool(self.clock_synced()),
+            uptime_s=round(now - self.started, 1),
+            problem=problem,
+            info={
+                "version": __version__,
+                "store_id": self.cfg.mqtt.store_id,
+                "device_id": self.cfg.mqtt.device_id,
+                "config_hash": config_hash(self.cfg),
+            },
+        )
+
     # --- threads -------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -206,7 +272,11 @@ class Runtime:
                     except Exception:  # one bad frame must not end the analysis
                         self.failed_frames += 1
                         log.exception("frame %d could not be analysed", frame.index)
-                    self.frame_ms.append((time.perf_counter() - started) * 1000)
+                    elapsed = time.perf_counter() - started
+                    self.frame_ms.append(elapsed * 1000)
+                    self.frame_done.append(time.monotonic())
+                    if self.stage_timer is not None:
+                        self.stage_timer("frame", elapsed)
             if time.monotonic() >= next_flush or self._flush_now.is_set():
                 self._flush_now.clear()
                 next_flush = time.monotonic() + flush_every
@@ -284,3 +354,7 @@ class Runtime:
                 self.link.stop(timeout=0.5, final_status=False)
             self.link.outbox.close()
         self.outbox.close()  # the store thread's connection
+        with self._metrics_lock:
+            self._stopped = True
+            if self._metrics_outbox is not None:
+                self._metrics_outbox.close()

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 
 from kiosk.config import KioskConfig
+from kiosk.config.schema import parse_listen
+from kiosk.daemon.metrics import DaemonMetrics, MetricsServer, MetricsSnapshot
 from kiosk.daemon.runtime import Runtime
 from kiosk.vision.pipeline import VisionPipeline
 from kiosk.wiring import config_hash, open_pipeline
@@ -33,6 +35,12 @@ class Daemon:
         self.started = time.monotonic()
         self._stop = threading.Event()
         self._reload = threading.Event()
+        self.runtime: Runtime | None = None
+        self.problem: str | None = None  # what the status says is wrong now (None: nothing)
+        self.metrics = DaemonMetrics()  # cheap; served only when service.metrics_listen is set
+        self.metrics.serve(self._metrics_snapshot)
+        self.metrics_server: MetricsServer | None = None
+        self.metrics_problem: str | None = None
 
     def _signals(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: self._stop.set())
@@ -42,14 +50,45 @@ class Daemon:
     def _build(self, cfg: KioskConfig, pipeline: VisionPipeline | None = None) -> tuple[VisionPipeline, Runtime]:
         if pipeline is None:
             pipeline = open_pipeline(cfg.vision)  # the models: once per config
-        runtime = Runtime(cfg, pipeline, started=self.started, clock_synced=self.clock_synced)
+        runtime = Runtime(
+            cfg, pipeline, started=self.started, clock_synced=self.clock_synced, stage_timer=self.metrics.observe_stage
+        )
         runtime.start()
+        self.runtime = runtime
         runtime.capture.first_attempt.wait(5.0)
         return pipeline, runtime
+
+    def _metrics_snapshot(self) -> MetricsSnapshot:
+        runtime = self.runtime
+        if runtime is None:
+            return MetricsSnapshot(uptime_s=round(time.monotonic() - self.started, 1))
+        return runtime.metrics_snapshot(problem=self.problem is not None)
+
+    def _serve_metrics(self, listen: str | None) -> None:
+        """Start, move or stop the metrics endpoint for ``service.metrics_listen``. An address that
+        cannot be bound is an error in the log and the status; the daemon goes on without metrics."""
+        address = parse_listen(listen) if listen else None
+        server = self.metrics_server
+        if server is not None and address == (server.host, server.port):
+            return
+        if server is not None:
+            server.stop()
+            self.metrics_server = None
+        self.metrics_problem = None
+        if address is None:
+            return
+        try:
+            self.metrics_server = MetricsServer(self.metrics, *address)
+        except OSError as exc:
+            self.metrics_problem = f"metrics_unavailable: {exc}"
+            log.error("%s; kiosk runs on without its metrics", exc)
+            return
+        self.metrics_server.start()
 
     def run(self) -> int:
         self._signals()
         pipeline, runtime = self._build(self.cfg)
+        self._serve_metrics(self.cfg.service.metrics_listen)
         self.notifier.ready(runtime.status_line())
         log.info(
             "kiosk running: camera %s, device %s, config %s",
@@ -71,7 +110,11 @@ class Daemon:
                 if runtime.capture.state in ("starting", "online", "ended")
                 else (f"camera_offline: {runtime.capture.error or 'no frame within camera.read_timeout_s'}")
             )
-            problem = "; ".join(p for p in (camera, runtime.store.problem, runtime.worker_problem) if p) or None
+            problem = (
+                "; ".join(p for p in (camera, runtime.store.problem, runtime.worker_problem, self.metrics_problem) if p)
+                or None
+            )
+            self.problem = problem
             if problem != last_problem and runtime.link is not None:
                 last_problem = runtime.link.problem = problem
                 runtime.link.announce()
@@ -86,6 +129,8 @@ class Daemon:
         log.info("stopping")
         runtime.stop(self.cfg.service.stop_timeout_s)
         pipeline.close()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         log.info("stopped")
         return 0
 
@@ -118,6 +163,8 @@ class Daemon:
         self.notifier.reloading()
         log.info("config reloaded (%s -> %s): restarting the pipeline", config_hash(self.cfg), config_hash(cfg))
         runtime.stop(self.cfg.service.stop_timeout_s, offline=False)
+        self.metrics.carry(runtime.metrics_snapshot())
+        self.runtime = None
         try:
             new_pipeline, runtime = self._build(cfg, new_pipeline)
         except Exception as exc:  # the database or camera the new config names: back to the old config
@@ -131,5 +178,6 @@ class Daemon:
         pipeline.close()
         pipeline = new_pipeline
         self.cfg = cfg
+        self._serve_metrics(cfg.service.metrics_listen)
         self.notifier.ready(runtime.status_line())
         return pipeline, runtime

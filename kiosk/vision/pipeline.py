@@ -11,7 +11,8 @@ mesh and attributes of each tracked face) wrap it once in a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -94,6 +95,12 @@ class VisionPipeline:
         self.emotion = EmotionClassifier(self._models["emotion"]) if o.emotion else None
         self.age = AgeEstimator(self._models["age"]) if o.age else None
         self.gender = GenderClassifier(self._models["gender"]) if o.gender else None
+        # told each model stage's wall time (stage, seconds) when set: the daemon's latency metrics
+        self.stage_timer: Callable[[str, float], None] | None = None
+
+    def _timed(self, stage: str, started: float) -> None:
+        if self.stage_timer is not None:
+            self.stage_timer(stage, time.perf_counter() - started)
 
     def __enter__(self) -> VisionPipeline:
         return self
@@ -122,7 +129,10 @@ class VisionPipeline:
         configured threshold returns weaker candidates too (the tracker uses them to continue tracks).
         ``regions`` (None: as configured) lists where to look this time: ``None`` for the whole
         frame, ``k`` for tile k of a ``grid`` x ``grid`` tiling (the tracker's round robin)."""
-        return self.detector.detect(VisionFrame.of(frame).bgr, min_score, regions=regions, grid=grid)
+        started = time.perf_counter()
+        found = self.detector.detect(VisionFrame.of(frame).bgr, min_score, regions=regions, grid=grid)
+        self._timed("detect", started)
+        return found
 
     def follow(
         self, frame: np.ndarray | VisionFrame, last: Detection, shift: tuple[float, float] = (0.0, 0.0)
@@ -152,7 +162,10 @@ class VisionPipeline:
 
     def landmarks_for(self, frame: np.ndarray | VisionFrame, det: Detection) -> FaceLandmarks:
         """Face mesh on one detection: alignment points and pose."""
-        return self.mesh.landmarks(VisionFrame.of(frame).rgba, roi_from_detection(det))
+        started = time.perf_counter()
+        lm = self.mesh.landmarks(VisionFrame.of(frame).rgba, roi_from_detection(det))
+        self._timed("landmarks", started)
+        return lm
 
     def attributes_for(
         self,
@@ -182,9 +195,19 @@ class VisionPipeline:
                 chip64 = face_chip(vf.rgba, pts, AGE_CHIP, CHIP_PADDING)
             if self.gender is not None:
                 chip32 = face_chip(vf.rgba, pts, GENDER_CHIP, CHIP_PADDING)
-        emotion = self.emotion.classify(gray) if gray is not None else None
-        age = self.age.estimate(chip64) if chip64 is not None else None
-        gender = self.gender.classify(chip32) if chip32 is not None else None
+        emotion = age = gender = None
+        if gray is not None:
+            started = time.perf_counter()
+            emotion = self.emotion.classify(gray)
+            self._timed("emotion", started)
+        if chip64 is not None:
+            started = time.perf_counter()
+            age = self.age.estimate(chip64)
+            self._timed("age", started)
+        if chip32 is not None:
+            started = time.perf_counter()
+            gender = self.gender.classify(chip32)
+            self._timed("gender", started)
         return AnalysedFace(detection=det, landmarks=landmarks, emotion=emotion, age=age, gender=gender)
 
     def _attributes(self, vf: VisionFrame, det: Detection, box: Box | None) -> AnalysedFace:
