@@ -90,9 +90,9 @@ def _sql_per_period(db, columns: str) -> dict:
 def test_every_chart_is_present_and_every_csv_figure_equals_sql(scene_report):
     tmp, db_path, out = scene_report
     html = (tmp / "report.html").read_text()
-    for key in ("interest", "reactions", "demographics", "timeline", "comparison", "queues"):
+    for key in ("interest", "reactions", "demographics", "timeline", "comparison", "queues", "audience"):
         assert f'id="chart-{key}"' in html, key
-    assert out["charts"] == 6 and "http://" not in html and "https://" not in html  # self-contained
+    assert out["charts"] == 7 and "http://" not in html and "https://" not in html  # self-contained
     db = open_db(db_path)
     per_zone = _sql_per_period(db, "zone")
     expect: dict[str, list[int]] = {}
@@ -140,6 +140,54 @@ def _epoch(text: str) -> float:
     from kiosk.fleet.report.sources import parse_time
 
     return parse_time(text)
+
+
+def test_audience_measures_add_published_figures_only(scene_report):
+    """OTS, viewers, conversion, the distributions and the audience per label, recomputed here from
+    the published summaries by the definitions of docs/audience.md, and no count of 1 to k-1."""
+    tmp, db_path, _ = scene_report
+    summaries = from_device_db(db_path, k=K).summaries
+    cells: dict[str, list[dict]] = {}
+    for s in summaries:
+        for z in s["zones"]:
+            cells.setdefault(z["zone"], []).append(z)
+    rows = {r["zone"]: r for r in read_csv(tmp / "csv" / "audience.csv")}
+    assert set(rows) == set(cells)
+    for zone, zs in cells.items():
+        both = [z for z in zs if z["visits"] is not None and z["passers_by"] is not None]
+        ots = sum(z["visits"] + z["passers_by"] for z in both)
+        r = rows[zone]
+        assert int(r["opportunities"]) == ots and int(r["cells_suppressed"]) == len(zs) - len(both), zone
+        assert int(r["visits"]) == sum(z["visits"] for z in both)
+        with_attention = [z for z in both if z["attentive"] is not None]
+        assert int(r["viewers"]) == sum(z["attentive"] for z in with_attention)
+        if ots:
+            assert float(r["conversion"]) == round(sum(z["visits"] for z in both) / ots, 3)
+            assert 0 <= float(r["conversion"]) <= 1
+        base = sum(z["visits"] + z["passers_by"] for z in with_attention)
+        if base:
+            assert float(r["viewer_rate"]) == round(sum(z["attentive"] for z in with_attention) / base, 3)
+    assert sum(int(r["opportunities"]) for r in rows.values()) > 0  # the scene gives the measures something
+    dist = read_csv(tmp / "csv" / "distributions.csv")
+    for zone in cells:
+        for measure in ("dwell", "attention"):
+            part = [d for d in dist if d["zone"] == zone and d["measure"] == measure]
+            if not part:
+                continue
+            complete = [z for z in cells[zone] if z["visits"] and None not in z[f"{measure}_s"]["histogram"]["counts"]]
+            assert sum(int(d["visits"]) for d in part) == sum(z["visits"] for z in complete), (zone, measure)
+            assert abs(sum(float(d["share"]) for d in part) - 1.0) < 0.01
+    content = {r["content"]: r for r in read_csv(tmp / "csv" / "audience_by_content.csv")}
+    for label in ("spring-promo", "none"):
+        published = [z["content"].get(label, 0) for zs in cells.values() for z in zs]
+        assert int(content[label]["visits"]) == sum(n for n in published if n is not None), label
+        assert int(content[label]["visits_suppressed"]) == sum(n is None for n in published)
+    assert int(content["spring-promo"]["visits"]) > 0
+    for name in ("audience", "distributions", "audience_by_content"):
+        for row in read_csv(tmp / "csv" / f"{name}.csv"):
+            for col in ("opportunities", "visits", "viewers"):
+                if row.get(col) not in (None, ""):
+                    assert not 0 < int(row[col]) < K, (name, row)
 
 
 def test_campaign_comparison_and_queue_tables(scene_report):

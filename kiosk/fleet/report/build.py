@@ -15,7 +15,7 @@ from kiosk import __version__
 from kiosk.fleet.report import charts, tables
 from kiosk.fleet.report.sources import ReportData
 
-SECTIONS = ("interest", "reactions", "demographics", "timeline", "comparison", "queues")
+SECTIONS = ("interest", "reactions", "demographics", "timeline", "comparison", "queues", "audience")
 SUPPRESSIBLE = {"timeline", "queues"}  # per-period tables: None there is a figure hidden by the disclosure rules
 NOT_COUNTS = {"watched_s", "waiting_mean_s", "content"}  # None in these columns means "not reported", never hidden
 
@@ -143,6 +143,22 @@ def build_sections(data: ReportData, options: ReportOptions) -> list[Section]:
             bool(queues),
             lambda: charts.queue_chart(queues),
             "No queue zone in this range.",
+        )
+    )
+    audience, dist = tables.audience(s), tables.distributions(s)
+    out.append(
+        _section(
+            "audience",
+            "7. Audience measures",
+            "Opportunities to see (visits plus passers-by: faces seen in the zone), viewers (visits that looked "
+            "at least min_attention_s), conversion (visits per opportunity) and viewer rate (viewers per "
+            "opportunity), the dwell and attention distributions, and the audience per content label (proof of "
+            "play). Definitions: docs/audience.md. Each figure adds published figures only; a ratio is taken "
+            "over the periods that publish all of its terms.",
+            {"audience": audience, "distributions": dist, "audience_by_content": tables.audience_by_content(s)},
+            bool(audience),
+            lambda: charts.audience_chart(audience, dist),
+            "No zone figures in this range.",
         )
     )
     return out

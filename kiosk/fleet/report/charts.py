@@ -231,3 +231,56 @@ def queue_chart(rows: list[dict]) -> bytes:
         twin.legend(fontsize=8, loc="upper right")
     axes[0][0].set_title("Queue zones: occupancy and waiting time over the day")
     return _png(fig)
+
+
+def audience_chart(audience_rows: list[dict], distribution_rows: list[dict]) -> bytes:
+    """Opportunities, visits and viewers per zone; the dwell and attention distributions (share of
+    visits per bin, per zone)."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    zones = [r["zone"] for r in audience_rows]
+    ax = axes[0]
+    x = range(len(zones))
+    for j, (col, label, color) in enumerate(
+        (
+            ("opportunities", "opportunities to see", "#8172b2"),
+            ("visits", "visits", "#4c72b0"),
+            ("viewers", "viewers", "#55a868"),
+        )
+    ):
+        ax.bar([i + (j - 1) * 0.27 for i in x], [r[col] for r in audience_rows], 0.27, label=label, color=color)
+    for i, r in enumerate(audience_rows):
+        if r["conversion"] is not None:
+            ax.annotate(
+                f"{100 * r['conversion']:.0f}% stop", (i, r["opportunities"]), ha="center", va="bottom", fontsize=7
+            )
+    ax.set_xticks(list(x), zones)
+    ax.set_title("Audience per zone")
+    ax.legend(fontsize=7)
+    for ax, measure, title in ((axes[1], "dwell", "Dwell"), (axes[2], "attention", "Attention")):
+        rows = [r for r in distribution_rows if r["measure"] == measure]
+        dz = sorted({r["zone"] for r in rows})
+        # the zones' bins were merged differently: drawn on the edges they all share (never split)
+        edges = sorted(set.intersection(*({r["from_s"] for r in rows if r["zone"] == z} for z in dz))) if dz else []
+        names = [f"{e}-{b}" for e, b in zip(edges, edges[1:])] + [f"{edges[-1]}+"] if edges else []
+        width = 0.8 / max(1, len(dz))
+        for j, z in enumerate(dz):
+            counts = [0] * len(edges)
+            for r in rows:
+                if r["zone"] == z:
+                    counts[max(i for i, e in enumerate(edges) if e <= r["from_s"])] += r["visits"]
+            total = sum(counts) or 1
+            ax.bar(
+                [i + j * width - 0.4 + width / 2 for i in range(len(edges))],
+                [100 * c / total for c in counts],
+                width,
+                label=z,
+            )
+        ax.set_xticks(range(len(edges)), names)
+        ax.set_xlabel("seconds (bin from)")
+        ax.set_title(f"{title} distribution (% of visits)")
+        if dz:
+            ax.legend(fontsize=7)
+    for a in axes:
+        a.tick_params(axis="x", labelsize=8)
+    return _png(fig)

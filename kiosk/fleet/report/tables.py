@@ -280,6 +280,122 @@ def compare(summaries, kind: str, a: str, b: str) -> list[dict]:
     return rows
 
 
+def _audience(cells: list[dict]) -> dict:
+    """Opportunities to see, viewers and conversion over zone cells (docs/audience.md). Each ratio is
+    taken over the cells that publish all of its terms; a cell with a suppressed term is counted
+    in ``cells_suppressed`` and adds nothing."""
+    ots = visits = viewers = ots_viewers = hidden = viewers_hidden = 0
+    for z in cells:
+        if z["visits"] is None or z["passers_by"] is None:
+            hidden += 1
+            continue
+        o = z["visits"] + z["passers_by"]
+        ots += o
+        visits += z["visits"]
+        if z.get("attentive") is None:
+            viewers_hidden += 1
+        else:
+            viewers += z["attentive"]
+            ots_viewers += o
+    return {
+        "cells": len(cells),
+        "cells_suppressed": hidden,
+        "opportunities": ots,
+        "visits": visits,
+        "viewers": viewers,
+        "viewers_suppressed": viewers_hidden,
+        "conversion": round(visits / ots, 3) if ots else None,
+        "viewer_rate": round(viewers / ots_viewers, 3) if ots_viewers else None,
+    }
+
+
+def audience(summaries) -> list[dict]:
+    """Per zone: opportunities to see (visits + passers-by), viewers (attentive visits), conversion
+    (visits per opportunity), viewer rate (viewers per opportunity), median dwell and attention."""
+    by_zone: dict[str, list] = defaultdict(list)
+    for _, key, z in _cells(summaries):
+        by_zone[key].append(z)
+    rows = []
+    for key in sorted(by_zone):
+        medians = aggregate(by_zone[key])
+        rows.append(
+            {
+                "zone": key,
+                **_audience(by_zone[key]),
+                "dwell_median_s": medians["dwell_median_s"],
+                "attention_median_s": medians["attention_median_s"],
+            }
+        )
+    return rows
+
+
+def distributions(summaries) -> list[dict]:
+    """Per zone, the dwell and the attention histograms of the visits, added over the periods that
+    publish the whole histogram (``cells_incomplete``: periods with a hidden bin, left out)."""
+    rows = []
+    by_zone: dict[str, list] = defaultdict(list)
+    for _, key, z in _cells(summaries):
+        by_zone[key].append(z)
+    for key in sorted(by_zone):
+        for measure in ("dwell_s", "attention_s"):
+            complete, incomplete = [], 0
+            for z in by_zone[key]:
+                if z["visits"] == 0:
+                    continue
+                h = _complete(z.get(measure)) if z["visits"] is not None else None
+                if h is None:
+                    incomplete += 1
+                else:
+                    complete.append(h)
+            combined = combine_histograms(complete)
+            if combined is None:
+                continue
+            bins, counts = combined
+            total = sum(counts)
+            for i, (lo, n) in enumerate(zip(bins, counts)):
+                rows.append(
+                    {
+                        "zone": key,
+                        "measure": measure.removesuffix("_s"),
+                        "from_s": lo,
+                        "to_s": bins[i + 1] if i + 1 < len(bins) else None,
+                        "visits": n,
+                        "share": round(n / total, 3) if total else None,
+                        "cells_incomplete": incomplete,
+                    }
+                )
+    return rows
+
+
+def audience_by_content(summaries) -> list[dict]:
+    """Per content label (proof of play): the visits published under it, and the audience measures of
+    the periods in which every visit of a zone was under it (the device publishes no finer split)."""
+    labels = sorted({label for _, _, z in _cells(summaries) for label in (z.get("content") or {})})
+    rows = []
+    for label in labels:
+        shown = hidden = 0
+        for _, _, z in _cells(summaries):
+            n = (z.get("content") or {}).get(label, 0)
+            if n is None:
+                hidden += 1
+            else:
+                shown += n
+        whole = _audience([z for _, _, z in _cells(summaries) if _only_label(z, label)])
+        rows.append(
+            {
+                "content": label,
+                "visits": shown,
+                "visits_suppressed": hidden,
+                "whole_cells": whole["cells"],
+                "opportunities": whole["opportunities"],
+                "viewers": whole["viewers"],
+                "conversion": whole["conversion"],
+                "viewer_rate": whole["viewer_rate"],
+            }
+        )
+    return rows
+
+
 def coverage_rows(coverage) -> list[dict]:
     return [
         {"item": "source", "value": coverage.source},
