@@ -296,6 +296,60 @@ def notice(config_path: Path, out: Path, layer: str) -> None:
     )
 
 
+@cli.command()
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="YAML config of the device."
+)
+@click.option(
+    "--listen",
+    default="127.0.0.1:8090",
+    show_default=True,
+    help="HOST:PORT of the page. Any address but loopback needs the token printed at start.",
+)
+@click.option(
+    "--idle-minutes",
+    type=click.FloatRange(min=0.1, max=24 * 60),
+    default=15.0,
+    show_default=True,
+    help="Stop after this long without a request from the page.",
+)
+@click.option(
+    "--lens-fov-deg",
+    type=click.FloatRange(20, 180),
+    default=66.0,
+    show_default=True,
+    help="The lens's horizontal field of view, for the reach in metres (Pi Camera Module 3: 66; wide: 102).",
+)
+def setup(config_path: Path, listen: str, idle_minutes: float, lens_fov_deg: float) -> None:
+    """A local web page to place the camera and draw zones: live view (every face blurred), the faces'
+    sizes and fate, placement advice, a zone editor that writes the config. Run it while kiosk run is
+    stopped (the camera is one device's at a time); nothing is recorded."""
+    from kiosk import logs
+    from kiosk.config.schema import parse_listen
+    from kiosk.setup.server import serve
+
+    cfg = load_config_or_exit(config_path)
+    address = parse_listen(listen)
+    if address is None:
+        click.echo(f"error: --listen must be HOST:PORT, for example 127.0.0.1:8090, got {listen!r}", err=True)
+        sys.exit(2)
+    logs.configure(cfg.service.log_level, cfg.service.error_log_interval_s, stream=sys.stderr)
+    try:
+        code = serve(
+            config_path,
+            cfg,
+            *address,
+            idle_s=idle_minutes * 60,
+            stop=stop_on_signals(),
+            announce=click.echo,
+            hfov_deg=lens_fov_deg,
+        )
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(code)
+
+
 for _command in (collect, report, watch):  # the fleet side's commands (kiosk/fleet/commands.py)
     cli.add_command(_command)
 

@@ -60,6 +60,7 @@ def test_the_wheel_runs_without_the_source_tree(tmp_path, sample_image):
         ).stdout.strip()
     )
     assert (site / "kiosk" / "modelfiles" / "bundled" / "manifest.yaml").is_file()
+    assert (site / "kiosk" / "setup" / "page.html").is_file()  # kiosk setup's page travels with the wheel
     assert not (site / "kiosk" / "testing").exists()  # the scene generators and the attacker stay in the checkout
     models = tmp_path / "models"
     models.mkdir()
