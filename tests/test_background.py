@@ -45,6 +45,9 @@ def test_the_empty_scene_learns_the_shelves_but_not_where_people_are():
 
 
 def test_a_waiting_track_ends_when_its_place_is_empty_not_while_turned_away_or_hidden(pipeline):
+    """The place of a waiting track: its person turned away there is ``present`` (a face beside
+    them is someone else); a passer-by in front is neither present nor vacant; the empty scene,
+    seen twice, is ``vacant``."""
     shelves = _shelves()
     person = _with(shelves, (40, 40, 160))
     observer = FaceObserver(pipeline)
@@ -63,11 +66,14 @@ def test_a_waiting_track_ends_when_its_place_is_empty_not_while_turned_away_or_h
     turned = _with(shelves, (40, 40, 160), hair=(30, 40, 60))  # the back of the head, the same clothes
     hidden = _with(shelves, (150, 200, 60), hair=(150, 200, 60))  # a passer-by in front, other colours
     t = 10.0
-    for frame in (turned, hidden):
+    for frame, there in ((turned, {7}), (hidden, set())):
         for _ in range(6):
             t += 0.5
-            assert observer._vacant(frame, t) == frozenset()
+            places = observer._waiting_places(frame, t)
+            assert places["vacant"] == frozenset()
+            assert places["present"] == frozenset(there)  # turned away: still there; hidden: not seen
     t += 0.5
-    assert observer._vacant(shelves, t) == frozenset()  # one look is not enough
+    places = observer._waiting_places(shelves, t)
+    assert places == {"vacant": frozenset(), "present": frozenset()}  # one look at the empty place is not enough
     t += 0.5
-    assert observer._vacant(shelves, t) == frozenset({7})
+    assert observer._waiting_places(shelves, t)["vacant"] == frozenset({7})

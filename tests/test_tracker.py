@@ -124,11 +124,33 @@ def test_a_shopper_walking_out_or_lost_at_the_edge_ends_after_max_age():
         ended += tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended
     assert len(ended) == 1 and not ended[0].waiting
     tr = Tracker(TrackerOptions(min_hits=3, max_age_s=1.0, reacquire_s=15.0))
-    _stand(tr, 0.0, 3.0, 1240, _look(5))  # standing at the right edge: lost there means gone
+    looks = {}
+    for i in range(13):  # walks out through the right edge at 1.5 face widths per second (a slow walk)
+        d = det(1100 + 12 * i, 300, 80)
+        looks[id(d)] = _look(5)
+        tr.update(i * 0.1, [d], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
     ended = []
-    for t in np.arange(3.0, 4.5, 0.1):
+    for t in np.arange(1.3, 2.8, 0.1):
         ended += tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended
-    assert len(ended) == 1
+    assert len(ended) == 1 and not ended[0].waiting
+
+
+def test_a_shopper_standing_at_the_edge_of_the_view_waits_and_ends_once_the_place_is_empty():
+    """A face cut by the frame's edge is still a shopper at the shelf: lost while standing there it
+    waits (turned to the products); if the place then shows the empty scene it ends at once, at its
+    last sighting, so a step out of view is not counted as dwell."""
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=1.0, reacquire_s=15.0))
+    _stand(tr, 0.0, 3.0, 1262, _look(5))  # a third of the face beyond the right edge
+    (track,) = tr.tracks
+    for t in np.arange(3.0, 4.5, 0.1):
+        assert tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended == ()
+    assert track.waiting
+    update = _stand(tr, 8.0, 9.0, 1258, _look(5))  # turned back
+    assert update.active == (track,) and track.reacquired == 1
+    for t in np.arange(9.0, 10.5, 0.1):
+        tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None)
+    update = tr.update(10.6, [], frame_size=FRAME, appearance=lambda d: None, vacant=frozenset({track.id}))
+    assert update.ended == (track,) and track.last_seen < 9.0
 
 
 def test_a_waiting_track_whose_place_is_empty_again_ends_at_once_and_a_look_alike_then_is_a_new_track():
@@ -188,3 +210,30 @@ def test_a_newcomer_at_the_place_of_a_face_missed_for_a_second_must_look_like_it
     back = det(603, 300, 80)
     tr.update(4.0, [back], frame_size=FRAME, appearance=lambda d: _look(10))
     assert first.detection is back and tr.tracks == (first,)
+
+
+def test_while_a_waiting_shoppers_place_still_shows_them_a_look_alike_nearby_is_someone_else():
+    """A shopper turned away stays where they stood (the back of the head and the clothes are still
+    there: ``present``); a face appearing half a face width off, even with like colours, is somebody
+    else stepping in beside them, not their face coming back. Their own face, at the place, is."""
+
+    def waiting_shopper() -> tuple[Tracker, object]:
+        tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=20.0))
+        _stand(tr, 0.0, 5.0, 600, _look(10))
+        (first,) = tr.tracks
+        for t in np.arange(5.0, 7.5, 0.1):
+            tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None, present=frozenset({first.id}))
+        assert first.waiting
+        return tr, first
+
+    def face_at(tr: Tracker, x: float, present: frozenset[int]):
+        d = det(x, 300, 80)
+        return tr.update(8.0, [d], frame_size=FRAME, appearance=lambda _: _look(10), present=present)
+
+    tr, first = waiting_shopper()
+    update = face_at(tr, 640, frozenset({first.id}))  # 0.5 widths off while the place shows the shopper
+    assert update.reacquired == () and first.waiting and len(tr.tracks) == 2
+    tr, first = waiting_shopper()
+    assert face_at(tr, 640, frozenset()).reacquired == (first.id,)  # the place no longer shows them: it may be
+    tr, first = waiting_shopper()
+    assert face_at(tr, 606, frozenset({first.id})).reacquired == (first.id,)  # turned back, at the place

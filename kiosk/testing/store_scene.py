@@ -28,8 +28,11 @@ tracker or the detector (a scene shaped by the code it tests cannot find that co
   so two people at one spot may look alike below the face.
 
 Ground truth (times are video seconds): a person is present from the first to the last frame in
-which their face is shown to the camera, whole and inside the frame; turned away or hidden in
-between counts as present (a look-away is part of the visit, so is its time). A person who walks
+which their face is shown to the camera: frontal, with its centre inside the frame and not covered
+by a nearer person or a cage (at least about half of it visible: a face cut by the frame's edge or
+half behind someone's head is still a face in view, the rule an annotator would use; before
+2026-12-02 a face had to be whole inside the frame, which left out shoppers standing at the frame's
+edge that any detector finds); turned away or hidden in between counts as present (a look-away is part of the visit, so is its time). A person who walks
 off turned away is gone when the camera last saw the face: nothing in the image says more.
 Attention is the time the face is shown and not hidden. The zone is the one holding the face
 centre for most of the present time. A shopper scripted to stop whose face was shown for less than
@@ -355,7 +358,7 @@ def faces_at(people: list[Shopper], cages: list[Cage], t: float, size: SceneSize
     out = []
     for k, (p, x, y, state) in enumerate(placed):
         s = p.size
-        inside = s / 2 <= x <= size.width - s / 2
+        inside = 0 <= x < size.width and 0 <= y < size.height  # at least half of the face in the frame
         hidden = any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in boxes) or any(
             _covers(ox, oy, o.size, x, y) for o, ox, oy, _ in placed[k + 1 :] if o.size > s
         )

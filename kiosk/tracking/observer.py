@@ -193,7 +193,8 @@ class FaceObserver:
         self.options = options or ObserverOptions()
         self._stats: dict[int, _Stats] = {}
         self._background = SceneBackground()
-        self._vacancy: dict[int, tuple[float, int]] = {}  # waiting track id -> (last check, checks in a row)
+        # waiting track id -> (last check, checks in a row that looked empty, looked like its person)
+        self._vacancy: dict[int, tuple[float, int, bool]] = {}
         self._frame_index = -1
         self._frame_size: tuple[int, int] | None = None
 
@@ -229,7 +230,7 @@ class FaceObserver:
             followed=followed,
             frame_size=(w, h),
             appearance=lambda d: appearance(bgr, d),
-            vacant=self._vacant(bgr, t),
+            **self._waiting_places(bgr, t),
         )
         if self.tracker.options.reacquire_s > self.tracker.options.max_age_s:
             self._background.update(bgr, t, [person_region(tr.box) for tr in update.active])
@@ -245,32 +246,36 @@ class FaceObserver:
             ended=ended, faces=len(kept) + len(followed), excluded=excluded, occupancy=self._occupancy(t)
         )
 
-    def _vacant(self, bgr: np.ndarray, t: float) -> frozenset[int]:
-        """Waiting tracks whose place shows the empty scene again: their person has left."""
+    def _waiting_places(self, bgr: np.ndarray, t: float) -> dict[str, frozenset[int]]:
+        """What each waiting track's place shows, checked every vacancy_check_s: ``vacant``, the
+        empty scene again (their person has left); ``present``, their person still (turned away at
+        the place: a face elsewhere is not them)."""
         o = self.options
         empty = self._background.image
         waiting = {tr.id: tr for tr in self.tracker.tracks if tr.waiting and tr.appearance is not None}
         for gone in set(self._vacancy) - set(waiting):
             del self._vacancy[gone]
         if empty is None:
-            return frozenset()
-        vacant = set()
+            return {"vacant": frozenset(), "present": frozenset()}
+        vacant, present = set(), set()
         for tid, tr in waiting.items():
-            last, checks = self._vacancy.get(tid, (float("-inf"), 0))
-            if t - last < o.vacancy_check_s:
-                continue
-            face = corners(tr.box.tolist())
-            now, scene = appearance_at(bgr, face), appearance_at(empty, face, self._background.factor)
-            if now is None or scene is None:
-                continue
-            like_empty = appearance_similarity(now, scene)
-            like_person = appearance_similarity(now, tr.appearance)
-            empty_now = like_empty >= o.vacancy_similarity and like_empty >= like_person + o.vacancy_margin
-            checks = checks + 1 if empty_now else 0
-            self._vacancy[tid] = (t, checks)
+            last, checks, there = self._vacancy.get(tid, (float("-inf"), 0, False))
+            if t - last >= o.vacancy_check_s:
+                face = corners(tr.box.tolist())
+                now, scene = appearance_at(bgr, face), appearance_at(empty, face, self._background.factor)
+                if now is None or scene is None:
+                    continue
+                like_empty = appearance_similarity(now, scene)
+                like_person = appearance_similarity(now, tr.appearance)
+                empty_now = like_empty >= o.vacancy_similarity and like_empty >= like_person + o.vacancy_margin
+                there = like_person >= o.vacancy_similarity and like_person >= like_empty + o.vacancy_margin
+                checks = checks + 1 if empty_now else 0
+                self._vacancy[tid] = (t, checks, there)
             if checks >= o.vacancy_checks:
                 vacant.add(tid)
-        return frozenset(vacant)
+            if there:
+                present.add(tid)
+        return {"vacant": frozenset(vacant), "present": frozenset(present)}
 
     def _absorb_stats(self, young: int, into: int) -> None:
         y, w = self._stats.pop(young, None), self._stats.get(into)

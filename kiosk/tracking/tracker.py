@@ -53,8 +53,14 @@ class TrackerOptions:
     reacquire_distance: float = 1.0  # a face reappearing within this many box widths of where it was lost ...
     reacquire_size: float = 1.5  # ... at a size within this factor of it ...
     reacquire_similarity: float = 0.75  # ... and an appearance at least this similar (0-1) continues the track
+    # while the place where a waiting track was lost still shows its person (turned away, still
+    # there), only a face within this many box widths of that place along the shelf (horizontally)
+    # continues it: a face further off is somebody else beside them (a shopper who turns back shows
+    # the face where the back of the head was; its box may sit higher or lower, the place does not move)
+    present_distance: float = 0.4
     edge_margin: float = 0.05  # lost with its box this close to a frame edge (box widths): left the frame
     still_speed: float = 0.5  # box widths per second; faster than this when lost: walking on, not waiting
+    edge_still_speed: float = 0.2  # at the frame's edge, faster than this when lost: stepping out of view
     appearance_interval_s: float = 0.5  # a track's appearance is refreshed at most this often
     # A face's size changes little from one frame to the next (walking towards a shelf camera at
     # 1 m/s from 2 m grows it by about 50% a second, 3% a frame; the detector's jitter is ~10%, up
@@ -154,6 +160,7 @@ class Tracker:
         self.options = options or TrackerOptions()
         self._tracks: list[Track] = []
         self._next_id = 1
+        self._present: frozenset[int] = frozenset()  # this update's waiting tracks whose person is still seen
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -171,6 +178,7 @@ class Tracker:
         frame_size: tuple[int, int] | None = None,
         appearance: AppearanceFn | None = None,
         vacant: frozenset[int] = frozenset(),
+        present: frozenset[int] = frozenset(),
     ) -> TrackerUpdate:
         """Associate this frame's detections and age the rest.
 
@@ -190,9 +198,12 @@ class Tracker:
         ``followed`` (track id -> (detection, cue)) are faces found again without the detector,
         by the face mesh on each track's own predicted place: they continue that track only.
         ``vacant`` names waiting tracks whose place shows the empty scene again: their person has
-        left, and they end now (at their last sighting, so the wait is not counted).
+        left, and they end now (at their last sighting, so the wait is not counted). ``present``
+        names waiting tracks whose place still shows their person (turned away there): a face
+        continues one of them only at that very place (``present_distance``).
         """
         o = self.options
+        self._present = present
         appearance = _once_per_detection(appearance)
         cues = cues if cues is not None else [None] * len(detections)
         dets = [(d, _cxcywh(d), c) for d, c in zip(detections, cues)]
@@ -270,12 +281,17 @@ class Tracker:
         """Lost mid-frame and standing: the person most likely turned away or is hidden."""
         o = self.options
         cx, cy, w, h = tr.box.tolist()
+        speed = self._recent_speed(tr)
         if frame_size is not None:
             fw, fh = frame_size
             margin = o.edge_margin * w
-            if cx - w / 2 < margin or cy - h / 2 < margin or cx + w / 2 > fw - margin or cy + h / 2 > fh - margin:
-                return False  # partly out of the frame already: on the way out
-        return self._recent_speed(tr) <= o.still_speed and tr.appearance is not None
+            at_edge = cx - w / 2 < margin or cy - h / 2 < margin or cx + w / 2 > fw - margin or cy + h / 2 > fh - margin
+            if at_edge and speed > o.edge_still_speed:
+                return False  # partly out of the frame and moving: on the way out
+        # standing, even cut by the frame's edge (a shopper at the edge of the view turns to the
+        # shelf too): wait; if they stepped out instead, their place shows the empty scene and the
+        # wait ends at once (``vacant``), at their last sighting
+        return speed <= o.still_speed and tr.appearance is not None
 
     @staticmethod
     def _recent_speed(tr: Track, window_s: float = 1.0) -> float:
@@ -341,10 +357,13 @@ class Tracker:
         return look is None or appearance_similarity(look, tr.appearance) >= o.reacquire_similarity
 
     def _where_lost(self, waiting: Track, box: np.ndarray) -> bool:
-        """Whether a face box (cx, cy, w, h) is at the place and size where ``waiting`` was lost."""
+        """Whether a face box (cx, cy, w, h) is at the place and size where ``waiting`` was lost
+        (at the very place along the shelf while it still shows its person: nobody is in two places)."""
         o = self.options
         shift = math.hypot(box[0] - waiting.box[0], box[1] - waiting.box[1]) / max(waiting.box[2], 1.0)
         ratio = box[2] / max(waiting.box[2], 1e-6)
+        if waiting.id in self._present and abs(box[0] - waiting.box[0]) > o.present_distance * waiting.box[2]:
+            return False  # beside the place: the face of someone standing next to them
         return shift <= o.reacquire_distance and 1 / o.reacquire_size <= ratio <= o.reacquire_size
 
     def _absorb_young(self, t: float, appearance: AppearanceFn | None) -> tuple[tuple[int, int], ...]:
