@@ -237,3 +237,31 @@ def test_while_a_waiting_shoppers_place_still_shows_them_a_look_alike_nearby_is_
     assert face_at(tr, 640, frozenset()).reacquired == (first.id,)  # the place no longer shows them: it may be
     tr, first = waiting_shopper()
     assert face_at(tr, 606, frozenset({first.id})).reacquired == (first.id,)  # turned back, at the place
+
+
+def test_a_coasting_walker_does_not_take_the_weak_face_of_someone_standing_where_it_is_predicted():
+    """A walker the detector loses keeps moving on its velocity; a second later its prediction can
+    lie on a shopper standing there whose face is seen only weakly (turning). That face continues
+    the walker's track only if it looks like the walker."""
+
+    def coasting_walker() -> tuple[Tracker, object]:
+        tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+        looks = {}
+        for i in range(15):  # walks right at 2 face widths per second
+            d = det(300 + 16 * i, 300, 80)
+            looks[id(d)] = _look(5)
+            tr.update(i * 0.1, [d], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
+        (walker,) = tr.tracks
+        for t in np.arange(1.5, 2.4, 0.1):  # lost: coasting
+            tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None)
+        return tr, walker
+
+    tr, walker = coasting_walker()
+    x = float(walker.predicted(2.4, tr.options.max_extrapolation_s)[0])
+    stander = det(x, 300, 80, score=0.4)
+    tr.update(2.4, [], weak=[stander], frame_size=FRAME, appearance=lambda d: _look(20))
+    assert walker.detection is None and walker.last_seen < 1.5  # not continued by somebody else
+    tr, walker = coasting_walker()
+    same = det(x, 300, 80, score=0.4)
+    tr.update(2.4, [], weak=[same], frame_size=FRAME, appearance=lambda d: _look(5))
+    assert walker.detection is same  # the walker's own face, weakly seen: continued

@@ -243,6 +243,9 @@ class Tracker:
             used_t,
             set(),
             lambda ti, wi: self._match(self._tracks[ti], *weak_dets[wi], t, weak=True),
+            # a track missed for a while is continued by a weak face only if it looks like its person:
+            # its prediction may have coasted onto somebody standing in its way
+            allow=lambda ti, wi: self._looks_like(self._tracks[ti], weak_dets[wi][0], t, appearance),
             strong=False,
         )
         for ti, tr in enumerate(self._tracks):
