@@ -198,17 +198,23 @@ def test_a_file_this_user_cannot_write_is_left_alone_and_the_snippet_given():
         pytest.skip("needs root and setpriv to act as a user who cannot write the file (here, not root)")
     folder = Path(tempfile.mkdtemp(prefix="kiosk-setup-ro-"))
     try:
-        folder.chmod(0o755)
         cfg = write_config(folder / "kiosk.yaml", "/dev/video0")
-        cfg.chmod(0o644)  # readable by everyone, writable by root only
+        # the file and its folder belong to another user (nobody), readable by all, writable by the owner only;
+        # the installer's process is root without the capabilities that override file permissions, so it can
+        # still read the checkout and its venv wherever a clone lies (a user switch could not, from a 0700 folder)
+        os.chown(cfg, 65534, 65534)
+        os.chown(folder, 65534, 65534)
+        cfg.chmod(0o644)
+        folder.chmod(0o755)
         before = cfg.read_text()
         code = (
             "import json, pathlib; from kiosk.setup.zonefile import parse_update, save_zones; "
             f"u = parse_update(json.dumps({{'zones': [{{'id': 'a', 'rect': [0, 0, 0.5, 1]}}]}}).encode()); "
             f"r = save_zones(pathlib.Path('{cfg}'), u); print(json.dumps([r.ok, r.written, r.message, r.snippet]))"
         )
+        caps = "-dac_override,-dac_read_search,-fowner,-chown"
         r = subprocess.run(
-            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+            ["setpriv", f"--inh-caps={caps}", f"--bounding-set={caps}", sys.executable, "-c", code],
             capture_output=True,
             text=True,
             cwd=str(Path(__file__).resolve().parents[1]),
@@ -218,6 +224,7 @@ def test_a_file_this_user_cannot_write_is_left_alone_and_the_snippet_given():
         assert ok and not written and "cannot be written by this user" in message and "check-config" in message
         assert "id: a" in snippet and "rect: [0, 0, 0.5, 1]" in snippet
         assert cfg.read_text() == before
+        assert sorted(p.name for p in folder.iterdir()) == ["kiosk.yaml"]  # no temporary file left either
     finally:
         shutil.rmtree(folder)
 
