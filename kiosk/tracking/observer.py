@@ -11,6 +11,7 @@ ends it becomes a :class:`FinishedTrack` (numbers only) and is forgotten.
 from __future__ import annotations
 
 import statistics
+from collections import deque
 from dataclasses import dataclass, field
 
 import cv2
@@ -64,6 +65,14 @@ class ObserverOptions:
     vacancy_similarity: float = 0.8
     vacancy_margin: float = 0.1
     vacancy_checks: int = 2
+    # ... or when the place has changed towards the empty scene: its likeness to the empty scene rose by
+    # vacancy_rise over what it was while the face was seen there (the median of the last checks then)
+    # to at least vacancy_rough_similarity, and it now looks more like the empty scene than like the
+    # person. Where the empty scene is an old or a poor estimate (a spot seldom free), a place left
+    # empty reads only 0.7-0.8 like it, while the person standing there read about 0.5 and turned away
+    # about 0.6; a passer-by in front of a shopper may raise it from 0.07 to 0.27 (hence the floor).
+    vacancy_rise: float = 0.2
+    vacancy_rough_similarity: float = 0.65
 
 
 @dataclass(frozen=True)
@@ -195,6 +204,8 @@ class FaceObserver:
         self._background = SceneBackground()
         # waiting track id -> (last check, checks in a row that looked empty, looked like its person)
         self._vacancy: dict[int, tuple[float, int, bool]] = {}
+        # seen track id -> (last check, the place's likeness to the empty scene at the last checks)
+        self._seen_empty: dict[int, tuple[float, deque[float]]] = {}
         self._frame_index = -1
         self._frame_size: tuple[int, int] | None = None
 
@@ -255,8 +266,21 @@ class FaceObserver:
         waiting = {tr.id: tr for tr in self.tracker.tracks if tr.waiting and tr.appearance is not None}
         for gone in set(self._vacancy) - set(waiting):
             del self._vacancy[gone]
+        live = {tr.id for tr in self.tracker.tracks}
+        for gone in set(self._seen_empty) - live:
+            del self._seen_empty[gone]
         if empty is None:
             return {"vacant": frozenset(), "present": frozenset()}
+        for tr in self.tracker.tracks:  # how the empty scene compares with each place while its face is seen
+            if tr.waiting or tr.detection is None or tr.appearance is None:
+                continue
+            last, values = self._seen_empty.get(tr.id, (float("-inf"), deque(maxlen=5)))
+            if t - last >= o.vacancy_check_s:
+                face = corners(tr.box.tolist())
+                now, scene = appearance_at(bgr, face), appearance_at(empty, face, self._background.factor)
+                if now is not None and scene is not None:
+                    values.append(appearance_similarity(now, scene))
+                self._seen_empty[tr.id] = (t, values)
         vacant, present = set(), set()
         for tid, tr in waiting.items():
             last, checks, there = self._vacancy.get(tid, (float("-inf"), 0, False))
@@ -267,7 +291,16 @@ class FaceObserver:
                     continue
                 like_empty = appearance_similarity(now, scene)
                 like_person = appearance_similarity(now, tr.appearance)
-                empty_now = like_empty >= o.vacancy_similarity and like_empty >= like_person + o.vacancy_margin
+                seen = self._seen_empty.get(tid)
+                when_seen = statistics.median(seen[1]) if seen is not None and seen[1] else None
+                changed = (
+                    when_seen is not None
+                    and like_empty >= max(when_seen + o.vacancy_rise, o.vacancy_rough_similarity)
+                    and like_empty > like_person
+                )
+                empty_now = changed or (
+                    like_empty >= o.vacancy_similarity and like_empty >= like_person + o.vacancy_margin
+                )
                 there = like_person >= o.vacancy_similarity and like_person >= like_empty + o.vacancy_margin
                 checks = checks + 1 if empty_now else 0
                 self._vacancy[tid] = (t, checks, there)
