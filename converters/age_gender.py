@@ -28,6 +28,7 @@ from converters.common import (
     data_dir,
     fail_if,
     fetch_source,
+    full_int8,
     read_labels,
     sha256_file,
     tensor_entries,
@@ -119,13 +120,7 @@ def quantize(saved_model: Path, calib: np.ndarray) -> bytes:
         for chip in calib:
             yield [age_gender_input(chip)]
 
-    conv = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = representative
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.float32
-    return conv.convert()
+    return full_int8(tf.lite.TFLiteConverter.from_saved_model(str(saved_model)), representative)
 
 
 def run_onnx(onnx_path: Path, chips: np.ndarray) -> np.ndarray:

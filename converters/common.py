@@ -90,6 +90,7 @@ def update_manifest(entry: dict) -> None:
         "face_detector_full_sparse",
         "face_landmarks",
         "emotion",
+        "emotion_kiosk",
         "age",
         "gender",
     ]
@@ -107,6 +108,19 @@ def tensor_entries(details: list[dict]) -> list[dict]:
             {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": d["dtype"].__name__, "quantization": q}
         )
     return out
+
+
+def full_int8(converter, representative) -> bytes:
+    """Convert with every op int8 (the device's XNNPACK path), int8 input and float32 output,
+    activation ranges from ``representative`` (a generator of [input batch] lists)."""
+    import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.float32
+    return converter.convert()
 
 
 def fail_if(condition: bool, message: str) -> None:

@@ -23,6 +23,7 @@ from converters.common import (
     data_dir,
     fail_if,
     fetch_source,
+    full_int8,
     read_labels,
     sha256_file,
     tensor_entries,
@@ -67,13 +68,7 @@ def main() -> None:
             for i in calib:
                 yield [x[i : i + 1]]
 
-        conv = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = representative
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.float32
-        tflite = conv.convert()
+        tflite = full_int8(tf.lite.TFLiteConverter.from_keras_model(keras_model), representative)
         cand = Path(tmp) / OUT_NAME
         cand.write_bytes(tflite)
         with TFLiteModel(cand, num_threads=2) as m:

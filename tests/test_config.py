@@ -58,6 +58,15 @@ def test_vision_section_maps_to_pipeline_options():
     assert opts.num_threads == 1 and opts.detector.model == "face_detector_short" and not opts.emotion
 
 
+def test_the_emotion_model_is_chosen_by_id_and_a_typo_names_the_choices():
+    assert pipeline_options(parse_config({"vision": {"emotion_model": "emotion_kiosk"}}).vision).emotion_model == (
+        "emotion_kiosk"
+    )
+    assert pipeline_options(parse_config({}).vision).emotion_model == "emotion"
+    with pytest.raises(ConfigError, match=r"vision\.emotion_model.*'emotion'.*'emotion_kiosk'"):
+        parse_config({"vision": {"emotion_model": "emotion_kisok"}})
+
+
 def test_zone_errors_name_the_list_index():
     with pytest.raises(ConfigError) as exc:
         parse_config(

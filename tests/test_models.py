@@ -22,6 +22,12 @@ def test_manifest_lists_every_role_with_provenance():
     assert roles == {"face_detection", "face_landmarks", "emotion", "age", "gender"}
     for m in MANIFEST.models:
         assert len(m.sha256) == 64 and m.bytes > 0 and m.licence
+        assert m.provenance.kind in ("wheel", "converted", "trained")
+        if m.provenance.kind == "trained":  # names its training run instead of a wheel
+            t = m.provenance.training
+            assert {"data", "command", "seed", "held_out", "evaluation", "training_seconds"} <= set(t), m.id
+            assert m.provenance.converter and m.provenance.calibration and m.provenance.agreement
+            continue
         assert "==" in m.provenance.package and m.provenance.path_in_wheel
         if m.provenance.kind == "wheel":
             assert m.provenance.source_sha256 == m.sha256  # used as it is
@@ -69,6 +75,21 @@ def test_pipeline_refuses_a_truncated_model_before_loading_it(tmp_path):
         VisionPipeline(models_dir=d)
 
 
+def test_every_emotion_model_the_config_offers_is_in_the_manifest_and_a_wrong_role_is_named():
+    from typing import get_args
+
+    from kiosk.config.schema import VisionConfig
+    from kiosk.vision.pipeline import VisionPipeline
+    from kiosk.vision.types import PipelineOptions
+
+    offered = set(get_args(VisionConfig.model_fields["emotion_model"].annotation))
+    assert offered == {m.id for m in MANIFEST.models if m.role == "emotion"}
+    with pytest.raises(ModelFileError, match=r"vision.emotion_model: 'age' is a age model, not emotion; choose one of"):
+        VisionPipeline(PipelineOptions(emotion_model="age"))
+    with pytest.raises(ModelFileError, match=r"vision.emotion_model: no model 'nope'"):
+        VisionPipeline(PipelineOptions(emotion_model="nope"))
+
+
 def test_verify_cli_reports_the_bad_file_and_fails(tmp_path):
     d = _copy_models(tmp_path)
     spec = MANIFEST.model("gender")
@@ -94,7 +115,7 @@ def test_verify_cli_passes_on_the_installed_models():
 
 def test_install_is_idempotent_and_copies_converted_models(tmp_path):
     d = tmp_path / "elsewhere"
-    converted = [m for m in MANIFEST.models if m.provenance.kind == "converted"]
+    converted = [m for m in MANIFEST.models if m.provenance.kind in ("converted", "trained")]
     results = install(converted, d)
     assert {r.action for r in results} == {"copied"}
     assert {r.action for r in install(converted, d)} == {"present"}

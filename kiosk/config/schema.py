@@ -65,6 +65,11 @@ class VisionConfig(Section):
     num_threads: int = Field(2, ge=1, le=16, description="Threads each TFLite interpreter may use.")
     detector: DetectorConfig = Field(default_factory=DetectorConfig, description="Face detector settings.")
     emotion: bool = Field(True, description="Infer the 7-class emotion of each face.")
+    emotion_model: Literal["emotion", "emotion_kiosk"] = Field(
+        "emotion",
+        description="Manifest id of the emotion model: emotion (fer's mini-Xception, upstream) or emotion_kiosk "
+        "(trained by the project, training/emotion.py; figures in models/reports/emotion_kiosk.md).",
+    )
     age: bool = Field(True, description="Estimate age (needs the face mesh).")
     gender: bool = Field(True, description="Estimate gender (needs the face mesh).")
     min_presence: float = Field(

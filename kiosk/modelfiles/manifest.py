@@ -50,24 +50,28 @@ def default_models_dir() -> Path:
 
 @dataclass(frozen=True)
 class Provenance:
-    """Where a file came from: a pinned registry wheel, and for converted models how."""
+    """Where a file came from: a pinned registry wheel, and for converted or trained models how."""
 
-    kind: str  # "wheel" (used as it is) or "converted" (made by converters/, committed)
-    package: str  # registry requirement, name==version
-    path_in_wheel: str
-    source_sha256: str
+    # "wheel" (used as it is), "converted" (an upstream model made int8 by converters/, committed) or
+    # "trained" (trained here by training/, converted by converters/, committed)
+    kind: str
+    package: str = ""  # registry requirement, name==version (wheel and converted)
+    path_in_wheel: str = ""
+    source_sha256: str = ""
     wheel_sha256: str | None = None
     converter: str | None = None
     calibration: str | None = None
     agreement: dict[str, Any] = field(default_factory=dict)
+    # trained models: the data, command, seed, held-out and evaluation figures, training time
+    training: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
-        return self.package.split("==", 1)[0]
+        return self.package.split("==", 1)[0] if self.package else "kiosk"
 
     @property
     def version(self) -> str:
-        return self.package.split("==", 1)[1]
+        return self.package.split("==", 1)[1] if self.package else "trained"
 
 
 @dataclass(frozen=True)
@@ -115,15 +119,20 @@ class Manifest:
 def _spec_from(raw: dict[str, Any], where: str) -> ModelSpec:
     try:
         prov = dict(raw["provenance"])
+        kind = str(prov.pop("kind"))
+        if kind not in ("wheel", "converted", "trained"):
+            raise ValueError(f"provenance kind {kind!r} is not wheel, converted or trained")
+        upstream = kind != "trained"  # an upstream file names its wheel; a trained one its training run
         provenance = Provenance(
-            kind=str(prov.pop("kind")),
-            package=str(prov.pop("package")),
-            path_in_wheel=str(prov.pop("path_in_wheel")),
-            source_sha256=str(prov.pop("source_sha256")),
+            kind=kind,
+            package=str(prov.pop("package")) if upstream else "",
+            path_in_wheel=str(prov.pop("path_in_wheel")) if upstream else "",
+            source_sha256=str(prov.pop("source_sha256")) if upstream else "",
             wheel_sha256=prov.pop("wheel_sha256", None),
             converter=prov.pop("converter", None),
             calibration=prov.pop("calibration", None),
             agreement=dict(prov.pop("agreement", {}) or {}),
+            training=dict(prov.pop("training")) if not upstream else {},
         )
         if prov:
             raise ValueError(f"unknown provenance keys {sorted(prov)}")

@@ -20,7 +20,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from kiosk.modelfiles.manifest import Manifest, check_file, default_models_dir, load_manifest
+from kiosk.modelfiles.manifest import Manifest, ModelFileError, check_file, default_models_dir, load_manifest
 from kiosk.vision.classifiers import (
     AGE_CHIP,
     CHIP_PADDING,
@@ -57,6 +57,23 @@ def detection_from_mesh(lm: FaceLandmarks) -> Detection:
     )
 
 
+_ROLES = {"detect": "face_detection", "landmarks": "face_landmarks"}
+_OPTION = {"detect": "vision.detector.model", "emotion": "vision.emotion_model"}
+
+
+def _check_role(manifest: Manifest, stage: str, model_id: str) -> None:
+    """The model chosen for a stage exists and does that stage's job (the message names the option)."""
+    role = _ROLES.get(stage, stage)
+    choices = ", ".join(m.id for m in manifest.models if m.role == role)
+    where = _OPTION.get(stage, stage)
+    try:
+        spec = manifest.model(model_id)
+    except KeyError:
+        raise ModelFileError(f"{where}: no model {model_id!r} in {manifest.source}; choose one of: {choices}") from None
+    if spec.role != role:
+        raise ModelFileError(f"{where}: {model_id!r} is a {spec.role} model, not {role}; choose one of: {choices}")
+
+
 class VisionPipeline:
     """Detector, face mesh and the attribute models, each loaded once."""
 
@@ -72,13 +89,15 @@ class VisionPipeline:
         o = self.options
         wanted = {"detect": o.detector.model, "landmarks": "face_landmarks"}
         if o.emotion:
-            wanted["emotion"] = "emotion"
+            wanted["emotion"] = o.emotion_model
         if o.age:
             wanted["age"] = "age"
         if o.gender:
             wanted["gender"] = "gender"
         if (o.age or o.gender) and not o.landmarks:
             raise ValueError("age and gender need the face mesh (landmarks) for alignment")
+        for stage, model_id in wanted.items():
+            _check_role(manifest, stage, model_id)
         # Every file is checked against its pinned sha256 before an interpreter sees it.
         paths = {stage: check_file(manifest.model(model_id), models_dir) for stage, model_id in wanted.items()}
         self.model_ids = {stage: manifest.model(model_id).id for stage, model_id in wanted.items()}

@@ -122,6 +122,7 @@ class PipelineOptions:
     num_threads: int = default(VisionConfig, "num_threads")
     landmarks: bool = True  # not configurable: attention needs the face mesh
     emotion: bool = default(VisionConfig, "emotion")
+    emotion_model: str = default(VisionConfig, "emotion_model")  # manifest id of a model of role emotion
     age: bool = default(VisionConfig, "age")
     gender: bool = default(VisionConfig, "gender")
     min_presence: float = default(VisionConfig, "min_presence")  # face-mesh presence below this: no attributes
