@@ -28,10 +28,9 @@ from converters.common import (
     data_dir,
     fail_if,
     fetch_source,
+    file_fields,
     full_int8,
     read_labels,
-    sha256_file,
-    tensor_entries,
     update_manifest,
     write_model,
 )
@@ -145,13 +144,7 @@ def entry(task: str, out: Path, in_det, out_det, n_calib: int, agreement: dict) 
     src = SOURCES[task]
     size = AGE_CHIP if task == "age" else GENDER_CHIP
     return {
-        "id": task,
-        "role": task,
-        "file": out.name,
-        "sha256": sha256_file(out),
-        "bytes": out.stat().st_size,
-        "inputs": tensor_entries(in_det),
-        "outputs": tensor_entries(out_det),
+        **file_fields(task, task, out, in_det, out_det),
         "labels": ["female", "male"] if task == "gender" else ["years = sum(p * [0.25, 1, 2, ..., 80])"],
         "preprocessing": (
             f"dlib face chip {size}x{size}, padding {CHIP_PADDING}, from the face mesh's five alignment points "

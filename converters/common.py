@@ -31,7 +31,7 @@ MANIFEST = MODELS / "manifest.yaml"
 def data_dir() -> Path:
     d = Path(os.environ.get("KIOSK_DATA_DIR", PROJECT.parent / "shared" / "data"))
     if not d.is_dir():
-        sys.exit(f"calibration data not found at {d}: converters need ../shared/data (or set KIOSK_DATA_DIR)")
+        sys.exit(f"data not found at {d}: converters and training need ../shared/data (or set KIOSK_DATA_DIR)")
     return d
 
 
@@ -97,6 +97,19 @@ def update_manifest(entry: dict) -> None:
     models.sort(key=lambda m: order.index(m["id"]) if m["id"] in order else len(order))
     doc["models"] = models
     MANIFEST.write_text(header + yaml.safe_dump(doc, sort_keys=False, width=120), encoding="utf-8")
+
+
+def file_fields(model_id: str, role: str, out: Path, in_det: list[dict], out_det: list[dict]) -> dict:
+    """The first fields of a manifest entry: what the written file is (hash, size, tensors)."""
+    return {
+        "id": model_id,
+        "role": role,
+        "file": out.name,
+        "sha256": sha256_file(out),
+        "bytes": out.stat().st_size,
+        "inputs": tensor_entries(in_det),
+        "outputs": tensor_entries(out_det),
+    }
 
 
 def tensor_entries(details: list[dict]) -> list[dict]:

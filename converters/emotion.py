@@ -23,10 +23,9 @@ from converters.common import (
     data_dir,
     fail_if,
     fetch_source,
+    file_fields,
     full_int8,
     read_labels,
-    sha256_file,
-    tensor_entries,
     update_manifest,
     write_model,
 )
@@ -90,13 +89,7 @@ def main() -> None:
     out = write_model(tflite, OUT_NAME)
     update_manifest(
         {
-            "id": "emotion",
-            "role": "emotion",
-            "file": OUT_NAME,
-            "sha256": sha256_file(out),
-            "bytes": out.stat().st_size,
-            "inputs": tensor_entries(in_det),
-            "outputs": tensor_entries(out_det),
+            **file_fields("emotion", "emotion", out, in_det, out_det),
             "labels": list(EMOTIONS),
             "preprocessing": (
                 "grayscale (BGR2GRAY weights) face crop with FER-2013 framing, resized to 64x64, /255 then (x-0.5)*2; "

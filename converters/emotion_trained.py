@@ -21,20 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from converters.common import (
-    MODELS,
-    PROJECT,
-    fail_if,
-    full_int8,
-    sha256_file,
-    tensor_entries,
-    update_manifest,
-    write_model,
-)
-from converters.measure_fer_framing import framed
+from converters.common import MODELS, PROJECT, fail_if, file_fields, full_int8, update_manifest, write_model
+from converters.measure_fer_framing import detect_framed
 from kiosk.vision.classifiers import EmotionClassifier, crop_square, emotion_input, fer_crop_box
 from kiosk.vision.detector import FaceDetector
 from kiosk.vision.runtime import TFLiteModel
@@ -85,15 +75,11 @@ def ms_per_face(model_path: Path, runs: int = 500) -> float:
 
 def whole_chain(model_paths: dict[str, Path], crops: list[np.ndarray], labels: np.ndarray) -> dict[str, dict]:
     """Detector + FER framing crop + each model on padded, upscaled public-test images."""
-    found: list[tuple[np.ndarray, object, int] | None] = []
     with TFLiteModel(MODELS / "face_detection_full_range_sparse.tflite") as dm:
         det = FaceDetector(dm, DetectorOptions(min_face_px=0))
-        for g, y in zip(crops, labels, strict=True):
-            img = framed(g)
-            dets = det.detect(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
-            found.append((img, max(dets, key=lambda d: d.score), int(y)) if dets else None)
+        found = [detect_framed(det, g) for g in crops]
     out = {}
-    hit_items = [f for f in found if f is not None]
+    hit_items = [(*hit, int(y)) for hit, y in zip(found, labels, strict=True) if hit is not None]
     for name, path in model_paths.items():
         with TFLiteModel(path, num_threads=1) as m:
             clf = EmotionClassifier(m)
@@ -185,13 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     update_manifest(
         {
-            "id": MODEL_ID,
-            "role": "emotion",
-            "file": OUT_NAME,
-            "sha256": sha256_file(out),
-            "bytes": out.stat().st_size,
-            "inputs": tensor_entries(in_det),
-            "outputs": tensor_entries(out_det),
+            **file_fields(MODEL_ID, "emotion", out, in_det, out_det),
             "labels": list(EMOTIONS),
             "preprocessing": "as emotion (a drop-in: the same 64x64 grayscale input, x/127.5 - 1, and label order)",
             "licence": "the project's own weights; trained on FER-2013, a research-use data set",

@@ -24,7 +24,7 @@ from kiosk.vision import classifiers
 from kiosk.vision.classifiers import EmotionClassifier, crop_square, fer_crop_box
 from kiosk.vision.detector import FaceDetector
 from kiosk.vision.runtime import TFLiteModel
-from kiosk.vision.types import EMOTIONS, DetectorOptions
+from kiosk.vision.types import EMOTIONS, Detection, DetectorOptions
 
 UPSCALE = 4
 PAD = 96  # pixels of context on each side of the 192 px face
@@ -33,6 +33,13 @@ PAD = 96  # pixels of context on each side of the 192 px face
 def framed(gray48: np.ndarray) -> np.ndarray:
     big = cv2.resize(gray48, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_LINEAR)
     return cv2.copyMakeBorder(big, PAD, PAD, PAD, PAD, cv2.BORDER_REPLICATE)
+
+
+def detect_framed(det: FaceDetector, gray48: np.ndarray) -> tuple[np.ndarray, Detection] | None:
+    """The framed image of a FER crop and the detector's most confident face in it (None: not found)."""
+    img = framed(gray48)
+    dets = det.detect(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+    return (img, max(dets, key=lambda d: d.score)) if dets else None
 
 
 def main() -> None:
@@ -47,13 +54,11 @@ def main() -> None:
         det = FaceDetector(dm, DetectorOptions(min_face_px=0))
         emo = EmotionClassifier(em)
         for r in rows:
-            g = cv2.imread(str(root / r["path"]), cv2.IMREAD_GRAYSCALE)
-            img = framed(g)
-            dets = det.detect(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
-            if not dets:
+            hit = detect_framed(det, cv2.imread(str(root / r["path"]), cv2.IMREAD_GRAYSCALE))
+            if hit is None:
                 found.append(None)
                 continue
-            d = max(dets, key=lambda d: d.score)
+            img, d = hit
             bw = d.box.width
             bcx, bcy = d.box.center
             c = PAD + side / 2

@@ -12,14 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-PROJECT = Path(__file__).resolve().parents[1]
-
-
-def data_dir() -> Path:
-    d = Path(os.environ.get("KIOSK_DATA_DIR", PROJECT.parent / "shared" / "data"))
-    if not d.is_dir():
-        raise SystemExit(f"training data not found at {d}: training needs ../shared/data (or set KIOSK_DATA_DIR)")
-    return d
+from converters.common import PROJECT
 
 
 def run_dir(name: str) -> Path:
@@ -55,7 +48,6 @@ class FitResult:
     epochs_run: int
     best_epoch: int
     best_value: float
-    seconds: float  # wall time of this invocation (a resumed run adds to the earlier ones)
 
 
 def resumable_fit(
@@ -78,7 +70,6 @@ def resumable_fit(
     """
     import keras
 
-    started = time.monotonic()
     # a resumed run keeps the best model so far unless it is beaten (ModelCheckpoint forgets it otherwise)
     earlier = [row[monitor] for row in read_history(out / "history.csv") if monitor in row]
     threshold = (max(earlier) if mode == "max" else min(earlier)) if earlier and (out / "best.keras").exists() else None
@@ -103,7 +94,7 @@ def resumable_fit(
     hist = read_history(out / "history.csv")
     values = [row[monitor] for row in hist]
     best = int(np.argmax(values) if mode == "max" else np.argmin(values))
-    return FitResult(len(hist), best + 1, float(values[best]), time.monotonic() - started)
+    return FitResult(len(hist), best + 1, float(values[best]))
 
 
 def _epoch_timer(path: Path):

@@ -33,7 +33,9 @@ import time
 import cv2
 import numpy as np
 
-from training.common import data_dir, read_history, resumable_fit, run_dir, seed_everything, stratified_split
+from converters.common import data_dir
+from kiosk.vision.classifiers import emotion_input
+from training.common import read_history, resumable_fit, run_dir, seed_everything, stratified_split
 
 NAME = "emotion"
 SIZE = 64
@@ -63,13 +65,6 @@ def _read48(path) -> np.ndarray:
     return img
 
 
-def pipeline_input(gray48: np.ndarray) -> np.ndarray:
-    """Exactly the device's preprocessing of a crop: (1, 64, 64, 1) float32 in [-1, 1]."""
-    from kiosk.vision.classifiers import emotion_input
-
-    return emotion_input(gray48)
-
-
 def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One randomly transformed 48x48 crop, then the device's resize and scaling: (64, 64) float32."""
     if rng.random() < 0.5:
@@ -83,7 +78,7 @@ def augment(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     )
     contrast, brightness = rng.uniform(0.75, 1.25), rng.uniform(-25, 25)
     img = np.clip((img.astype(np.float32) - 128.0) * contrast + 128.0 + brightness, 0, 255).astype(np.uint8)
-    x = pipeline_input(img)[0, :, :, 0]
+    x = emotion_input(img)[0, :, :, 0]
     if rng.random() < 0.5:  # random erasing (Zhong et al. 2017): 2-15% of the area, noise-filled
         area = rng.uniform(0.02, 0.15) * SIZE * SIZE
         aspect = math.exp(rng.uniform(math.log(0.3), math.log(3.3)))
@@ -188,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     tr, va = stratified_split(labels, HELD_OUT, args.seed)
     if args.limit:
         tr = tr[np.random.default_rng(args.seed).permutation(len(tr))[: args.limit]]
-    x_val = np.concatenate([pipeline_input(imgs[i]) for i in va])
+    x_val = np.concatenate([emotion_input(imgs[i]) for i in va])
     y_val = keras.utils.to_categorical(labels[va], 7)
     train_data, setter = make_dataset(imgs[tr], labels[tr], args.batch, args.seed)
     print(

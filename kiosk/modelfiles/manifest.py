@@ -67,11 +67,11 @@ class Provenance:
 
     @property
     def name(self) -> str:
-        return self.package.split("==", 1)[0] if self.package else "kiosk"
+        return self.package.split("==", 1)[0]
 
     @property
     def version(self) -> str:
-        return self.package.split("==", 1)[1] if self.package else "trained"
+        return self.package.split("==", 1)[1]
 
 
 @dataclass(frozen=True)

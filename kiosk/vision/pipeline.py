@@ -20,7 +20,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from kiosk.modelfiles.manifest import Manifest, ModelFileError, check_file, default_models_dir, load_manifest
+from kiosk.modelfiles.manifest import Manifest, ModelFileError, ModelSpec, check_file, default_models_dir, load_manifest
 from kiosk.vision.classifiers import (
     AGE_CHIP,
     CHIP_PADDING,
@@ -61,8 +61,9 @@ _ROLES = {"detect": "face_detection", "landmarks": "face_landmarks"}
 _OPTION = {"detect": "vision.detector.model", "emotion": "vision.emotion_model"}
 
 
-def _check_role(manifest: Manifest, stage: str, model_id: str) -> None:
-    """The model chosen for a stage exists and does that stage's job (the message names the option)."""
+def _chosen_model(manifest: Manifest, stage: str, model_id: str) -> ModelSpec:
+    """The manifest entry of the model chosen for a stage, which must exist and do that stage's job
+    (the message names the option)."""
     role = _ROLES.get(stage, stage)
     choices = ", ".join(m.id for m in manifest.models if m.role == role)
     where = _OPTION.get(stage, stage)
@@ -72,6 +73,7 @@ def _check_role(manifest: Manifest, stage: str, model_id: str) -> None:
         raise ModelFileError(f"{where}: no model {model_id!r} in {manifest.source}; choose one of: {choices}") from None
     if spec.role != role:
         raise ModelFileError(f"{where}: {model_id!r} is a {spec.role} model, not {role}; choose one of: {choices}")
+    return spec
 
 
 class VisionPipeline:
@@ -96,12 +98,11 @@ class VisionPipeline:
             wanted["gender"] = "gender"
         if (o.age or o.gender) and not o.landmarks:
             raise ValueError("age and gender need the face mesh (landmarks) for alignment")
-        for stage, model_id in wanted.items():
-            _check_role(manifest, stage, model_id)
+        specs = {stage: _chosen_model(manifest, stage, model_id) for stage, model_id in wanted.items()}
         # Every file is checked against its pinned sha256 before an interpreter sees it.
-        paths = {stage: check_file(manifest.model(model_id), models_dir) for stage, model_id in wanted.items()}
-        self.model_ids = {stage: manifest.model(model_id).id for stage, model_id in wanted.items()}
-        self.model_versions = {manifest.model(m).id: manifest.model(m).sha256[:12] for m in wanted.values()}
+        paths = {stage: check_file(spec, models_dir) for stage, spec in specs.items()}
+        self.model_ids = {stage: spec.id for stage, spec in specs.items()}
+        self.model_versions = {spec.id: spec.sha256[:12] for spec in specs.values()}
         self._stack = ExitStack()
         try:
             self._models = {s: self._stack.enter_context(TFLiteModel(p, o.num_threads)) for s, p in paths.items()}
