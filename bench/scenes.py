@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from kiosk.camera.sources import video_frames  # noqa: E402
 from kiosk.config import parse_config  # noqa: E402
 from kiosk.testing.evaluate import store_scene_report  # noqa: E402
-from kiosk.testing.store_scene import EXCLUSION, SceneSize, faces_at, generate_store, make_store_script  # noqa: E402
+from kiosk.testing.store_scene import EXCLUSION, TRUTH_VERSION, SceneSize, faces_at, generate_store, make_store_script  # noqa: E402
 from kiosk.wiring import (
     VisitChain,  # noqa: E402
     open_pipeline,  # noqa: E402
@@ -127,10 +127,10 @@ def main() -> None:
             folder = a.cache / f"d{int(a.duration)}-p{a.people}"
             video = folder / f"store-{seed}-{w}x{h}.avi"
             truth_path = video.with_suffix(".json")
-            if not (video.exists() and truth_path.exists()) or "people_asked" not in json.loads(truth_path.read_text()):
-                generate_store(
-                    folder, a.data, seed, a.duration, a.people, SceneSize(w, h)
-                )  # (truth of an older version)
+            if not (video.exists() and truth_path.exists()) or (
+                json.loads(truth_path.read_text()).get("truth_version") != TRUTH_VERSION
+            ):  # a missing scene is made; an older version's truth is written again
+                generate_store(folder, a.data, seed, a.duration, a.people, SceneSize(w, h))
             row = {
                 "seed": seed,
                 "size": size,

@@ -60,9 +60,10 @@ MIN_GENDER_AGREEMENT = 0.97
 MAX_GENDER_ACCURACY_DROP = 0.01
 
 
-def utk_chips() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Age chips (N,64,64,3), gender chips (N,32,32,3), ages, genders (1 = male)."""
-    root = data_dir() / "utkface-dev"
+def utk_chips(folder: str = "utkface-dev") -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Age chips (N,64,64,3), gender chips (N,32,32,3), ages, genders (1 = male) of a UTKFace folder,
+    cut as the device cuts them (face mesh on the whole crop, five alignment points, dlib chip), RGB."""
+    root = data_dir() / folder
     rows = read_labels(root / "labels.csv")
     ages, genders, c64, c32 = [], [], [], []
     with TFLiteModel(Path(__file__).resolve().parents[1] / "models" / "face_landmark.tflite") as mesh_model:

@@ -93,6 +93,7 @@ def update_manifest(entry: dict) -> None:
         "emotion_kiosk",
         "age",
         "gender",
+        "age_gender_kiosk",
     ]
     models.sort(key=lambda m: order.index(m["id"]) if m["id"] in order else len(order))
     doc["models"] = models
@@ -134,6 +135,31 @@ def full_int8(converter, representative) -> bytes:
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.float32
     return converter.convert()
+
+
+def keras_full_int8(keras_model, calibration) -> bytes:
+    """:func:`full_int8` of a Keras model, calibrated on ``calibration`` (N model inputs), one at a time."""
+    import tensorflow as tf
+
+    def representative():
+        for i in range(len(calibration)):
+            yield [calibration[i : i + 1]]
+
+    return full_int8(tf.lite.TFLiteConverter.from_keras_model(keras_model), representative)
+
+
+def median_ms(run_one, runs: int = 500, warmup: int = 50) -> float:
+    """Median wall time of ``run_one()`` in milliseconds, after ``warmup`` calls."""
+    import time
+
+    for _ in range(warmup):
+        run_one()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        run_one()
+        times.append(time.perf_counter() - t)
+    return float(sorted(times)[len(times) // 2] * 1e3)
 
 
 def fail_if(condition: bool, message: str) -> None:

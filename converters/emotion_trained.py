@@ -14,22 +14,27 @@ command, seed, figures, sha256) and ``models/reports/emotion_kiosk.md`` with its
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-from converters.common import MODELS, PROJECT, fail_if, file_fields, full_int8, update_manifest, write_model
+from converters.common import MODELS, fail_if, file_fields, keras_full_int8, median_ms, update_manifest, write_model
 from converters.measure_fer_framing import detect_framed
 from kiosk.vision.classifiers import EmotionClassifier, crop_square, emotion_input, fer_crop_box
 from kiosk.vision.detector import FaceDetector
 from kiosk.vision.runtime import TFLiteModel
 from kiosk.vision.types import EMOTIONS, DetectorOptions
-from training.common import confusion, plot_confusion, plot_curves, read_history, stratified_split, training_seconds
+from training.common import (
+    confusion,
+    load_trained_run,
+    plot_confusion,
+    plot_curves,
+    read_history,
+    stratified_split,
+    training_seconds,
+)
 from training.emotion import HELD_OUT, load_fer_split
 
 OUT_NAME = "emotion_kiosk_int8.tflite"
@@ -37,16 +42,6 @@ MODEL_ID = "emotion_kiosk"
 MIN_AGREEMENT = 0.95
 MAX_ACCURACY_DROP = 0.01
 REPORTS = MODELS / "reports"
-
-
-def convert_int8(keras_model, calibration: np.ndarray) -> bytes:
-    import tensorflow as tf
-
-    def representative():
-        for i in range(len(calibration)):
-            yield [calibration[i : i + 1]]
-
-    return full_int8(tf.lite.TFLiteConverter.from_keras_model(keras_model), representative)
 
 
 def classify_all(model_path: Path, crops: list[np.ndarray], flip: bool = False) -> np.ndarray:
@@ -59,18 +54,11 @@ def classify_all(model_path: Path, crops: list[np.ndarray], flip: bool = False) 
     return probs
 
 
-def ms_per_face(model_path: Path, runs: int = 500) -> float:
+def ms_per_face(model_path: Path) -> float:
     crop = np.full((48, 48), 128, np.uint8)
     with TFLiteModel(model_path, num_threads=1) as m:
         clf = EmotionClassifier(m)
-        for _ in range(50):
-            clf.classify(crop)
-        times = []
-        for _ in range(runs):
-            t = time.perf_counter()
-            clf.classify(crop)
-            times.append(time.perf_counter() - t)
-    return float(np.median(times) * 1e3)
+        return median_ms(lambda: clf.classify(crop))
 
 
 def whole_chain(model_paths: dict[str, Path], crops: list[np.ndarray], labels: np.ndarray) -> dict[str, dict]:
@@ -101,14 +89,7 @@ def recall_per_class(truth: np.ndarray, probs: np.ndarray) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--run", type=Path, default=PROJECT / ".cache" / "training" / "emotion")
-    args = ap.parse_args(argv)
-    import keras
-
-    run: Path = args.run
-    settings = json.loads((run / "settings.json").read_text())
-    keras_model = keras.models.load_model(run / "best.keras", compile=False)
+    run, settings, keras_model = load_trained_run("emotion", __doc__.splitlines()[0], argv)
 
     imgs, labels = load_fer_split("fer2013-train")
     _, held = stratified_split(labels, HELD_OUT, settings["seed"])
@@ -121,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         cand = Path(tmp) / OUT_NAME
-        cand.write_bytes(convert_int8(keras_model, calib))
+        cand.write_bytes(keras_full_int8(keras_model, calib))
         got = classify_all(cand, crops)
         got_flip = classify_all(cand, crops, flip=True)
         upstream = MODELS / "emotion_int8.tflite"

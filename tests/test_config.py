@@ -67,6 +67,14 @@ def test_the_emotion_model_is_chosen_by_id_and_a_typo_names_the_choices():
         parse_config({"vision": {"emotion_model": "emotion_kisok"}})
 
 
+def test_the_age_gender_model_is_chosen_by_name_and_a_typo_names_the_choices():
+    assert pipeline_options(parse_config({}).vision).age_gender_model == "dlib"
+    chosen = parse_config({"vision": {"age_gender_model": "age_gender_kiosk"}}).vision
+    assert pipeline_options(chosen).age_gender_model == "age_gender_kiosk"
+    with pytest.raises(ConfigError, match=r"vision\.age_gender_model.*'dlib'.*'age_gender_kiosk'"):
+        parse_config({"vision": {"age_gender_model": "kiosk"}})
+
+
 def test_zone_errors_name_the_list_index():
     with pytest.raises(ConfigError) as exc:
         parse_config(

@@ -9,6 +9,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kiosk.modelfiles.install import _extract_checked, install
@@ -19,7 +20,7 @@ MANIFEST = load_manifest()
 
 def test_manifest_lists_every_role_with_provenance():
     roles = {m.role for m in MANIFEST.models}
-    assert roles == {"face_detection", "face_landmarks", "emotion", "age", "gender"}
+    assert roles == {"face_detection", "face_landmarks", "emotion", "age", "gender", "age_gender"}
     for m in MANIFEST.models:
         assert len(m.sha256) == 64 and m.bytes > 0 and m.licence
         assert m.provenance.kind in ("wheel", "converted", "trained")
@@ -88,6 +89,29 @@ def test_every_emotion_model_the_config_offers_is_in_the_manifest_and_a_wrong_ro
         VisionPipeline(PipelineOptions(emotion_model="age"))
     with pytest.raises(ModelFileError, match=r"vision.emotion_model: no model 'nope'"):
         VisionPipeline(PipelineOptions(emotion_model="nope"))
+
+
+def test_every_age_gender_model_the_config_offers_is_in_the_manifest_and_one_run_gives_both():
+    from typing import get_args
+
+    from kiosk.config.schema import VisionConfig
+    from kiosk.vision.pipeline import UPSTREAM_AGE_GENDER, VisionPipeline
+    from kiosk.vision.types import PipelineOptions
+
+    offered = set(get_args(VisionConfig.model_fields["age_gender_model"].annotation))
+    assert offered - {UPSTREAM_AGE_GENDER} == {m.id for m in MANIFEST.models if m.role == "age_gender"}
+    with pytest.raises(ModelFileError, match=r"vision.age_gender_model: 'emotion' is a emotion model, not age_gender"):
+        VisionPipeline(PipelineOptions(age_gender_model="emotion"))
+    with VisionPipeline(PipelineOptions(emotion=False)) as upstream:
+        assert set(upstream.model_ids) == {"detect", "landmarks", "age", "gender"}
+    with VisionPipeline(PipelineOptions(emotion=False, age_gender_model="age_gender_kiosk")) as own:
+        assert own.model_ids["age_gender"] == "age_gender_kiosk" and "age" not in own.model_ids
+        assert "age_gender_kiosk" in own.model_versions
+        grey = np.full((64, 64, 3), 128, np.uint8)
+        age, (female, male) = own.age_gender.estimate(grey)
+        assert 0 <= age <= 100 and abs(female + male - 1) < 1e-6
+    with VisionPipeline(PipelineOptions(emotion=False, age=False, age_gender_model="age_gender_kiosk")) as gender_only:
+        assert gender_only.age_gender is not None and gender_only.age is None
 
 
 def test_verify_cli_reports_the_bad_file_and_fails(tmp_path):

@@ -90,3 +90,37 @@ def test_the_summaries_of_the_scene_leak_nothing(store_scene, k, period):
     published = sum(z["visits"] or 0 for m in msgs for z in m["zones"])
     assert published > 0  # something is published at all
     assert attack_summaries(msgs) == []
+
+
+def test_the_truths_occlusion_model_is_what_render_draws():
+    """The truth calls a face hidden by what is drawn over it: its model of a person (face patch or
+    head, neck, torso) must cover the pixels that drawing a person changes, and a face two-thirds
+    behind a nearer face is not 'shown' (before, only its centre was tested against a head 25%
+    narrower than the one drawn)."""
+    import numpy as np
+
+    from kiosk.testing.scenario import _face_patch, _paste
+    from kiosk.testing.store_scene import Shopper, _covers, _draw_person, faces_at
+
+    size, s, cx, cy = SceneSize(640, 480), 150, 320.0, 200.0
+    person = Shopper(1, "visit", "x.jpg", 30, "female", s, cy / 480, (10, 200, 30), (200, 200, 200))
+    for state in ("face", "back", "side"):
+        frame = np.zeros((480, 640, 3), np.uint8)
+        _draw_person(frame, cx, cy, s, person, state)
+        if state == "face":
+            _paste(frame, *_face_patch(np.full((200, 200, 3), 255, np.uint8), s), cx, cy)
+        drawn = frame.max(axis=2) > 127  # the patch's feathered mask at its half level
+        ys, xs = np.mgrid[int(cy - 0.8 * s) : 480 : 2, int(cx - s) : int(cx + s) : 2]  # around the person
+        model = np.array([[_covers(cx, cy, s, state, x, y) for x, y in zip(rx, ry)] for rx, ry in zip(xs, ys)])
+        agree = (model == drawn[ys, xs]).mean()
+        assert agree >= 0.98, (state, agree)
+
+    near = Shopper(2, "visit", "y.jpg", 30, "male", 180, 182 / 480, (0, 90, 0), (30, 30, 30))
+    far = Shopper(3, "visit", "z.jpg", 45, "female", 62, 164 / 480, (200, 0, 0), (200, 200, 0))
+    from kiosk.testing.store_scene import Move
+
+    near.moves = [Move(0.0, 10.0, 320 / 640, 320 / 640)]
+    for x_far, shown in ((230, False), (185, True)):  # 2/3 behind the nearer face; a quarter behind it
+        far.moves = [Move(0.0, 10.0, x_far / 640, x_far / 640)]
+        seen = {f.id: f.shown for f in faces_at([near, far], [], 1.0, size)}
+        assert seen == {2: True, 3: shown}, (x_far, seen)

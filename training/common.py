@@ -187,3 +187,115 @@ def plot_confusion(matrix: np.ndarray, labels: Sequence[str], path: Path, title:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def add_run_arguments(ap, *, epochs: int, batch: int, seed: int, widths: str, lr: float, patience: int) -> None:
+    """The options every training command has (their defaults are the command's)."""
+    ap.add_argument("--epochs", type=int, default=epochs)
+    ap.add_argument("--batch", type=int, default=batch)
+    ap.add_argument("--seed", type=int, default=seed)
+    ap.add_argument("--widths", default=widths, help="channels per stage (comma separated)")
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--patience", type=int, default=patience)
+    ap.add_argument("--limit", type=int, default=0, help="train on the first N examples only (a smoke test)")
+
+
+RUN_SETTINGS = ("epochs", "batch", "seed", "widths", "lr", "patience", "limit")
+
+
+def claim_run(out: Path, args) -> dict:
+    """The run folder's settings: written for a new run; a folder holding another run's is refused
+    (resuming needs the same settings), with what to do."""
+    settings = {k: getattr(args, k) for k in RUN_SETTINGS}
+    saved = out / "settings.json"
+    if saved.exists() and json.loads(saved.read_text()) != settings:
+        raise SystemExit(
+            f"{out} holds a run with other settings ({saved.read_text().strip()}): "
+            f"delete the folder (cached inputs such as chips-*.npz may stay) to start again, "
+            f"or run with those settings to resume it"
+        )
+    saved.write_text(json.dumps(settings))
+    return settings
+
+
+def adamw_cosine(lr: float, steps_per_epoch: int, epochs: int):
+    """AdamW (weight decay 1e-4) on a cosine schedule with a warm-up of two epochs (at most 10%)."""
+    import keras
+
+    steps = steps_per_epoch * epochs
+    warmup = min(steps_per_epoch * 2, steps // 10)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        lr / 20, decay_steps=steps - warmup, warmup_target=lr, warmup_steps=warmup, alpha=0.01
+    )
+    return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4)
+
+
+def epoch_batches(n: int, batch: int, seed: int, make_batch):
+    """Shuffled batches of ``n`` examples, ``make_batch(indices, rng)`` building each; the order and
+    the rng depend on (seed, epoch, batch) only, so a resumed run sees what it would have seen.
+    Returns the dataset and the callback that tells it the epoch."""
+    import math
+
+    import keras
+
+    class Batches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self._order = np.arange(n)
+
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = epoch
+            self._order = np.random.default_rng([seed, epoch]).permutation(n)
+
+        def __len__(self) -> int:
+            return math.ceil(n / batch)
+
+        def __getitem__(self, i: int):
+            idx = self._order[i * batch : (i + 1) * batch]
+            return make_batch(idx, np.random.default_rng([seed, self.epoch, i]))
+
+    data = Batches()
+
+    class EpochSetter(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            data.set_epoch(epoch)
+
+    return data, EpochSetter()
+
+
+def vgg_features(inp, widths: Sequence[int], dropout: float):
+    """The small VGG-style trunk both models use: 3x3 convolutions, batch norm, ReLU, the first at
+    stride 2, max-pool between stages, global average pool, dropout."""
+    from keras import layers
+
+    def conv(x, ch, stride=1):
+        x = layers.Conv2D(ch, 3, strides=stride, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
+        x = layers.BatchNormalization()(x)
+        return layers.ReLU()(x)
+
+    x = conv(inp, widths[0], stride=2)
+    for i, w in enumerate(widths):
+        x = conv(x, w)
+        if i:
+            x = conv(x, w)
+        if i < len(widths) - 1:
+            x = layers.MaxPooling2D()(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    return layers.Dropout(dropout)(x)
+
+
+def load_trained_run(name: str, description: str, argv: list[str] | None):
+    """For a converter: the run folder (``--run``, default ``.cache/training/<name>``), its settings
+    and its best model (uncompiled: the device model needs no loss)."""
+    import argparse
+
+    import keras
+
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--run", type=Path, default=PROJECT / ".cache" / "training" / name)
+    run: Path = ap.parse_args(argv).run
+    if not (run / "best.keras").exists():
+        raise SystemExit(f"{run / 'best.keras'} is absent: train first (python -m training.{name})")
+    settings = json.loads((run / "settings.json").read_text())
+    return run, settings, keras.models.load_model(run / "best.keras", compile=False)

@@ -25,7 +25,6 @@ pipeline's 48 -> 64 resize of a FER crop, ``kiosk.vision.classifiers.emotion_inp
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -35,7 +34,18 @@ import numpy as np
 
 from converters.common import data_dir
 from kiosk.vision.classifiers import emotion_input
-from training.common import read_history, resumable_fit, run_dir, seed_everything, stratified_split
+from training.common import (
+    adamw_cosine,
+    add_run_arguments,
+    claim_run,
+    epoch_batches,
+    read_history,
+    resumable_fit,
+    run_dir,
+    seed_everything,
+    stratified_split,
+    vgg_features,
+)
 
 NAME = "emotion"
 SIZE = 64
@@ -93,33 +103,11 @@ def make_dataset(imgs: np.ndarray, labels: np.ndarray, batch: int, seed: int):
     """Augmented, shuffled batches; the permutation and the transforms depend on (seed, epoch) only."""
     import keras
 
-    class Batches(keras.utils.PyDataset):
-        def __init__(self) -> None:
-            super().__init__(workers=1, use_multiprocessing=False)
-            self.epoch = 0
-            self._order = np.arange(len(imgs))
+    def make_batch(idx, rng):
+        x = np.stack([augment(imgs[j], rng) for j in idx])[..., None]
+        return x, keras.utils.to_categorical(labels[idx], 7)
 
-        def set_epoch(self, epoch: int) -> None:
-            self.epoch = epoch
-            self._order = np.random.default_rng([seed, epoch]).permutation(len(imgs))
-
-        def __len__(self) -> int:
-            return math.ceil(len(imgs) / batch)
-
-        def __getitem__(self, i: int):
-            idx = self._order[i * batch : (i + 1) * batch]
-            rng = np.random.default_rng([seed, self.epoch, i])
-            x = np.stack([augment(imgs[j], rng) for j in idx])[..., None]
-            y = keras.utils.to_categorical(labels[idx], 7)
-            return x, y
-
-    data = Batches()
-
-    class EpochSetter(keras.callbacks.Callback):
-        def on_epoch_begin(self, epoch, logs=None):
-            data.set_epoch(epoch)
-
-    return data, EpochSetter()
+    return epoch_batches(len(imgs), batch, seed, make_batch)
 
 
 def build_model(widths: tuple[int, ...], dropout: float = 0.4):
@@ -127,22 +115,7 @@ def build_model(widths: tuple[int, ...], dropout: float = 0.4):
     from keras import layers
 
     inp = keras.Input((SIZE, SIZE, 1), name="face")
-
-    def conv(x, ch, stride=1):
-        x = layers.Conv2D(ch, 3, strides=stride, padding="same", use_bias=False, kernel_initializer="he_normal")(x)
-        x = layers.BatchNormalization()(x)
-        return layers.ReLU()(x)
-
-    x = conv(inp, widths[0], stride=2)  # 64 -> 32
-    for i, w in enumerate(widths):
-        x = conv(x, w)
-        if i:
-            x = conv(x, w)
-        if i < len(widths) - 1:
-            x = layers.MaxPooling2D()(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(dropout)(x)
-    out = layers.Dense(7, activation="softmax", name="emotion")(x)
+    out = layers.Dense(7, activation="softmax", name="emotion")(vgg_features(inp, widths, dropout))
     return keras.Model(inp, out, name="kiosk_emotion")
 
 
@@ -155,27 +128,14 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--epochs", type=int, default=30)
-    ap.add_argument("--batch", type=int, default=128)
-    ap.add_argument("--seed", type=int, default=13)
-    ap.add_argument("--widths", default="32,48,96,192", help="channels per stage (comma separated)")
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--patience", type=int, default=12)
-    ap.add_argument("--limit", type=int, default=0, help="train on the first N crops only (a smoke test)")
+    add_run_arguments(ap, epochs=30, batch=128, seed=13, widths="32,48,96,192", lr=2e-3, patience=12)
     args = ap.parse_args(argv)
     widths = tuple(int(v) for v in args.widths.split(","))
 
     import keras
 
     out = run_dir(NAME)
-    settings = {k: getattr(args, k) for k in ("epochs", "batch", "seed", "widths", "lr", "patience", "limit")}
-    saved = out / "settings.json"
-    if saved.exists() and json.loads(saved.read_text()) != settings:
-        raise SystemExit(
-            f"{out} holds a run with other settings ({saved.read_text().strip()}): "
-            f"delete the folder to start again, or run with those settings to resume it"
-        )
-    saved.write_text(json.dumps(settings))
+    claim_run(out, args)
     seed_everything(args.seed)
 
     t0 = time.monotonic()
@@ -191,13 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     model = build_model(widths)
-    steps = len(train_data) * args.epochs
-    warmup = min(len(train_data) * 2, steps // 10)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        args.lr / 20, decay_steps=steps - warmup, warmup_target=args.lr, warmup_steps=warmup, alpha=0.01
-    )
     model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=schedule, weight_decay=1e-4),
+        optimizer=adamw_cosine(args.lr, len(train_data), args.epochs),
         loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1),
         metrics=["accuracy"],
     )

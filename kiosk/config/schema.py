@@ -72,6 +72,12 @@ class VisionConfig(Section):
     )
     age: bool = Field(True, description="Estimate age (needs the face mesh).")
     gender: bool = Field(True, description="Estimate gender (needs the face mesh).")
+    age_gender_model: Literal["dlib", "age_gender_kiosk"] = Field(
+        "dlib",
+        description="The age and gender models: dlib (the upstream dlib-models pair, manifest ids age and gender) or "
+        "age_gender_kiosk (one two-head model trained by the project, training/age_gender.py; figures in "
+        "models/reports/age_gender_kiosk.md).",
+    )
     min_presence: float = Field(
         0.5, ge=0, le=1, description="Face-mesh presence below which age and gender are not inferred."
     )

@@ -36,7 +36,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 log = logging.getLogger("kiosk.metrics")
 
-STAGES = ("detect", "landmarks", "emotion", "age", "gender", "frame")
+STAGES = ("detect", "landmarks", "emotion", "age", "gender", "age_gender", "frame")
 # seconds: a Pi 4 runs the detector in about 10-20 ms, a whole frame with 5 faces in about 50-100 ms
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5)
 CAMERA_STATES = ("starting", "online", "offline", "ended")

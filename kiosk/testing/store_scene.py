@@ -28,11 +28,13 @@ tracker or the detector (a scene shaped by the code it tests cannot find that co
   so two people at one spot may look alike below the face.
 
 Ground truth (times are video seconds): a person is present from the first to the last frame in
-which their face is shown to the camera: frontal, with its centre inside the frame and not covered
-by a nearer person or a cage (at least about half of it visible: a face cut by the frame's edge or
-half behind someone's head is still a face in view, the rule an annotator would use; before
-2026-12-02 a face had to be whole inside the frame, which left out shoppers standing at the frame's
-edge that any detector finds); turned away or hidden in between counts as present (a look-away is part of the visit, so is its time). A person who walks
+which their face is shown to the camera: frontal, with at least half of its core (eyes, nose and
+mouth) inside the frame and not behind what is drawn over it: a nearer person's face, head, neck or
+torso, or a cage (a face cut by the frame's edge or half behind someone's head is still a face in
+view, the rule an annotator would use; before 2026-12-02 a face had to be whole inside the frame,
+which left out shoppers standing at the frame's edge that any detector finds; before 2026-12-03 only
+the face's centre was tested, against a nearer face 25% narrower than the one drawn, so a face
+two-thirds behind a neighbour's counted as seen); turned away or hidden in between counts as present (a look-away is part of the visit, so is its time). A person who walks
 off turned away is gone when the camera last saw the face: nothing in the image says more.
 Attention is the time the face is shown and not hidden. The zone is the one holding the face
 centre for most of the present time. A shopper scripted to stop whose face was shown for less than
@@ -276,10 +278,43 @@ def _draw_person(frame: np.ndarray, cx: float, cy: float, s: int, p: Shopper, st
         cv2.ellipse(frame, (int(cx + s * 0.05), int(cy)), (int(s * 0.06), int(s * 0.1)), 0, 0, 360, (110, 140, 190), -1)
 
 
-def _covers(cx: float, cy: float, s: float, px: float, py: float) -> bool:
-    head = abs(px - cx) <= 0.45 * s and abs(py - cy) <= 0.5 * s
-    torso = abs(px - cx) <= 0.85 * s and py >= cy + 0.58 * s
-    return head or torso
+def _in_ellipse(px: float, py: float, cx: float, cy: float, ax: float, ay: float) -> bool:
+    return ((px - cx) / ax) ** 2 + ((py - cy) / ay) ** 2 <= 1.0
+
+
+def _covers(cx: float, cy: float, s: float, state: str, px: float, py: float) -> bool:
+    """Whether what :func:`render` draws for a person at (cx, cy), face size s, covers point (px, py):
+    the face patch (``_face_patch``: the crop padded 12% each side, its feathered mask an ellipse of
+    0.47 x 0.5 of the patch), or the back or side of the head; the neck; the torso."""
+    if state == "face":
+        head = _in_ellipse(px, py, cx, cy, 0.583 * s, 0.62 * s)
+    else:
+        head = _in_ellipse(px, py, cx, cy - 0.05 * s, 0.42 * s, 0.5 * s)
+    neck = abs(px - cx) <= 0.16 * s and cy + 0.3 * s <= py <= cy + 0.62 * s
+    shoulders = py >= cy + 0.83 * s or _in_ellipse(px, py, cx, cy + 0.83 * s, 0.85 * s, 0.32 * s)
+    return head or neck or (abs(px - cx) <= 0.85 * s and shoulders)
+
+
+# A face counts as shown when at least half of its core (eyes, nose and mouth: the central 0.8 x 0.8
+# of the face square, sampled on a 5 x 5 grid) is in the frame and not behind anything drawn over it.
+TRUTH_VERSION = 2  # bumped when the truth's rules change: a cached scene's truth is then written again
+_CORE = [(gx * 0.2, gy * 0.2) for gx in range(-2, 3) for gy in range(-2, 3)]
+MAX_HIDDEN_SHARE = 0.5
+
+
+def _hidden_share(
+    x: float, y: float, s: int, above: list[tuple[float, float, int, str]], cages: list, size: SceneSize
+) -> float:
+    hidden = 0
+    for gx, gy in _CORE:
+        px, py = x + gx * s, y + gy * s
+        if not (0 <= px < size.width and 0 <= py < size.height):
+            hidden += 1
+        elif any(x0 <= px <= x1 and y0 <= py <= y1 for x0, y0, x1, y1 in cages) or any(
+            _covers(ox, oy, os_, st, px, py) for ox, oy, os_, st in above
+        ):
+            hidden += 1
+    return hidden / len(_CORE)
 
 
 def _placed(people: list[Shopper], t: float, size: SceneSize) -> list[tuple[Shopper, float, float, str]]:
@@ -348,7 +383,7 @@ class FaceInView:
     x: float  # face centre, pixels
     y: float
     size: int  # face square side, pixels
-    shown: bool  # frontal, whole inside the frame and not hidden: a face the camera can see
+    shown: bool  # frontal, at least half of its core in the frame and not hidden: a face the camera can see
 
 
 def faces_at(people: list[Shopper], cages: list[Cage], t: float, size: SceneSize) -> list[FaceInView]:
@@ -357,12 +392,11 @@ def faces_at(people: list[Shopper], cages: list[Cage], t: float, size: SceneSize
     boxes = _cages_at(cages, t, size)
     out = []
     for k, (p, x, y, state) in enumerate(placed):
-        s = p.size
-        inside = 0 <= x < size.width and 0 <= y < size.height  # at least half of the face in the frame
-        hidden = any(x0 <= x <= x1 and y0 <= y <= y1 for x0, y0, x1, y1 in boxes) or any(
-            _covers(ox, oy, o.size, x, y) for o, ox, oy, _ in placed[k + 1 :] if o.size > s
-        )
-        out.append(FaceInView(p.id, x, y, s, state == "face" and inside and not hidden))
+        shown = False
+        if state == "face":
+            above = [(ox, oy, o.size, st) for o, ox, oy, st in placed[k + 1 :]]  # drawn after: on top
+            shown = _hidden_share(x, y, p.size, above, boxes, size) < MAX_HIDDEN_SHARE
+        out.append(FaceInView(p.id, x, y, p.size, shown))
     return out
 
 
@@ -441,6 +475,7 @@ def generate_store(
                 "duration": duration,
                 "seed": seed,
                 "people_asked": people,
+                "truth_version": TRUTH_VERSION,
                 "config": config_for_store_scene(),
                 "people": truth(script, cages, duration, size),
                 "script": [asdict(p) for p in script],

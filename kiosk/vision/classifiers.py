@@ -151,3 +151,41 @@ class GenderClassifier:
     def classify(self, chip32_rgb: np.ndarray) -> tuple[float, float]:
         probs = _run_on_chip(self._model, self._table, chip32_rgb)
         return float(probs[0]), float(probs[1])
+
+
+# --- the project's own two-head age and gender model (training/age_gender.py) -----------------
+
+KIOSK_AGE_BINS = 101  # years 0, 1, ..., 100
+_KIOSK_YEARS = np.arange(KIOSK_AGE_BINS, dtype=np.float64)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    e = np.exp(logits.astype(np.float64) - logits.max())
+    return e / e.sum()
+
+
+class AgeGenderEstimator:
+    """Age in years and (p_female, p_male) from one run on the 64 px RGB dlib chip (the age
+    model's chip and input scaling): the model's outputs are logits (101 years, 2 genders); the
+    softmax is taken here in float, so int8 keeps the small probabilities the expectation needs."""
+
+    def __init__(self, model: TFLiteModel) -> None:
+        self._model = model
+        self._table = _chip_table(model)
+        sizes = [int(np.prod(spec.shape)) for spec in model.outputs]
+        if sorted(sizes) != [2, KIOSK_AGE_BINS]:
+            raise ValueError(
+                f"{model.path.name}: outputs of {sizes} values, expected {KIOSK_AGE_BINS} (age) and 2 (gender)"
+            )
+        self._age_out = sizes.index(KIOSK_AGE_BINS)
+
+    def estimate(self, chip64_rgb: np.ndarray) -> tuple[float, tuple[float, float]]:
+        pixels = cv2.LUT(chip64_rgb, self._table)
+
+        def fill(x: np.ndarray) -> None:
+            x[0] = pixels
+
+        outs = self._model.run_in_place(fill)
+        age_p = _softmax(outs[self._age_out].reshape(-1))
+        gender_p = _softmax(outs[1 - self._age_out].reshape(-1))
+        return float(age_p @ _KIOSK_YEARS), (float(gender_p[0]), float(gender_p[1]))

@@ -26,6 +26,7 @@ from kiosk.vision.classifiers import (
     CHIP_PADDING,
     GENDER_CHIP,
     AgeEstimator,
+    AgeGenderEstimator,
     EmotionClassifier,
     GenderClassifier,
     crop_square,
@@ -58,7 +59,12 @@ def detection_from_mesh(lm: FaceLandmarks) -> Detection:
 
 
 _ROLES = {"detect": "face_detection", "landmarks": "face_landmarks"}
-_OPTION = {"detect": "vision.detector.model", "emotion": "vision.emotion_model"}
+_OPTION = {
+    "detect": "vision.detector.model",
+    "emotion": "vision.emotion_model",
+    "age_gender": "vision.age_gender_model",
+}
+UPSTREAM_AGE_GENDER = "dlib"  # vision.age_gender_model's name for the two upstream models (ids age, gender)
 
 
 def _chosen_model(manifest: Manifest, stage: str, model_id: str) -> ModelSpec:
@@ -92,10 +98,13 @@ class VisionPipeline:
         wanted = {"detect": o.detector.model, "landmarks": "face_landmarks"}
         if o.emotion:
             wanted["emotion"] = o.emotion_model
-        if o.age:
-            wanted["age"] = "age"
-        if o.gender:
-            wanted["gender"] = "gender"
+        if o.age_gender_model != UPSTREAM_AGE_GENDER and (o.age or o.gender):
+            wanted["age_gender"] = o.age_gender_model  # one model, both heads
+        else:
+            if o.age:
+                wanted["age"] = "age"
+            if o.gender:
+                wanted["gender"] = "gender"
         if (o.age or o.gender) and not o.landmarks:
             raise ValueError("age and gender need the face mesh (landmarks) for alignment")
         specs = {stage: _chosen_model(manifest, stage, model_id) for stage, model_id in wanted.items()}
@@ -113,8 +122,9 @@ class VisionPipeline:
         self.detector = FaceDetector(self._models["detect"], o.detector)
         self.mesh = FaceMesh(self._models["landmarks"])
         self.emotion = EmotionClassifier(self._models["emotion"]) if o.emotion else None
-        self.age = AgeEstimator(self._models["age"]) if o.age else None
-        self.gender = GenderClassifier(self._models["gender"]) if o.gender else None
+        self.age = AgeEstimator(self._models["age"]) if "age" in self._models else None
+        self.gender = GenderClassifier(self._models["gender"]) if "gender" in self._models else None
+        self.age_gender = AgeGenderEstimator(self._models["age_gender"]) if "age_gender" in self._models else None
         # told each model stage's wall time (stage, seconds) when set: the daemon's latency metrics
         self.stage_timer: Callable[[str, float], None] | None = None
 
@@ -211,7 +221,7 @@ class VisionPipeline:
         if landmarks is not None and landmarks.presence >= self.options.min_presence:
             pts = np.asarray(landmarks.alignment_points)
             # RGB chips, cut from the RGBA frame (per channel, so the same pixels as from BGR)
-            if self.age is not None:
+            if self.age is not None or self.age_gender is not None:
                 chip64 = face_chip(vf.rgba, pts, AGE_CHIP, CHIP_PADDING)
             if self.gender is not None:
                 chip32 = face_chip(vf.rgba, pts, GENDER_CHIP, CHIP_PADDING)
@@ -220,7 +230,12 @@ class VisionPipeline:
             started = time.perf_counter()
             emotion = self.emotion.classify(gray)
             self._timed("emotion", started)
-        if chip64 is not None:
+        if chip64 is not None and self.age_gender is not None:
+            started = time.perf_counter()
+            age, gender = self.age_gender.estimate(chip64)
+            self._timed("age_gender", started)
+            age, gender = (age if self.options.age else None), (gender if self.options.gender else None)
+        elif chip64 is not None:
             started = time.perf_counter()
             age = self.age.estimate(chip64)
             self._timed("age", started)

@@ -125,4 +125,5 @@ class PipelineOptions:
     emotion_model: str = default(VisionConfig, "emotion_model")  # manifest id of a model of role emotion
     age: bool = default(VisionConfig, "age")
     gender: bool = default(VisionConfig, "gender")
+    age_gender_model: str = default(VisionConfig, "age_gender_model")  # "dlib" or a manifest id of role age_gender
     min_presence: float = default(VisionConfig, "min_presence")  # face-mesh presence below this: no attributes
