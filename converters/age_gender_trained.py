@@ -25,7 +25,7 @@ import numpy as np
 
 from converters.age_gender import utk_chips
 from converters.common import MODELS, fail_if, file_fields, keras_full_int8, median_ms, update_manifest, write_model
-from kiosk.vision.classifiers import AgeEstimator, AgeGenderEstimator, GenderClassifier, age_gender_input
+from kiosk.vision.classifiers import AgeEstimator, AgeGenderEstimator, GenderClassifier, age_gender_input, softmax
 from kiosk.vision.runtime import TFLiteModel
 from training.age_gender import BANDS, HELD_OUT, age_band, band_names, load_chips, logits_model
 from training.common import (
@@ -45,11 +45,6 @@ MAX_MAE_INCREASE = 0.3  # years
 MIN_GENDER_AGREEMENT = 0.97
 MAX_GENDER_ACCURACY_DROP = 0.01
 REPORTS = MODELS / "reports"
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def keras_predictions(model, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

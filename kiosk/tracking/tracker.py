@@ -75,8 +75,12 @@ class TrackerOptions:
     size_jump_min_score: float = 0.7
     # A confirmed track missed this long is continued by a detection only if it also looks like
     # its person (appearance at least reacquire_similarity): in the second after a shopper turns
-    # away, the face that shows up at their place is often a newcomer passing over it.
-    recheck_after_s: float = 0.5
+    # away, the face that shows up at their place is often a newcomer passing over it. A walker
+    # crosses 3-7 of their own face widths a second, so within a quarter of a second a passer-by
+    # can be at the place; a frontal face the detector misses comes back within a frame or two
+    # (under 0.2 s at 15 fps), so those keep their track whatever the colours (a lighting step).
+    # (0.5 s before 2026-12-03: a newcomer walking in 0.4 s after a shopper turned aside took the track.)
+    recheck_after_s: float = 0.25
 
 
 @dataclass

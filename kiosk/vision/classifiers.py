@@ -121,13 +121,14 @@ def _chip_table(model: TFLiteModel) -> np.ndarray:
     return input_table(model.inputs[0], [(levels - mean) * np.float32(1.0 / 256.0) for mean in AGE_GENDER_MEAN])
 
 
-def _run_on_chip(model: TFLiteModel, table: np.ndarray, chip_rgb: np.ndarray) -> np.ndarray:
+def _run_on_chip(model: TFLiteModel, table: np.ndarray, chip_rgb: np.ndarray) -> list[np.ndarray]:
+    """Every output of one run on an RGB chip (through its look-up table), each flattened."""
     pixels = cv2.LUT(chip_rgb, table)
 
     def fill(x: np.ndarray) -> None:
         x[0] = pixels
 
-    return model.run_in_place(fill)[0].reshape(-1)
+    return [out.reshape(-1) for out in model.run_in_place(fill)]
 
 
 class AgeEstimator:
@@ -138,7 +139,7 @@ class AgeEstimator:
         self._table = _chip_table(model)
 
     def estimate(self, chip64_rgb: np.ndarray) -> float:
-        return float(_run_on_chip(self._model, self._table, chip64_rgb) @ AGE_WEIGHTS)
+        return float(_run_on_chip(self._model, self._table, chip64_rgb)[0] @ AGE_WEIGHTS)
 
 
 class GenderClassifier:
@@ -149,7 +150,7 @@ class GenderClassifier:
         self._table = _chip_table(model)
 
     def classify(self, chip32_rgb: np.ndarray) -> tuple[float, float]:
-        probs = _run_on_chip(self._model, self._table, chip32_rgb)
+        probs = _run_on_chip(self._model, self._table, chip32_rgb)[0]
         return float(probs[0]), float(probs[1])
 
 
@@ -159,9 +160,11 @@ KIOSK_AGE_BINS = 101  # years 0, 1, ..., 100
 _KIOSK_YEARS = np.arange(KIOSK_AGE_BINS, dtype=np.float64)
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits.astype(np.float64) - logits.max())
-    return e / e.sum()
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis, in float64 (one face's logits, or a batch of them)."""
+    z = logits.astype(np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
 
 
 class AgeGenderEstimator:
@@ -180,12 +183,7 @@ class AgeGenderEstimator:
         self._age_out = sizes.index(KIOSK_AGE_BINS)
 
     def estimate(self, chip64_rgb: np.ndarray) -> tuple[float, tuple[float, float]]:
-        pixels = cv2.LUT(chip64_rgb, self._table)
-
-        def fill(x: np.ndarray) -> None:
-            x[0] = pixels
-
-        outs = self._model.run_in_place(fill)
-        age_p = _softmax(outs[self._age_out].reshape(-1))
-        gender_p = _softmax(outs[1 - self._age_out].reshape(-1))
+        outs = _run_on_chip(self._model, self._table, chip64_rgb)
+        age_p = softmax(outs[self._age_out])
+        gender_p = softmax(outs[1 - self._age_out])
         return float(age_p @ _KIOSK_YEARS), (float(gender_p[0]), float(gender_p[1]))
