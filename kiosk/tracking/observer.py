@@ -55,6 +55,11 @@ class ObserverOptions:
     max_age_samples: int = 15  # age estimates kept per track for the median
     weak_score: float = 0.3  # detections between this and the detection threshold only continue tracks
     follow_with_mesh: bool = default(TrackingConfig, "follow_with_mesh")  # a missed known face: the mesh where it was
+    # A confirmed track missed for probe_lost_s is looked for with the face mesh at the place it was
+    # last seen, once every probe_lost_s while it is missed or waiting: a face the detector does not
+    # find again after a passer-by has crossed it (a small face, glasses, a striped shelf behind) is
+    # followed again. Only a face that looks like the track's person continues it.
+    probe_lost_s: float = 0.5
     search_tiles: int = default(TrackingConfig, "search_tiles")  # n > 1: also an n x n grid of tiles, one at a time
     search_tile_every: int = default(TrackingConfig, "search_tile_every")  # one tile every this many detector frames
     whole_frame_every: int = default(TrackingConfig, "whole_frame_every")  # the whole frame every this many
@@ -206,6 +211,7 @@ class FaceObserver:
         self._vacancy: dict[int, tuple[float, int, bool]] = {}
         # seen track id -> (last check, the place's likeness to the empty scene at the last checks)
         self._seen_empty: dict[int, tuple[float, deque[float]]] = {}
+        self._probe_t: dict[int, float] = {}  # lost track id -> when its place was last probed
         self._frame_index = -1
         self._frame_size: tuple[int, int] | None = None
 
@@ -232,6 +238,7 @@ class FaceObserver:
             else:
                 weak.append(det)
         followed, meshes = self._follow(vf, t, kept, weak, w, h)
+        probed = self._probe(vf, t, kept, weak, followed, meshes, w, h)
         update = self.tracker.update(
             t,
             kept,
@@ -239,6 +246,7 @@ class FaceObserver:
             weak,
             [clothing_cue(bgr, d) for d in weak],
             followed=followed,
+            probed=probed,
             frame_size=(w, h),
             appearance=lambda d: appearance(bgr, d),
             **self._waiting_places(bgr, t),
@@ -392,6 +400,60 @@ class FaceObserver:
             followed[tr.id] = (det, clothing_cue(vf.bgr, det))
             meshes[id(det)] = lm
         return followed, meshes
+
+    def _probe(
+        self,
+        vf: VisionFrame,
+        t: float,
+        strong: list[Detection],
+        weak: list[Detection],
+        followed: dict[int, tuple[Detection, np.ndarray | None]],
+        meshes: dict[int, FaceLandmarks],
+        w: int,
+        h: int,
+    ) -> dict[int, tuple[Detection, np.ndarray | None]]:
+        """The face mesh where each confirmed track that the detector and the mesh have lost was
+        last seen, once every probe_lost_s: a face there that looks like the track's person
+        (appearance at least the tracker's reacquire_similarity) continues it."""
+        probed: dict[int, tuple[Detection, np.ndarray | None]] = {}
+        o = self.options
+        live = {tr.id for tr in self.tracker.tracks}
+        for gone in set(self._probe_t) - live:
+            del self._probe_t[gone]
+        if not o.follow_with_mesh or o.probe_lost_s <= 0:
+            return probed
+        similar = self.tracker.options.reacquire_similarity
+        others = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in strong + weak]
+        others += [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d, _ in followed.values()]
+        seen = [tr for tr in self.tracker.tracks if tr.detection is not None and tr.id not in followed]
+        others += [corners(tr.box.tolist()) for tr in seen]
+        for tr in self.tracker.tracks:
+            last = tr.last_face
+            if tr.detection is not None or last is None or tr.appearance is None or not self.tracker.confirmed(tr):
+                continue
+            if t - max(tr.last_seen, self._probe_t.get(tr.id, float("-inf"))) < o.probe_lost_s - 1e-6:
+                continue
+            self._probe_t[tr.id] = t
+            place = corners(tr.box.tolist())
+            if any(box_iou(place, b) >= 0.2 for b in others):
+                continue  # somebody is at the place now: the detector's faces go to the tracker
+            cx, cy = tr.box[:2].tolist()
+            got = self.pipeline.follow(vf, last, (cx - last.box.center[0], cy - last.box.center[1]))
+            if got is None:
+                continue
+            det, lm = got
+            b = det.box
+            ratio = b.width / max(float(tr.box[2]), 1.0)
+            if self.zones.excluded(b.center[0] / w, b.center[1] / h) or not 0.7 <= ratio <= 1.4:
+                continue
+            if any(box_iou((b.x0, b.y0, b.x1, b.y1), o_) >= 0.2 for o_ in others):
+                continue
+            look = appearance(vf.bgr, det)
+            if look is None or appearance_similarity(look, tr.appearance) < similar:
+                continue  # a face at the place, but not this person's: somebody who took the spot
+            probed[tr.id] = (det, clothing_cue(vf.bgr, det))
+            meshes[id(det)] = lm
+        return probed
 
     def finish(self) -> tuple[FinishedTrack, ...]:
         """End every open track (shutdown, end of a clip)."""

@@ -59,7 +59,13 @@ class TrackerOptions:
     # the face where the back of the head was; its box may sit higher or lower, the place does not move)
     present_distance: float = 0.4
     edge_margin: float = 0.05  # lost with its box this close to a frame edge (box widths): left the frame
-    still_speed: float = 0.5  # box widths per second; faster than this when lost: walking on, not waiting
+    # Box widths per second over the last matches; faster than this when lost: walking on, not waiting.
+    # A shopper browsing walks at 0.5-1.4 m/s, 3-9 face widths a second (a face is about 0.15 m);
+    # the box of a small face that turns to the shelf drifts by a third of its width within the
+    # half second of the turn (up to 0.7 widths a second; 0.64 measured on a 40 px face), so 0.5
+    # (before 2026-12-04) let a turn-away end the visit. One who walks off slowly instead leaves
+    # their place empty, and the wait ends there at once (``vacant``).
+    still_speed: float = 1.5
     edge_still_speed: float = 0.2  # at the frame's edge, faster than this when lost: stepping out of view
     appearance_interval_s: float = 0.5  # a track's appearance is refreshed at most this often
     # A face's size changes little from one frame to the next (walking towards a shelf camera at
@@ -81,6 +87,16 @@ class TrackerOptions:
     # (under 0.2 s at 15 fps), so those keep their track whatever the colours (a lighting step).
     # (0.5 s before 2026-12-03: a newcomer walking in 0.4 s after a shopper turned aside took the track.)
     recheck_after_s: float = 0.25
+    # Within that quarter second, a detection further from where a standing track's face was last
+    # seen than max_jump box widths plus max_head_speed widths per second since then must look
+    # like its person too: a head moves at most about 0.3 m/s while its shopper stands (leaning to
+    # a product; a face is about 0.15 m wide: 2 widths a second, 0.13 between two frames at 15
+    # fps), the detector's box jitters by about a tenth of its width, while a passer-by walking in
+    # front of a standing shopper is 0.2-0.5 widths away from their face in the next frame (3-7
+    # widths a second) and used to take their track along.
+    max_jump: float = 0.1
+    max_head_speed: float = 2.0
+    turn_shift: float = 0.3  # a weak box (the side of a turning head) sits up to this much further off
 
 
 @dataclass
@@ -94,6 +110,7 @@ class Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))  # centre, pixels per second
     hits: int = 1
     detection: Detection | None = None  # the detection matched in the latest update, else None
+    last_face: Detection | None = None  # the latest whole face matched (not weak, not partly hidden)
     cue: np.ndarray | None = None  # running mean clothing colour (BGR, 0-1)
     last_cue: np.ndarray | None = None  # the latest detection's cue
     appearance: np.ndarray | None = None  # running colour histograms (clothing, hair); see appearance()
@@ -179,6 +196,7 @@ class Tracker:
         weak_cues: list[np.ndarray | None] | None = None,
         *,
         followed: dict[int, tuple[Detection, np.ndarray | None]] | None = None,
+        probed: dict[int, tuple[Detection, np.ndarray | None]] | None = None,
         frame_size: tuple[int, int] | None = None,
         appearance: AppearanceFn | None = None,
         vacant: frozenset[int] = frozenset(),
@@ -201,6 +219,8 @@ class Tracker:
         appearance histograms, and is called only when needed (bounded per track).
         ``followed`` (track id -> (detection, cue)) are faces found again without the detector,
         by the face mesh on each track's own predicted place: they continue that track only.
+        ``probed`` (the same form) are faces found by the mesh where a missed or waiting track was
+        last seen, and that look like its person: each continues (or ends the wait of) that track only.
         ``vacant`` names waiting tracks whose place shows the empty scene again: their person has
         left, and they end now (at their last sighting, so the wait is not counted). ``present``
         names waiting tracks whose place still shows their person (turned away there): a face
@@ -213,10 +233,20 @@ class Tracker:
         dets = [(d, _cxcywh(d), c) for d, c in zip(detections, cues)]
         used_t: set[int] = set()
         used_d: set[int] = set()
+        reacquired_by_probe: list[int] = []
         for ti, tr in enumerate(self._tracks):
             if followed and tr.id in followed and not tr.waiting:
                 det, cue = followed[tr.id]
                 used_t.add(ti)
+                self._match(tr, det, _cxcywh(det), cue, t)
+            elif probed and tr.id in probed and tr.detection is None and self.confirmed(tr):
+                det, cue = probed[tr.id]
+                used_t.add(ti)
+                if tr.waiting:
+                    tr.waiting = False
+                    tr.reacquired += 1
+                    reacquired_by_probe.append(tr.id)
+                tr.velocity = np.zeros(2)
                 self._match(tr, det, _cxcywh(det), cue, t)
         seen_last = [ti for ti, tr in enumerate(self._tracks) if tr.detection is not None]
         missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None and not tr.waiting]
@@ -249,13 +279,13 @@ class Tracker:
             lambda ti, wi: self._match(self._tracks[ti], *weak_dets[wi], t, weak=True),
             # a track missed for a while is continued by a weak face only if it looks like its person:
             # its prediction may have coasted onto somebody standing in its way
-            allow=lambda ti, wi: self._looks_like(self._tracks[ti], weak_dets[wi][0], t, appearance),
+            allow=lambda ti, wi: self._looks_like(self._tracks[ti], weak_dets[wi][0], t, appearance, strong=False),
             strong=False,
         )
         for ti, tr in enumerate(self._tracks):
             if ti not in used_t:
                 tr.detection = None
-        reacquired = self._reacquire(t, dets, used_d, appearance)
+        reacquired = tuple(reacquired_by_probe) + self._reacquire(t, dets, used_d, appearance)
         for di, (det, box, cue) in enumerate(dets):
             if di not in used_d:
                 self._tracks.append(
@@ -310,6 +340,16 @@ class Tracker:
         (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
         return math.hypot(x1 - x0, y1 - y0) / (t1 - t0) / max(float(tr.box[2]), 1.0)
 
+    def _standing(self, tr: Track, window_s: float = 2.0) -> bool:
+        """Seen standing over its last two seconds of matches (at least half a second of them): a
+        face that has only just come into view, or walks, is not."""
+        recent = [p for p in tr.trail if p[0] >= tr.last_seen - window_s]
+        return (
+            len(recent) >= 2
+            and recent[-1][0] - recent[0][0] >= 0.5
+            and self._recent_speed(tr, window_s) <= self.options.still_speed
+        )
+
     def _reacquire(
         self, t: float, dets: list[tuple], used_d: set[int], appearance: AppearanceFn | None
     ) -> tuple[int, ...]:
@@ -351,14 +391,27 @@ class Tracker:
         o = self.options
         return o.max_size_jump * (1.0 + o.max_size_growth_per_s * max(0.0, t - tr.last_seen)) * float(tr.box[2])
 
-    def _looks_like(self, tr: Track, det: Detection, t: float, appearance: AppearanceFn | None) -> bool:
-        """Whether a detection may continue a confirmed track missed for recheck_after_s or more:
-        it must look like the track's person (a newcomer passing over the place of a shopper who
-        just turned away must not take their track over). True when there is nothing to compare."""
+    def _looks_like(
+        self, tr: Track, det: Detection, t: float, appearance: AppearanceFn | None, strong: bool = True
+    ) -> bool:
+        """Whether a detection may continue a confirmed track: one missed for recheck_after_s or
+        more, or one standing whose face the detection would move further than a head moves in
+        that time, must look like the track's person (a newcomer passing over the place of a shopper who just turned
+        away, or walking in front of one, must not take their track over). True when there is
+        nothing to compare."""
         o = self.options
-        if appearance is None or tr.appearance is None or t - tr.last_seen < o.recheck_after_s:
+        if appearance is None or tr.appearance is None or not self.confirmed(tr):
             return True
-        if not self.confirmed(tr) or det.box.width < o.partial_ratio * tr.box[2]:
+        lost_for = t - tr.last_seen
+        if lost_for < o.recheck_after_s:
+            if not self._standing(tr):
+                return True  # a walker, or a face only just in view: where its walk takes it
+            cx, cy = det.box.center
+            shift = math.hypot(cx - float(tr.box[0]), cy - float(tr.box[1])) / max(float(tr.box[2]), 1.0)
+            turn = 0.0 if strong else o.turn_shift
+            if shift <= o.max_jump + turn + o.max_head_speed * lost_for:
+                return True  # where the face was a moment ago: the same face, whatever the colours
+        if det.box.width < o.partial_ratio * tr.box[2]:
             return True  # a partly hidden face shows someone else's clothes below it
         look = appearance(det)
         return look is None or appearance_similarity(look, tr.appearance) >= o.reacquire_similarity
@@ -556,6 +609,7 @@ class Tracker:
         tr.last_seen = t
         tr.hits += 1
         tr.detection = det
+        tr.last_face = det
 
     def confirmed(self, tr: Track) -> bool:
         return tr.hits >= self.options.min_hits
