@@ -381,22 +381,13 @@ class FaceObserver:
             if got is None:
                 continue
             det, lm = got
-            b = det.box
-            mine = (b.x0, b.y0, b.x1, b.y1)
-            ratio = b.width / max(place[2] - place[0], 1.0)
             # other faces: the other tracks' places, and detections not at this track's own place (a weak
             # one there, which cannot continue a young track, is this face)
             others = [box for tid, box in predicted.items() if tid != tr.id] + [
                 b for b in boxes if box_iou(place, b) < self.tracker.options.iou_threshold
             ]
-            if (
-                self.zones.excluded(b.center[0] / w, b.center[1] / h)
-                or not 0.7 <= ratio <= 1.4
-                or any(box_iou(mine, o) >= 0.2 for o in others)
-            ):
-                # into an exclusion zone (never followed there), the mesh lost its hold, or it slid onto
-                # another face (someone passing in front): leave the track to the detector
-                continue
+            if not self._mesh_face_fits(det, float(tr.box[2]), others, w, h):
+                continue  # leave the track to the detector
             followed[tr.id] = (det, clothing_cue(vf.bgr, det))
             meshes[id(det)] = lm
         return followed, meshes
@@ -422,17 +413,23 @@ class FaceObserver:
             del self._probe_t[gone]
         if not o.follow_with_mesh or o.probe_lost_s <= 0:
             return probed
-        similar = self.tracker.options.reacquire_similarity
+        due = [
+            tr
+            for tr in self.tracker.tracks
+            if tr.detection is None
+            and tr.last_face is not None
+            and tr.appearance is not None
+            and self.tracker.confirmed(tr)
+            and t - max(tr.last_seen, self._probe_t.get(tr.id, float("-inf"))) >= o.probe_lost_s - 1e-6
+        ]
+        if not due:
+            return probed
         others = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in strong + weak]
         others += [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d, _ in followed.values()]
         seen = [tr for tr in self.tracker.tracks if tr.detection is not None and tr.id not in followed]
         others += [corners(tr.box.tolist()) for tr in seen]
-        for tr in self.tracker.tracks:
+        for tr in due:
             last = tr.last_face
-            if tr.detection is not None or last is None or tr.appearance is None or not self.tracker.confirmed(tr):
-                continue
-            if t - max(tr.last_seen, self._probe_t.get(tr.id, float("-inf"))) < o.probe_lost_s - 1e-6:
-                continue
             self._probe_t[tr.id] = t
             place = corners(tr.box.tolist())
             if any(box_iou(place, b) >= 0.2 for b in others):
@@ -442,18 +439,28 @@ class FaceObserver:
             if got is None:
                 continue
             det, lm = got
-            b = det.box
-            ratio = b.width / max(float(tr.box[2]), 1.0)
-            if self.zones.excluded(b.center[0] / w, b.center[1] / h) or not 0.7 <= ratio <= 1.4:
-                continue
-            if any(box_iou((b.x0, b.y0, b.x1, b.y1), o_) >= 0.2 for o_ in others):
+            if not self._mesh_face_fits(det, float(tr.box[2]), others, w, h):
                 continue
             look = appearance(vf.bgr, det)
-            if look is None or appearance_similarity(look, tr.appearance) < similar:
+            if look is None or appearance_similarity(look, tr.appearance) < self.tracker.options.reacquire_similarity:
                 continue  # a face at the place, but not this person's: somebody who took the spot
             probed[tr.id] = (det, clothing_cue(vf.bgr, det))
             meshes[id(det)] = lm
         return probed
+
+    def _mesh_face_fits(
+        self, det: Detection, width: float, others: list[tuple[float, float, float, float]], w: int, h: int
+    ) -> bool:
+        """Whether a face the mesh found at a track's place may continue it: not in an exclusion zone
+        (never followed there), about the track's width (the mesh kept its hold), and not on another
+        face (it slid onto someone passing in front)."""
+        b = det.box
+        mine = (b.x0, b.y0, b.x1, b.y1)
+        return (
+            not self.zones.excluded(b.center[0] / w, b.center[1] / h)
+            and 0.7 <= b.width / max(width, 1.0) <= 1.4
+            and not any(box_iou(mine, o) >= 0.2 for o in others)
+        )
 
     def finish(self) -> tuple[FinishedTrack, ...]:
         """End every open track (shutdown, end of a clip)."""

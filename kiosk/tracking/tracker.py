@@ -243,11 +243,8 @@ class Tracker:
                 det, cue = probed[tr.id]
                 used_t.add(ti)
                 if tr.waiting:
-                    tr.waiting = False
-                    tr.reacquired += 1
                     reacquired_by_probe.append(tr.id)
-                tr.velocity = np.zeros(2)
-                self._match(tr, det, _cxcywh(det), cue, t)
+                self._resume(tr, det, _cxcywh(det), cue, t)
         seen_last = [ti for ti, tr in enumerate(self._tracks) if tr.detection is not None]
         missed = [ti for ti, tr in enumerate(self._tracks) if tr.detection is None and not tr.waiting]
         for stage in (seen_last, missed):
@@ -378,12 +375,18 @@ class Tracker:
                 continue
             used_d.add(di)
             det, box, cue = dets[di]
-            tr.waiting = False
-            tr.reacquired += 1
-            tr.velocity = np.zeros(2)
-            self._match(tr, det, box, cue, t)
+            self._resume(tr, det, box, cue, t)
             done.append(tr.id)
         return tuple(done)
+
+    def _resume(self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float) -> None:
+        """Continue a track whose face was lost (missed or waiting) with a face found again at its
+        place: a wait ends (and counts as one more reacquisition); the person stood, so no velocity."""
+        if tr.waiting:
+            tr.waiting = False
+            tr.reacquired += 1
+        tr.velocity = np.zeros(2)
+        self._match(tr, det, box, cue, t)
 
     def _size_limit(self, tr: Track, t: float) -> float:
         """The widest a confident face (score >= size_jump_min_score) may be to continue ``tr`` at
@@ -396,9 +399,9 @@ class Tracker:
     ) -> bool:
         """Whether a detection may continue a confirmed track: one missed for recheck_after_s or
         more, or one standing whose face the detection would move further than a head moves in
-        that time, must look like the track's person (a newcomer passing over the place of a shopper who just turned
-        away, or walking in front of one, must not take their track over). True when there is
-        nothing to compare."""
+        that time, must look like the track's person (a newcomer passing over the place of a
+        shopper who just turned away, or walking in front of one, must not take their track over).
+        True when there is nothing to compare."""
         o = self.options
         if appearance is None or tr.appearance is None or not self.confirmed(tr):
             return True
