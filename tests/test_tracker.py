@@ -337,46 +337,64 @@ def test_a_small_face_whose_box_drifts_as_it_turns_to_the_shelf_waits():
     assert ended == [] and track.waiting
 
 
-def _walk_then_face(young_x: float, young_cue: np.ndarray) -> tuple[Tracker, int, list, list]:
+def _walk_then_face(
+    young_x: float, young_cue: np.ndarray, walker_look: np.ndarray | None = None, young_look: np.ndarray | None = None
+) -> tuple[Tracker, int, list, list]:
     """A walker (red clothes) at 4 face widths a second, lost mid-frame behind others at 0.9 s;
-    a face shows at ``young_x`` a second later and stays there. Returns the tracker, the walker's
-    track id, the tracks ended and the (young, into) pairs absorbed."""
+    a face shows at ``young_x`` a second later and stays there. ``*_look``: their appearance
+    histograms (none when not given). Returns the tracker, the walker's track id, the tracks
+    ended and the (young, into) pairs absorbed."""
     tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
     red = np.array([0.8, 0.1, 0.1])
+    looks: dict[int, np.ndarray | None] = {}
     for i in range(10):
-        tr.update(i * 0.1, [det(300 + 24 * i, 300, 60)], [red], frame_size=FRAME)
+        d = det(300 + 24 * i, 300, 60)
+        looks[id(d)] = walker_look
+        tr.update(i * 0.1, [d], [red], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
     (walker,) = tr.tracks
     ended, absorbed = [], []
     for t in np.arange(1.0, 1.9, 0.1):
-        ended += tr.update(float(t), [], frame_size=FRAME).ended
+        ended += tr.update(float(t), [], frame_size=FRAME, appearance=lambda d: None).ended
     for t in np.arange(1.9, 4.5, 0.1):
-        update = tr.update(float(t), [det(young_x, 302, 58)], [young_cue], frame_size=FRAME)
+        d = det(young_x, 302, 58)
+        looks[id(d)] = young_look
+        update = tr.update(float(t), [d], [young_cue], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
         ended += update.ended
         absorbed += update.absorbed
     return tr, walker.id, ended, absorbed
 
 
-def test_a_walker_lost_behind_others_who_shows_again_ahead_on_their_way_is_one_track():
+@pytest.mark.parametrize(
+    "cue, looks",
+    [
+        (np.array([0.78, 0.12, 0.1]), (None, None)),  # the clothes' colour seen again
+        # the clothes half hidden by those walked behind (another mean colour), the colour
+        # histograms of clothes and hair alike
+        (np.array([0.5, 0.3, 0.3]), (_look(7), _look(7))),
+    ],
+)
+def test_a_walker_lost_behind_others_who_shows_again_ahead_on_their_way_is_one_track(cue, looks):
     """Seen on the store scenes: a shopper walking behind others to their spot lost their track,
     the walk became a passer-by and the visit began only at the spot (truth: one visit from the
-    walk-in). The face that shows ahead on the walk, at its size and in its clothes' colour,
-    continues the walker's track, its walk-in time included."""
-    tr, walker, ended, absorbed = _walk_then_face(516 + 90, np.array([0.78, 0.12, 0.1]))
+    walk-in). The face that shows ahead on the walk, at its size, in clothes of its colour or
+    looking like its person, continues the walker's track, its walk-in time included."""
+    tr, walker, ended, absorbed = _walk_then_face(516 + 90, cue, *looks)
     (track,) = tr.tracks
     assert track.id == walker and track.first_seen == 0.0 and track.last_seen > 4.3
     assert ended == [] and len(absorbed) == 1 and absorbed[0][1] == walker
 
 
 @pytest.mark.parametrize(
-    "young_x, cue",
+    "young_x, cue, looks",
     [
-        (516 + 90, np.array([0.1, 0.1, 0.8])),  # ahead, but in other clothes
-        (516 - 180, np.array([0.78, 0.12, 0.1])),  # like clothes, but three widths behind the walk
-        (516 + 480, np.array([0.78, 0.12, 0.1])),  # like clothes, but further than the walk reaches
+        (516 + 90, np.array([0.1, 0.1, 0.8]), (None, None)),  # ahead, but in other clothes
+        (516 + 90, np.array([0.1, 0.1, 0.8]), (_look(7), _look(20))),  # ... and looking unlike
+        (516 - 180, np.array([0.78, 0.12, 0.1]), (None, None)),  # like clothes, but three widths behind
+        (516 + 480, np.array([0.78, 0.12, 0.1]), (None, None)),  # like clothes, but further than the walk reaches
     ],
 )
-def test_a_face_off_a_lost_walkers_way_or_in_other_clothes_is_somebody_else(young_x, cue):
-    tr, walker, ended, absorbed = _walk_then_face(young_x, cue)
+def test_a_face_off_a_lost_walkers_way_or_in_other_clothes_is_somebody_else(young_x, cue, looks):
+    tr, walker, ended, absorbed = _walk_then_face(young_x, cue, *looks)
     assert [e.id for e in ended] == [walker] and absorbed == []
     (other,) = tr.tracks
     assert other.id != walker and other.first_seen == pytest.approx(1.9)

@@ -103,9 +103,11 @@ class TrackerOptions:
     # of walk (from walk_on_back widths behind its last place to as far as its speed takes it in
     # the time between, plus walk_on_margin widths: it may have slowed or the first box lags), within
     # walk_on_across widths of that line, at its size (reacquire_size) and in clothes of its colour
-    # (mean clothing colour within walk_on_cue). Measured on the store scenes: the same walker's
-    # young track was 0-2.5 widths beyond the walk's reach and 0-0.55 widths off its line, its
-    # clothing mean 0.01-0.06 away when the clothes were not hidden; other people's 0.05-0.5.
+    # (mean clothing colour within walk_on_cue) or looking like its person (appearance at least
+    # reacquire_similarity: the clothes' mean is off while others hide part of them). Measured on
+    # the store scenes: the same walker's young track was 0-2.5 widths beyond the walk's reach and
+    # 0-0.55 widths off its line, its clothing mean 0.01-0.06 away when the clothes were not
+    # hidden (up to 0.18 when they were); other people's on the walker's line 0.06-0.5.
     walk_on_back: float = 0.5
     walk_on_margin: float = 2.0
     walk_on_across: float = 0.6
@@ -520,7 +522,11 @@ class Tracker:
                 continue
             if across > o.walk_on_across or not 1 / o.reacquire_size <= ratio <= o.reacquire_size:
                 continue
-            if float(np.linalg.norm(y.cue - tr.cue)) / math.sqrt(3.0) > o.walk_on_cue:
+            if float(np.linalg.norm(y.cue - tr.cue)) / math.sqrt(3.0) > o.walk_on_cue and not (
+                y.appearance is not None
+                and tr.appearance is not None
+                and appearance_similarity(y.appearance, tr.appearance) >= o.reacquire_similarity
+            ):
                 continue
             if best is None or y.first_seen < best.first_seen:
                 best = y
