@@ -107,7 +107,8 @@ class TrackerOptions:
     # reacquire_similarity: the clothes' mean is off while others hide part of them). Measured on
     # the store scenes: the same walker's young track was 0-2.5 widths beyond the walk's reach and
     # 0-0.55 widths off its line, its clothing mean 0.01-0.06 away when the clothes were not
-    # hidden (up to 0.18 when they were); other people's on the walker's line 0.06-0.5.
+    # hidden (up to 0.18 when they were); other people's confirmed tracks within that reach and line
+    # 0.08-0.56 away.
     walk_on_back: float = 0.5
     walk_on_margin: float = 2.0
     walk_on_across: float = 0.6
