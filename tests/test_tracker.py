@@ -337,20 +337,27 @@ def test_a_small_face_whose_box_drifts_as_it_turns_to_the_shelf_waits():
     assert ended == [] and track.waiting
 
 
+RED = np.array([0.8, 0.1, 0.1])
+
+
 def _walk_then_face(
-    young_x: float, young_cue: np.ndarray, walker_look: np.ndarray | None = None, young_look: np.ndarray | None = None
+    young_x: float,
+    young_cue: np.ndarray,
+    walker_look: np.ndarray | None = None,
+    young_look: np.ndarray | None = None,
+    walker_cues: list[np.ndarray] | None = None,
 ) -> tuple[Tracker, int, list, list]:
-    """A walker (red clothes) at 4 face widths a second, lost mid-frame behind others at 0.9 s;
-    a face shows at ``young_x`` a second later and stays there. ``*_look``: their appearance
-    histograms (none when not given). Returns the tracker, the walker's track id, the tracks
-    ended and the (young, into) pairs absorbed."""
+    """A walker (red clothes, or ``walker_cues`` frame by frame) at 4 face widths a second, lost
+    mid-frame behind others at 0.9 s; a face shows at ``young_x`` a second later and stays there.
+    ``*_look``: their appearance histograms (none when not given). Returns the tracker, the
+    walker's track id, the tracks ended and the (young, into) pairs absorbed."""
     tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
-    red = np.array([0.8, 0.1, 0.1])
     looks: dict[int, np.ndarray | None] = {}
     for i in range(10):
         d = det(300 + 24 * i, 300, 60)
         looks[id(d)] = walker_look
-        tr.update(i * 0.1, [d], [red], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
+        cue = walker_cues[i] if walker_cues is not None else RED
+        tr.update(i * 0.1, [d], [cue], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
     (walker,) = tr.tracks
     ended, absorbed = [], []
     for t in np.arange(1.0, 1.9, 0.1):
@@ -382,6 +389,17 @@ def test_a_walker_lost_behind_others_who_shows_again_ahead_on_their_way_is_one_t
     (track,) = tr.tracks
     assert track.id == walker and track.first_seen == 0.0 and track.last_seen > 4.3
     assert ended == [] and len(absorbed) == 1 and absorbed[0][1] == walker
+
+
+def test_a_walker_whose_clothes_were_hidden_at_the_end_of_the_walk_is_still_one_track():
+    """Crossing behind a shopper in grey, the walker's clothes region shows more and more of the
+    grey coat: the running mean drifts off red; the face ahead, in red, matches the clothes as they
+    were seen earlier on the walk."""
+    grey = np.array([0.4, 0.4, 0.4])
+    cues = [RED + (grey - RED) * min(1.0, max(0.0, (i - 4) / 5)) for i in range(10)]
+    tr, walker, ended, absorbed = _walk_then_face(516 + 90, np.array([0.78, 0.12, 0.1]), walker_cues=cues)
+    assert np.linalg.norm(tr.tracks[0].cues[0] - RED) < 1e-9  # the walk's first, red cue is kept
+    assert [t.id for t in tr.tracks] == [walker] and ended == [] and len(absorbed) == 1
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,9 @@ class TrackerOptions:
     # the time between, plus walk_on_margin widths: it may have slowed or the first box lags), within
     # walk_on_across widths of that line, at its size (reacquire_size) and in clothes of its colour
     # (mean clothing colour within walk_on_cue) or looking like its person (appearance at least
-    # reacquire_similarity: the clothes' mean is off while others hide part of them). Measured on
+    # reacquire_similarity: the clothes' mean is off while others hide part of them; the colour is
+    # the closest of the running means' and of the last 32 whole faces' cues on either side, so
+    # the clothes as seen uncovered at some moment of the walk count). Measured on
     # the store scenes: the same walker's young track was 0-2.5 widths beyond the walk's reach and
     # 0-0.55 widths off its line, its clothing mean 0.01-0.06 away when the clothes were not
     # hidden (up to 0.18 when they were); other people's confirmed tracks within that reach and line
@@ -129,6 +131,7 @@ class Track:
     last_face: Detection | None = None  # the latest whole face matched (not weak, not partly hidden)
     cue: np.ndarray | None = None  # running mean clothing colour (BGR, 0-1)
     last_cue: np.ndarray | None = None  # the latest detection's cue
+    cues: deque = field(default_factory=lambda: deque(maxlen=32))  # the cues of the last whole faces matched
     appearance: np.ndarray | None = None  # running colour histograms (clothing, hair); see appearance()
     appearance_t: float = float("-inf")
     trail: deque = field(default_factory=lambda: deque(maxlen=64))  # (t, cx, cy) of the last matches
@@ -492,13 +495,15 @@ class Tracker:
         if y.appearance is not None:
             w.appearance, w.appearance_t = y.appearance, y.appearance_t
         w.trail.extend(y.trail)
+        w.cues.extend(y.cues)
         self._tracks.remove(y)
 
     def _walked_on(self, tr: Track, t: float) -> Track | None:
         """The face a walker lost mid-frame (behind other shoppers) showed again as: the earliest
         confirmed track that began after it was last seen, ahead on its walk (no further than its
         speed takes it, plus ``walk_on_margin``, and within ``walk_on_across`` widths of its line),
-        at its size and in clothes of its colour (``walk_on_cue``). None when no track is."""
+        at its size and in clothes of its colour (``walk_on_cue``: the closest of either side's running
+        mean and recent cues) or looking like its person. None when no track is."""
         o = self.options
         recent = [p for p in tr.trail if p[0] >= tr.last_seen - 1.0]
         if len(recent) < 2 or recent[-1][0] - recent[0][0] < 0.3 or tr.cue is None:
@@ -523,7 +528,9 @@ class Tracker:
                 continue
             if across > o.walk_on_across or not 1 / o.reacquire_size <= ratio <= o.reacquire_size:
                 continue
-            if float(np.linalg.norm(y.cue - tr.cue)) / math.sqrt(3.0) > o.walk_on_cue and not (
+            mine, theirs = [tr.cue, *tr.cues], [y.cue, *y.cues]
+            closest = min(float(np.linalg.norm(a - b)) for a in mine for b in theirs) / math.sqrt(3.0)
+            if closest > o.walk_on_cue and not (
                 y.appearance is not None
                 and tr.appearance is not None
                 and appearance_similarity(y.appearance, tr.appearance) >= o.reacquire_similarity
@@ -664,6 +671,7 @@ class Tracker:
             tr.last_cue = cue
             if box[2] >= o.partial_ratio * tr.box[2]:  # a partly hidden face shows someone else's clothes below it
                 tr.cue = cue if tr.cue is None else (1 - b) * tr.cue + b * cue
+                tr.cues.append(cue)
         if box[2] < o.partial_ratio * tr.box[2]:
             # A partly hidden face: the person is still there, but its box centre and size are off.
             tr.last_seen = t
