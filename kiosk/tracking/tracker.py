@@ -354,14 +354,25 @@ class Tracker:
         return speed <= o.still_speed and tr.appearance is not None
 
     @staticmethod
+    def _recent_walk(tr: Track, window_s: float = 1.0) -> tuple[float, float, float] | None:
+        """The face's displacement over its last second of matches: (unit direction x, y, speed in
+        box widths per second), speed 0 with direction (0, 0) when it did not move; None when the
+        trail is too short to tell (under two matches or 0.3 s)."""
+        recent = [p for p in tr.trail if p[0] >= tr.last_seen - window_s]
+        if len(recent) < 2 or recent[-1][0] - recent[0][0] < 0.3:
+            return None
+        (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
+        step = math.hypot(x1 - x0, y1 - y0)
+        if step == 0.0:
+            return 0.0, 0.0, 0.0
+        return (x1 - x0) / step, (y1 - y0) / step, step / (t1 - t0) / max(float(tr.box[2]), 1.0)
+
+    @staticmethod
     def _recent_speed(tr: Track, window_s: float = 1.0) -> float:
         """How far the face moved over its last second of matches, in box widths per second (a
         walker's displacement; the frame-to-frame velocity of a face turning away jumps)."""
-        recent = [p for p in tr.trail if p[0] >= tr.last_seen - window_s]
-        if len(recent) < 2 or recent[-1][0] - recent[0][0] < 0.3:
-            return 0.0
-        (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
-        return math.hypot(x1 - x0, y1 - y0) / (t1 - t0) / max(float(tr.box[2]), 1.0)
+        walk = Tracker._recent_walk(tr, window_s)
+        return 0.0 if walk is None else walk[2]
 
     def _standing(self, tr: Track, window_s: float = 2.0) -> bool:
         """Seen standing over its last two seconds of matches (at least half a second of them): a
@@ -505,15 +516,12 @@ class Tracker:
         at its size and in clothes of its colour (``walk_on_cue``: the closest of either side's running
         mean and recent cues) or looking like its person. None when no track is."""
         o = self.options
-        recent = [p for p in tr.trail if p[0] >= tr.last_seen - 1.0]
-        if len(recent) < 2 or recent[-1][0] - recent[0][0] < 0.3 or tr.cue is None:
+        walk = self._recent_walk(tr)
+        if walk is None or walk[2] == 0.0 or tr.cue is None:
             return None
-        (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
+        ux, uy, speed = walk
+        _t, x1, y1 = tr.trail[-1]
         width = max(float(tr.box[2]), 1.0)
-        step = math.hypot(x1 - x0, y1 - y0)
-        if step == 0.0:
-            return None
-        ux, uy, speed = (x1 - x0) / step, (y1 - y0) / step, step / (t1 - t0) / width
         best = None
         for y in self._tracks:
             if y is tr or y.waiting or y.first_seen <= tr.last_seen or not self.confirmed(y) or y.cue is None:
