@@ -10,7 +10,9 @@ masked out, so it holds the shelves, not the shoppers.
 A waiting track (a face lost where its person is likely still there) asks it whether its place
 now looks like its person (turned away, still there), like the empty scene (gone: the next
 shopper who steps in is somebody else), or like neither (hidden behind a passer-by or a cage:
-keep waiting). Colour histograms only (see :func:`kiosk.tracking.observer.appearance_at`).
+keep waiting). Colour histograms (see :func:`kiosk.tracking.observer.appearance_at`), and for
+"gone" also the grey-level pattern (:meth:`SceneBackground.pattern_match`): colours alone read a
+grey restocking cage in front of a shopper as the grey shelf behind her.
 """
 
 from __future__ import annotations
@@ -60,3 +62,28 @@ class SceneBackground:
         if self._image is None and self._mean is not None:
             self._image = cv2.convertScaleAbs(self._mean)
         return self._image
+
+    def pattern_match(self, bgr: np.ndarray, region: tuple[float, float, float, float]) -> float | None:
+        """How the grey-level pattern of ``region`` (frame-pixel corners) in ``bgr`` correlates with
+        the empty scene's there (zero-mean normalised cross-correlation, -1 to 1; a change of the
+        light scales and shifts the levels and leaves it alone): near 1 where the shelves show again,
+        near 0 where something stands in front of them. None before the first frame or for a
+        region under 4x4 pixels of the empty scene."""
+        empty = self.image
+        if empty is None:
+            return None
+        k = self.factor
+        eh, ew = empty.shape[:2]
+        x0, y0 = max(int(region[0] / k), 0), max(int(region[1] / k), 0)
+        x1, y1 = min(int(region[2] / k), ew), min(int(region[3] / k), eh)
+        if x1 - x0 < 4 or y1 - y0 < 4:
+            return None
+        fx0, fy0 = x0 * k, y0 * k
+        fx1, fy1 = min(x1 * k, bgr.shape[1]), min(y1 * k, bgr.shape[0])
+        now = cv2.resize(bgr[fy0:fy1, fx0:fx1], (x1 - x0, y1 - y0), interpolation=cv2.INTER_AREA)
+        a = cv2.cvtColor(now, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        b = cv2.cvtColor(empty[y0:y1, x0:x1], cv2.COLOR_BGR2GRAY).astype(np.float32)
+        a -= a.mean()
+        b -= b.mean()
+        norm = float(np.linalg.norm(a) * np.linalg.norm(b))
+        return float((a * b).sum()) / norm if norm > 0 else 0.0

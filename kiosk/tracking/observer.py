@@ -78,6 +78,14 @@ class ObserverOptions:
     # about 0.6; a passer-by in front of a shopper may raise it from 0.07 to 0.27 (hence the floor).
     vacancy_rise: float = 0.2
     vacancy_rough_similarity: float = 0.65
+    # ... and in either case only while the grey-level pattern of the place (face, hair and clothes)
+    # correlates with the empty scene's by at least vacancy_pattern: the shelves show again. A grey
+    # restocking cage in front of a shopper read 0.69 like the empty scene in colour (the grey of the
+    # shelves) and ended her wait as she stepped out from behind it; its pattern read 0.015. Places
+    # left empty read 0.11-1.0 on the store scenes (the low end where someone else stands in part of
+    # the place or the empty scene is a poor estimate), so the bound only tells "something stands
+    # in front" from "the shelves are back".
+    vacancy_pattern: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -309,6 +317,9 @@ class FaceObserver:
                 empty_now = changed or (
                     like_empty >= o.vacancy_similarity and like_empty >= like_person + o.vacancy_margin
                 )
+                if empty_now:
+                    pattern = self._background.pattern_match(bgr, person_region(tr.box))
+                    empty_now = pattern is None or pattern >= o.vacancy_pattern
                 there = like_person >= o.vacancy_similarity and like_person >= like_empty + o.vacancy_margin
                 checks = checks + 1 if empty_now else 0
                 self._vacancy[tid] = (t, checks, there)

@@ -354,11 +354,11 @@ class Tracker:
         return speed <= o.still_speed and tr.appearance is not None
 
     @staticmethod
-    def _recent_walk(tr: Track, window_s: float = 1.0) -> tuple[float, float, float] | None:
-        """The face's displacement over its last second of matches: (unit direction x, y, speed in
-        box widths per second), speed 0 with direction (0, 0) when it did not move; None when the
-        trail is too short to tell (under two matches or 0.3 s)."""
-        recent = [p for p in tr.trail if p[0] >= tr.last_seen - window_s]
+    def _recent_walk(tr: Track, window_s: float = 1.0, until: float | None = None) -> tuple[float, float, float] | None:
+        """The face's displacement over its last second of matches (up to ``until``, default its
+        last match): (unit direction x, y, speed in box widths per second), speed 0 with direction
+        (0, 0) when it did not move; None when the trail is too short to tell (under two matches or 0.3 s)."""
+        recent = [p for p in tr.trail if p[0] >= (tr.last_seen if until is None else until) - window_s]
         if len(recent) < 2 or recent[-1][0] - recent[0][0] < 0.3:
             return None
         (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
@@ -375,13 +375,18 @@ class Tracker:
         return 0.0 if walk is None else walk[2]
 
     def _standing(self, tr: Track, window_s: float = 2.0) -> bool:
-        """Seen standing over its last two seconds of matches (at least half a second of them): a
-        face that has only just come into view, or walks, is not."""
-        recent = [p for p in tr.trail if p[0] >= tr.last_seen - window_s]
+        """Seen standing over the two seconds before its face was last seen whole (at least half a
+        second of them): a face that has only just come into view, or walks, is not. Weak and
+        partial matches do not count: they show a turning head, part of it, or somebody else, and
+        a chain of them must not make a shopper who turned away look like a face just come in."""
+        if not tr.trail:
+            return False
+        recent = [p for p in tr.trail if p[0] >= tr.trail[-1][0] - window_s]
+        walk = self._recent_walk(tr, window_s, tr.trail[-1][0])
         return (
             len(recent) >= 2
             and recent[-1][0] - recent[0][0] >= 0.5
-            and self._recent_speed(tr, window_s) <= self.options.still_speed
+            and (0.0 if walk is None else walk[2]) <= self.options.still_speed
         )
 
     def _reacquire(
@@ -451,10 +456,25 @@ class Tracker:
             turn = 0.0 if strong else o.turn_shift
             if shift <= o.max_jump + turn + o.max_head_speed * lost_for:
                 return True  # where the face was a moment ago: the same face, whatever the colours
-        if det.box.width < o.partial_ratio * tr.box[2]:
+        if det.box.width < o.partial_ratio * tr.box[2] and self._within_face(tr, det, t):
             return True  # a partly hidden face shows someone else's clothes below it
         look = appearance(det)
         return look is None or appearance_similarity(look, tr.appearance) >= o.reacquire_similarity
+
+    def _within_face(self, tr: Track, det: Detection, t: float) -> bool:
+        """Whether a narrower box lies where part of ``tr``'s face would show: inside its predicted
+        box, give or take ``max_jump`` plus ``turn_shift`` widths (the detector's jitter and a head
+        turning). A partly hidden face is what is left of that face, not a face beside it: a
+        passer-by's smaller face a width away from a shopper who just turned aside is not part of
+        hers, and must look like her to take her track."""
+        o = self.options
+        px, py, pw, ph = tr.predicted(t, o.max_extrapolation_s).tolist()
+        cx, cy = det.box.center
+        slack = o.max_jump + o.turn_shift
+        return (
+            abs(cx - px) <= max(0.0, pw - det.box.width) / 2 + slack * pw
+            and abs(cy - py) <= max(0.0, ph - det.box.height) / 2 + slack * ph
+        )
 
     def _where_lost(self, waiting: Track, box: np.ndarray) -> bool:
         """Whether a face box (cx, cy, w, h) is at the place and size where ``waiting`` was lost
@@ -663,14 +683,16 @@ class Tracker:
         self, tr: Track, det: Detection, box: np.ndarray, cue: np.ndarray | None, t: float, weak: bool = False
     ) -> None:
         """Continue ``tr`` with ``det``. A weak detection (a face turning to profile, a blurred one)
-        keeps the track alive and moves it, but changes neither its size, its cues nor its trail."""
+        keeps the track alive and moves a walker's box along (never a standing face's: the side of
+        a turning head sits off the face, and a box beside a shopper who turned away is often a
+        passer-by's), but changes neither its size, its cues nor its trail."""
         o = self.options
         if weak:
             tr.last_seen = t
             tr.hits += 1
             tr.detection = det
             tr.weak = True
-            if box[2] >= o.partial_ratio * tr.box[2]:
+            if box[2] >= o.partial_ratio * tr.box[2] and not self._standing(tr):
                 tr.box = np.array([box[0], box[1], tr.box[2], tr.box[3]])
             return
         tr.weak = False
