@@ -368,10 +368,10 @@ class Tracker:
         return (x1 - x0) / step, (y1 - y0) / step, step / (t1 - t0) / max(float(tr.box[2]), 1.0)
 
     @staticmethod
-    def _recent_speed(tr: Track, window_s: float = 1.0) -> float:
+    def _recent_speed(tr: Track, window_s: float = 1.0, until: float | None = None) -> float:
         """How far the face moved over its last second of matches, in box widths per second (a
         walker's displacement; the frame-to-frame velocity of a face turning away jumps)."""
-        walk = Tracker._recent_walk(tr, window_s)
+        walk = Tracker._recent_walk(tr, window_s, until)
         return 0.0 if walk is None else walk[2]
 
     def _standing(self, tr: Track, window_s: float = 2.0) -> bool:
@@ -381,12 +381,12 @@ class Tracker:
         a chain of them must not make a shopper who turned away look like a face just come in."""
         if not tr.trail:
             return False
-        recent = [p for p in tr.trail if p[0] >= tr.trail[-1][0] - window_s]
-        walk = self._recent_walk(tr, window_s, tr.trail[-1][0])
+        until = tr.trail[-1][0]
+        recent = [p for p in tr.trail if p[0] >= until - window_s]
         return (
             len(recent) >= 2
             and recent[-1][0] - recent[0][0] >= 0.5
-            and (0.0 if walk is None else walk[2]) <= self.options.still_speed
+            and self._recent_speed(tr, window_s, until) <= self.options.still_speed
         )
 
     def _reacquire(
