@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kiosk.tracking.tracker import Tracker, TrackerOptions
+from kiosk.tracking.tracker import Tracker, TrackerOptions, appearance_similarity
 from kiosk.vision.types import Box, Detection
 
 
@@ -476,3 +476,66 @@ def test_a_face_off_a_lost_walkers_way_or_in_other_clothes_is_somebody_else(youn
     assert [e.id for e in ended] == [walker] and absorbed == []
     (other,) = tr.tracks
     assert other.id != walker and other.first_seen == pytest.approx(1.9)
+
+
+def _turned_away_then_walker(face_look: np.ndarray, walker_look: np.ndarray, passer_from_right: bool = False):
+    """A shopper (``_look(10)``) stands at x = 600 for 5 s, then turns to the shelf (no face). From
+    6 s a walker comes from the left at 4 face widths a second and is lost behind others at 6.6 s,
+    1.35 widths short of the place (``passer_from_right``: and a second walker, from the right, is
+    lost at 6.9 s two widths beyond it, walking on past it). From 7.2 s a face looking like
+    ``face_look`` stands at the place. Returns the tracker, the shopper's track and the tracks ended."""
+    dt = 1 / 15
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+    _stand(tr, 0.0, 5.0, 600, _look(10), step=dt)
+    (shopper,) = tr.tracks
+    looks: dict[int, np.ndarray] = {}
+    ended: list = []
+    t = 5.0
+    while t < 7.2:
+        faces = []
+        if 6.0 <= t < 6.6:
+            faces.append(det(300 + 320 * (t - 6.0), 300, 80))
+            looks[id(faces[-1])] = walker_look
+        if passer_from_right and 6.3 <= t < 6.9:
+            faces.append(det(952 - 320 * (t - 6.3), 300, 80))
+            looks[id(faces[-1])] = _look(25)
+        ended += tr.update(t, faces, frame_size=FRAME, appearance=lambda d: looks.get(id(d))).ended
+        t = round(t + dt, 6)
+    _stand(tr, t, t + 3.0, 600, face_look, step=dt, ended=ended)
+    return tr, shopper, ended
+
+
+def _blend(a: np.ndarray, b: np.ndarray, w: float) -> np.ndarray:
+    return w * a + (1 - w) * b
+
+
+def test_a_newcomer_who_walked_in_to_a_turned_away_shoppers_spot_is_a_new_visit():
+    """640x480 seed 6: a shopper turned to the shelf and left; a newcomer in clothes of much the
+    same colour (appearance 0.79 to the first) walked in to the spot, was hidden for a moment on
+    the way, and was taken for the first shopper turning back: two visits counted as one. A face
+    that shows up where a walker lost on its way was heading, short of where its walk would have
+    taken it by now, and that looks at least as much like that walker, is the walker arriving: the
+    waiting track ends (its dwell what was seen) and the face is a visit of its own."""
+    newcomer = _blend(_look(10), _look(20), 0.6)
+    assert appearance_similarity(newcomer, _look(10)) >= TrackerOptions().reacquire_similarity  # alike enough
+    tr, shopper, ended = _turned_away_then_walker(newcomer, newcomer)
+    assert shopper in ended and shopper.last_seen < 5.0 and shopper.reacquired == 0
+    (other,) = tr.tracks
+    assert other.id != shopper.id and other.last_seen > 10.0
+
+
+def test_the_turned_away_shopper_turning_back_while_a_walker_passed_is_still_one_visit():
+    """640x480 seed 7: a walker passed behind others towards the spot and the shopper turned back
+    just then. The face looks like the shopper more than like the walker: the shopper back."""
+    walker = _blend(_look(10), _look(20), 0.6)
+    tr, shopper, ended = _turned_away_then_walker(_look(10), walker)
+    assert shopper not in ended and shopper.reacquired == 1 and shopper.last_seen > 10.0
+
+
+def test_a_face_where_another_walker_just_walked_on_past_is_not_an_arrival():
+    """640x480 seed 1: a walker from the left could have arrived at the spot, but the face there
+    is where a walker from the right, lost a moment ago, has walked on to: that one passing. The
+    face alike enough to the shopper (and no more like the first walker) continues the shopper."""
+    face = _blend(_look(10), _look(20), 0.6)
+    tr, shopper, ended = _turned_away_then_walker(face, face, passer_from_right=True)
+    assert shopper not in ended and shopper.reacquired == 1

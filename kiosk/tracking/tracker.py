@@ -115,6 +115,16 @@ class TrackerOptions:
     walk_on_margin: float = 2.0
     walk_on_across: float = 0.6
     walk_on_cue: float = 0.06
+    # A face that shows up at a waiting track's place as a walker lost on its way there (behind other
+    # shoppers, within max_age_s) would: on its line (walk_on_across), at its size, from at least
+    # arrival_from widths away, stopped short of where its walk would have taken it by now and no
+    # more than arrival_window_s before, and looking at least as much like that walker as like the
+    # waiting person, is that walker arriving: a newcomer who took the spot, not the waiting person
+    # turning back (who stood there and did not walk in). The waiting track ends (a newcomer where
+    # its person stood: they left). Not when the face is just where another lost walker's walk has
+    # taken it (walk_on_back to walk_on_margin widths about that place): that one walking on past.
+    arrival_window_s: float = 1.0
+    arrival_from: float = 1.0
 
 
 @dataclass
@@ -201,6 +211,7 @@ class Tracker:
         self._tracks: list[Track] = []
         self._next_id = 1
         self._present: frozenset[int] = frozenset()  # this update's waiting tracks whose person is still seen
+        self._taken: set[int] = set()  # this update's waiting tracks whose place a newcomer walked in to
 
     @property
     def tracks(self) -> tuple[Track, ...]:
@@ -247,6 +258,7 @@ class Tracker:
         """
         o = self.options
         self._present = present
+        self._taken = set()
         appearance = _once_per_detection(appearance)
         cues = cues if cues is not None else [None] * len(detections)
         dets = [(d, _cxcywh(d), c) for d, c in zip(detections, cues)]
@@ -260,6 +272,9 @@ class Tracker:
                 self._match(tr, det, _cxcywh(det), cue, t)
             elif probed and tr.id in probed and tr.detection is None and self.confirmed(tr):
                 det, cue = probed[tr.id]
+                if tr.waiting and self._newcomer(det, _cxcywh(det), t, tr, appearance):
+                    self._taken.add(tr.id)  # the face at the place is a newcomer walking in (arrival_window_s)
+                    continue
                 used_t.add(ti)
                 if tr.waiting:
                     reacquired_by_probe.append(tr.id)
@@ -319,7 +334,7 @@ class Tracker:
                 continue
             lost_for = t - tr.last_seen
             if tr.waiting:
-                if lost_for > o.reacquire_s or tr.id in vacant:
+                if lost_for > o.reacquire_s or tr.id in vacant or tr.id in self._taken:
                     ended.append(tr)
             elif lost_for > o.max_age_s:
                 if o.reacquire_s > o.max_age_s and self.confirmed(tr) and self._still_there(tr, frame_size):
@@ -405,6 +420,9 @@ class Tracker:
             for tr in waiting:
                 if not self._where_lost(tr, box):
                     continue
+                if self._newcomer(det, box, t, tr, appearance):
+                    self._taken.add(tr.id)  # a newcomer walked in to the place: its person has left
+                    continue
                 look = appearance(det)
                 if look is None or tr.appearance is None:
                     continue
@@ -489,9 +507,10 @@ class Tracker:
     def _absorb_young(self, t: float, appearance: AppearanceFn | None) -> tuple[tuple[int, int], ...]:
         """A face that came back before its track began to wait (while the track was still only
         missing) has started a track of its own; once that young track is seen where a waiting
-        track was lost, with its appearance, the waiting track takes it over (its time included)."""
+        track was lost, with its appearance, the waiting track takes it over (its time included).
+        Not a waiting track a newcomer has just walked in to (:meth:`_newcomer`): it ends."""
         o = self.options
-        waiting = [tr for tr in self._tracks if tr.waiting and tr.appearance is not None]
+        waiting = [tr for tr in self._tracks if tr.waiting and tr.appearance is not None and tr.id not in self._taken]
         if not waiting or appearance is None:
             return ()
         absorbed = []
@@ -528,6 +547,70 @@ class Tracker:
         w.trail.extend(y.trail)
         w.cues.extend(y.cues)
         self._tracks.remove(y)
+
+    def _newcomer(
+        self, det: Detection, box: np.ndarray, t: float, waiting: Track, appearance: AppearanceFn | None
+    ) -> bool:
+        """Whether a face at ``waiting``'s place is a newcomer walking in (:meth:`_arriving_walkers`)
+        rather than its person back: a walker arriving there that it looks at least as much like as
+        like the waiting person (either alone when an appearance is missing)."""
+        walkers = self._arriving_walkers(box, t)
+        if not walkers:
+            return False
+        look = appearance(det) if appearance is not None else None
+        if look is None or waiting.appearance is None:
+            return True
+        own = appearance_similarity(look, waiting.appearance)
+        return any(w.appearance is None or appearance_similarity(look, w.appearance) >= own for w in walkers)
+
+    def _arriving_walkers(self, box: np.ndarray, t: float) -> list[Track]:
+        """The walkers lost on their way (within ``max_age_s``) that the face box (cx, cy, w, h) could be
+        arriving: on the line of walk (``walk_on_across``) and at its size, walked in from at least
+        ``arrival_from`` widths away and stopped there, short of where its walk would have taken it by
+        ``t`` and no more than ``arrival_window_s`` before. Not when the face is where another lost
+        walker's walk has just taken it (``walk_on_back`` to ``walk_on_margin`` widths about that
+        place): that one walking on past the place."""
+        o = self.options
+        arriving: set[int] = set()
+        walking_on: set[int] = set()
+        for tr in self._tracks:
+            lost_for = t - tr.last_seen
+            if tr.waiting or tr.detection is not None or not 0.0 < lost_for <= o.max_age_s or not tr.trail:
+                continue
+            walk = self._arrival_walk(tr)
+            if walk is None or walk[2] < o.still_speed:
+                continue
+            ux, uy, speed = walk
+            _t, x1, y1 = tr.trail[-1]
+            width = max(float(tr.box[2]), 1.0)
+            dx, dy = (box[0] - x1) / width, (box[1] - y1) / width
+            along, across = dx * ux + dy * uy, abs(dy * ux - dx * uy)
+            if across > o.walk_on_across or not 1 / o.reacquire_size <= box[2] / width <= o.reacquire_size:
+                continue
+            reach = speed * lost_for
+            if max(o.arrival_from, reach - speed * o.arrival_window_s) <= along <= reach:
+                arriving.add(tr.id)
+            if reach - o.walk_on_back <= along <= reach + o.walk_on_margin:
+                walking_on.add(tr.id)
+        return [tr for tr in self._tracks if tr.id in arriving and not walking_on - {tr.id}]
+
+    @staticmethod
+    def _arrival_walk(tr: Track) -> tuple[float, float, float] | None:
+        """:meth:`_recent_walk`, or for a face seen only for a moment (three matches at least, a
+        tenth of a second, half a width covered: a walker glimpsed between other shoppers) its walk
+        over that moment."""
+        walk = Tracker._recent_walk(tr)
+        if walk is not None:
+            return walk
+        recent = [p for p in tr.trail if p[0] >= tr.last_seen - 1.0]
+        if len(recent) < 3 or recent[-1][0] - recent[0][0] < 0.1:
+            return None
+        (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
+        width = max(float(tr.box[2]), 1.0)
+        step = math.hypot(x1 - x0, y1 - y0)
+        if step < 0.5 * width:
+            return None
+        return (x1 - x0) / step, (y1 - y0) / step, step / (t1 - t0) / width
 
     def _walked_on(self, tr: Track, t: float) -> Track | None:
         """The face a walker lost mid-frame (behind other shoppers) showed again as: the earliest
