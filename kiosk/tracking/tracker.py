@@ -369,18 +369,29 @@ class Tracker:
         return speed <= o.still_speed and tr.appearance is not None
 
     @staticmethod
-    def _recent_walk(tr: Track, window_s: float = 1.0, until: float | None = None) -> tuple[float, float, float] | None:
+    def _recent_walk(
+        tr: Track,
+        window_s: float = 1.0,
+        until: float | None = None,
+        min_matches: int = 2,
+        min_span_s: float = 0.3,
+        min_widths: float = 0.0,
+    ) -> tuple[float, float, float] | None:
         """The face's displacement over its last second of matches (up to ``until``, default its
         last match): (unit direction x, y, speed in box widths per second), speed 0 with direction
-        (0, 0) when it did not move; None when the trail is too short to tell (under two matches or 0.3 s)."""
+        (0, 0) when it did not move; None when the trail is too short to tell (under ``min_matches``
+        matches or ``min_span_s``) or it moved less than ``min_widths`` box widths."""
         recent = [p for p in tr.trail if p[0] >= (tr.last_seen if until is None else until) - window_s]
-        if len(recent) < 2 or recent[-1][0] - recent[0][0] < 0.3:
+        if len(recent) < min_matches or recent[-1][0] - recent[0][0] < min_span_s:
             return None
         (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
+        width = max(float(tr.box[2]), 1.0)
         step = math.hypot(x1 - x0, y1 - y0)
+        if step < min_widths * width:
+            return None
         if step == 0.0:
             return 0.0, 0.0, 0.0
-        return (x1 - x0) / step, (y1 - y0) / step, step / (t1 - t0) / max(float(tr.box[2]), 1.0)
+        return (x1 - x0) / step, (y1 - y0) / step, step / (t1 - t0) / width
 
     @staticmethod
     def _recent_speed(tr: Track, window_s: float = 1.0, until: float | None = None) -> float:
@@ -602,15 +613,7 @@ class Tracker:
         walk = Tracker._recent_walk(tr)
         if walk is not None:
             return walk
-        recent = [p for p in tr.trail if p[0] >= tr.last_seen - 1.0]
-        if len(recent) < 3 or recent[-1][0] - recent[0][0] < 0.1:
-            return None
-        (t0, x0, y0), (t1, x1, y1) = recent[0], recent[-1]
-        width = max(float(tr.box[2]), 1.0)
-        step = math.hypot(x1 - x0, y1 - y0)
-        if step < 0.5 * width:
-            return None
-        return (x1 - x0) / step, (y1 - y0) / step, step / (t1 - t0) / width
+        return Tracker._recent_walk(tr, min_matches=3, min_span_s=0.1, min_widths=0.5)
 
     def _walked_on(self, tr: Track, t: float) -> Track | None:
         """The face a walker lost mid-frame (behind other shoppers) showed again as: the earliest
