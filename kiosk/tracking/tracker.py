@@ -180,6 +180,15 @@ def appearance_similarity(a: np.ndarray, b: np.ndarray) -> float:
 AppearanceFn = Callable[[Detection], "np.ndarray | None"]
 
 
+def _along_across(tr: Track, ux: float, uy: float, x: float, y: float) -> tuple[float, float]:
+    """Where the point (x, y) lies from ``tr``'s last place, in its box widths: along its walk's
+    direction (ux, uy) and (unsigned) across it."""
+    _t, x1, y1 = tr.trail[-1]
+    width = max(float(tr.box[2]), 1.0)
+    dx, dy = (x - x1) / width, (y - y1) / width
+    return dx * ux + dy * uy, abs(dy * ux - dx * uy)
+
+
 def _once_per_detection(appearance: AppearanceFn | None) -> AppearanceFn | None:
     """``appearance`` computed at most once per detection (one update looks at a face from several
     rules: the continuation check, the merge, the reacquisition, the refresh)."""
@@ -592,10 +601,8 @@ class Tracker:
             if walk is None or walk[2] < o.still_speed:
                 continue
             ux, uy, speed = walk
-            _t, x1, y1 = tr.trail[-1]
             width = max(float(tr.box[2]), 1.0)
-            dx, dy = (box[0] - x1) / width, (box[1] - y1) / width
-            along, across = dx * ux + dy * uy, abs(dy * ux - dx * uy)
+            along, across = _along_across(tr, ux, uy, float(box[0]), float(box[1]))
             if across > o.walk_on_across or not 1 / o.reacquire_size <= box[2] / width <= o.reacquire_size:
                 continue
             reach = speed * lost_for
@@ -626,7 +633,6 @@ class Tracker:
         if walk is None or walk[2] == 0.0 or tr.cue is None:
             return None
         ux, uy, speed = walk
-        _t, x1, y1 = tr.trail[-1]
         width = max(float(tr.box[2]), 1.0)
         best = None
         for y in self._tracks:
@@ -635,8 +641,7 @@ class Tracker:
             if not y.trail or y.first_seen - tr.last_seen > o.max_age_s:
                 continue
             _t, fx, fy = y.trail[0]
-            dx, dy = (fx - x1) / width, (fy - y1) / width
-            along, across = dx * ux + dy * uy, abs(dy * ux - dx * uy)
+            along, across = _along_across(tr, ux, uy, fx, fy)
             ratio = float(y.box[2]) / width
             if not (-o.walk_on_back <= along <= speed * (y.first_seen - tr.last_seen) + o.walk_on_margin):
                 continue
