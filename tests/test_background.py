@@ -153,3 +153,29 @@ def test_something_in_front_in_the_colours_of_the_shelves_is_not_an_empty_place(
     observer._waiting_places(dim, t)
     t += 0.5
     assert observer._waiting_places(dim, t)["vacant"] == frozenset({7})
+
+
+def _noisy(frame: np.ndarray, gain: tuple[float, float, float], seed: int) -> np.ndarray:
+    """``frame`` under another light (a gain per channel, B, G, R), with a camera's pixel noise."""
+    noise = np.random.default_rng(seed).normal(0.0, 1.0, frame.shape)
+    return np.clip(frame * np.asarray(gain) + noise, 0, 255).astype(np.uint8)
+
+
+def test_black_clothes_look_the_same_when_the_light_changes_and_unlike_grey_or_a_dark_colour():
+    """A near-black pixel's hue is the noise of its channels and turns with the light: a shopper
+    in black seen after the lights dimmed and daylight came in by a door (a cooler, darker light)
+    and again once they were back on is the same shopper (her wait is continued), as is one in a
+    coloured top; grey clothes and hair are not black, and a dark plum or navy top is a colour."""
+    from kiosk.tracking.tracker import TrackerOptions, appearance_similarity
+
+    threshold = TrackerOptions().reacquire_similarity
+    dimmed, lit = (0.75, 0.67, 0.62), (1.04, 1.04, 1.04)
+    shelves = _shelves()
+    for clothes in ((23, 23, 26), (160, 70, 40)):  # black (B, G, R), blue
+        person = _with(shelves, clothes, hair=(20, 20, 25))
+        before, after = appearance_at(_noisy(person, dimmed, 1), FACE), appearance_at(_noisy(person, lit, 2), FACE)
+        assert appearance_similarity(before, after) >= threshold, clothes
+    black = appearance_at(_noisy(_with(shelves, (23, 23, 26), hair=(20, 20, 25)), lit, 2), FACE)
+    for other, hair in (((60, 25, 55), (20, 20, 25)), ((70, 35, 20), (20, 20, 25)), ((90, 85, 88), (150, 150, 150))):
+        look = appearance_at(_noisy(_with(shelves, other, hair=hair), lit, 3), FACE)  # plum, navy, grey
+        assert appearance_similarity(look, black) < threshold, other

@@ -101,3 +101,28 @@ def test_a_face_lost_behind_a_passer_by_is_looked_for_with_the_mesh_where_it_sto
     other = VisionFrame(_recoloured(frame, face.box))
     assert pipeline.follow(other, face) is not None  # the mesh finds a face there ...
     assert observer._probe(other, observer._probe_t[tid] + 0.5, [], [], {}, {}, w, h) == {}  # ... not this person's
+
+
+def _turned_away(frame, box):
+    """The frame with the back of the head where the face was (hair and clothes as before)."""
+    out = frame.copy()
+    centre = (int(box.center[0]), int(box.center[1]))
+    cv2.ellipse(out, centre, (int(box.width * 0.55), int(box.height * 0.6)), 0, 0, 360, (35, 30, 30), -1)
+    return out
+
+
+def test_no_attention_is_credited_for_the_time_a_face_was_not_seen(pipeline, sample_image):
+    """Attention is frontal time: a shopper looking at the camera for 2 s, hidden (turned to the
+    shelf) for 3 s and looking again for 2 s paid 4 s of attention, not 4 s and the half second
+    the observer bridges between two close observations (``max_gap_s``)."""
+    frame = cv2.imread(str(sample_image))
+    face = max(pipeline.detect(frame), key=lambda d: d.box.width)
+    turned = _turned_away(frame, face.box)
+    observer = FaceObserver(pipeline)
+    for i in range(106):  # 7 s at 15 fps: seen, then turned away from 2 s to 5 s, then seen
+        t = i / 15
+        observer.process(turned if 2.0 <= t < 5.0 else frame, t, 1.8e9 + t)
+    (track,) = [tr for tr in observer.tracker.tracks if observer.tracker.confirmed(tr)]
+    assert track.reacquired == 1 and track.first_seen == 0.0  # one visit, the wait included
+    st = observer._stats[track.id]
+    assert 3.7 <= st.attention_s <= 4.0, st.attention_s

@@ -539,3 +539,25 @@ def test_a_face_where_another_walker_just_walked_on_past_is_not_an_arrival():
     face = _blend(_look(10), _look(20), 0.6)
     tr, shopper, ended = _turned_away_then_walker(face, face, passer_from_right=True)
     assert shopper not in ended and shopper.reacquired == 1
+
+
+def test_a_look_alike_walking_across_a_turned_away_shoppers_place_does_not_continue_her_visit():
+    """A passer-by in much the same colours walks across the place of a shopper who turned to the
+    shelf (5 face widths a second, seen on the way in): she does not stand there, so she is not the
+    shopper turning back, and the shopper's visit waits on for her own face."""
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+    _stand(tr, 0.0, 5.0, 600, _look(10))
+    (shopper,) = tr.tracks
+    for i in range(45):  # turned to the products for 3 s: she waits
+        tr.update(5.0 + i / 15, [], frame_size=FRAME, appearance=lambda d: None)
+    assert shopper.waiting
+    looks = {}
+    for i in range(30):  # the passer-by: from x=200 to x=1000 in 2 s, past the place at 9 s
+        d = det(200 + 400 * i / 15, 300, 80)
+        looks[id(d)] = _look(10)
+        update = tr.update(8.0 + i / 15, [d], frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
+        assert shopper in update.active and shopper.waiting and update.absorbed == ()
+    for i in range(45):  # she has gone on
+        tr.update(10.0 + i / 15, [], frame_size=FRAME, appearance=lambda d: None)
+    update = _stand(tr, 13.0, 14.0, 605, _look(10))  # the shopper turns back
+    assert shopper in update.active and not shopper.waiting and shopper.reacquired == 1

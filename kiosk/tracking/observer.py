@@ -48,7 +48,9 @@ class ObserverOptions:
     # limit (visits.max_yaw_deg), since the attribute models hold up to about 35 degrees
     sample_max_yaw_deg: float = 35.0
     sample_max_pitch_deg: float = 30.0
-    max_gap_s: float = 0.5  # longest gap between observations credited to dwell-in-zone and attention
+    # longest gap between observations credited to dwell-in-zone; attention is credited only across
+    # gaps no longer than this (a face unseen for longer was not looking)
+    max_gap_s: float = 0.5
     # The face mesh (head pose, for attention) runs on a detected face at most this often, and
     # whenever an attribute sample is due; a face the detector missed is followed by it every frame
     pose_interval_s: float = 0.1
@@ -143,13 +145,26 @@ def clothing_cue(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
 
 # Hue and saturation only: a change of the light (exposure, a lamp switched) scales the value of
 # every pixel but leaves its hue and saturation; a value axis made the same shopper look like
-# another one after the lights dimmed.
+# another one after the lights dimmed. A pixel with too little chroma (max - min of its channels)
+# has no hue to speak of: the hue of black or grey cloth is the camera's noise on its three
+# channels, and turns with the light and the compression. Such pixels count in two bins of their
+# own, dark and light (as the colourless bins of Perez et al.'s colour tracker, ECCV 2002), by
+# their value against the light of the whole frame (which a change of the light scales alike), and
+# with ramps rather than steps so that a dim colour does not flip bins as the light drifts.
 _HIST_BINS = (8, 4)  # hue, saturation
 _HIST_RANGES = (0, 180, 0, 256)
+_CHROMA_RAMP = (4.0, 16.0)  # chroma (0-255): no colour below (the noise is 2-3), all colour above
+_LIGHT_RAMP = (0.35, 0.7)  # value / the frame's light: dark below (black cloth 0.2), light above (grey 0.65-1)
 _HIST_PIXELS = 48  # regions are sampled down to about this many rows: the cost stays flat with face size
 
 
-def _region_hist(bgr: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray | None:
+def scene_light(image: np.ndarray) -> float:
+    """How bright a frame is overall (the mean of a sparse sample, 0-255): the reference the dark and
+    light bins of :func:`appearance_at` are measured against."""
+    return max(float(image[::16, ::16].mean()), 1.0)
+
+
+def _region_hist(bgr: np.ndarray, x0: float, y0: float, x1: float, y1: float, light: float) -> np.ndarray | None:
     h, w = bgr.shape[:2]
     ix0, ix1 = max(int(x0), 0), min(int(x1), w)
     iy0, iy1 = max(int(y0), 0), min(int(y1), h)
@@ -157,30 +172,46 @@ def _region_hist(bgr: np.ndarray, x0: float, y0: float, x1: float, y1: float) ->
         return None
     step = max(1, (iy1 - iy0) // _HIST_PIXELS)
     region = np.ascontiguousarray(bgr[iy0:iy1:step, ix0:ix1:step])
-    hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV)
-    hist = cv2.calcHist([hsv], [0, 1], None, list(_HIST_BINS), list(_HIST_RANGES)).reshape(-1)
+    hsv = cv2.cvtColor(region, cv2.COLOR_BGR2HSV).reshape(-1, 3).astype(np.int32)
+    hue_bins, sat_bins = _HIST_BINS
+    colours = hue_bins * sat_bins
+    colour_bin = (hsv[:, 0] * hue_bins // _HIST_RANGES[1]) * sat_bins + hsv[:, 1] * sat_bins // _HIST_RANGES[3]
+    low, high = _CHROMA_RAMP
+    chroma = hsv[:, 1] * hsv[:, 2] / 255.0  # max - min of the channels
+    colour = np.clip((chroma - low) / (high - low), 0.0, 1.0)
+    dark, bright = _LIGHT_RAMP
+    lit = np.clip((hsv[:, 2] / light - dark) / (bright - dark), 0.0, 1.0)
+    hist = np.bincount(colour_bin, weights=colour, minlength=colours + 2)
+    grey = 1.0 - colour
+    hist[colours] = float((grey * (1.0 - lit)).sum())
+    hist[colours + 1] = float((grey * lit).sum())
     total = float(hist.sum())
-    return hist / total if total > 0 else None
+    return (hist / total).astype(np.float32) if total > 0 else None
 
 
-def appearance(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
-    """Colour histograms (hue x saturation, 32 bins each) of the clothing below a face and of the hair above
-    it, each normalised to sum 1, side by side: the cue that tells whether the face coming back
-    after a look-away is the same shopper's. Coarse colours of clothes and hair only, never a face
-    feature; held in memory with the track and dropped with it."""
+def appearance(bgr: np.ndarray, det: Detection, light: float | None = None) -> np.ndarray | None:
+    """Colour histograms of the clothing below a face and of the hair above it (hue x saturation,
+    32 bins, and a dark and a light bin for what has no colour: 34 each), each normalised to sum
+    1, side by side: the cue that tells whether the face coming back after a look-away is the same
+    shopper's. Coarse colours of clothes and hair only, never a face feature; held in memory with
+    the track and dropped with it. ``light``: :func:`scene_light` of the frame (computed when not
+    given)."""
     b = det.box
-    return appearance_at(bgr, (b.x0, b.y0, b.x1, b.y1))
+    return appearance_at(bgr, (b.x0, b.y0, b.x1, b.y1), light=light)
 
 
-def appearance_at(image: np.ndarray, face: tuple[float, float, float, float], factor: int = 1) -> np.ndarray | None:
+def appearance_at(
+    image: np.ndarray, face: tuple[float, float, float, float], factor: int = 1, light: float | None = None
+) -> np.ndarray | None:
     """:func:`appearance` of whatever is at the regions around a face box (frame-pixel corners) in
     ``image``, which is the frame reduced ``factor`` times (the empty scene is at a quarter)."""
+    light = scene_light(image) if light is None else light
     x0, y0, x1, y1 = (v / factor for v in face)
     bw, bh = x1 - x0, y1 - y0
-    clothes = _region_hist(image, x0 - 0.3 * bw, y1 + 0.5 * bh, x1 + 0.3 * bw, y1 + 1.5 * bh)
+    clothes = _region_hist(image, x0 - 0.3 * bw, y1 + 0.5 * bh, x1 + 0.3 * bw, y1 + 1.5 * bh, light)
     if clothes is None:
         return None
-    hair = _region_hist(image, x0 + 0.1 * bw, y0 - 0.3 * bh, x1 - 0.1 * bw, y0 + 0.05 * bh)
+    hair = _region_hist(image, x0 + 0.1 * bw, y0 - 0.3 * bh, x1 - 0.1 * bw, y0 + 0.05 * bh, light)
     return np.concatenate([clothes, hair if hair is not None else clothes])
 
 
@@ -245,6 +276,7 @@ class FaceObserver:
                 kept.append(det)
             else:
                 weak.append(det)
+        light = scene_light(bgr)
         followed, meshes = self._follow(vf, t, kept, weak, w, h)
         probed = self._probe(vf, t, kept, weak, followed, meshes, w, h)
         update = self.tracker.update(
@@ -256,7 +288,7 @@ class FaceObserver:
             followed=followed,
             probed=probed,
             frame_size=(w, h),
-            appearance=lambda d: appearance(bgr, d),
+            appearance=lambda d: appearance(bgr, d, light),
             **self._waiting_places(bgr, t),
         )
         if self.tracker.options.reacquire_s > self.tracker.options.max_age_s:
@@ -287,13 +319,17 @@ class FaceObserver:
             del self._seen_empty[gone]
         if empty is None:
             return {"vacant": frozenset(), "present": frozenset()}
+        light, bg_light, bg_factor = scene_light(bgr), scene_light(empty), self._background.factor
         for tr in self.tracker.tracks:  # how the empty scene compares with each place while its face is seen
             if tr.waiting or tr.detection is None or tr.appearance is None:
                 continue
             last, values = self._seen_empty.get(tr.id, (float("-inf"), deque(maxlen=5)))
             if t - last >= o.vacancy_check_s:
                 face = corners(tr.box.tolist())
-                now, scene = appearance_at(bgr, face), appearance_at(empty, face, self._background.factor)
+                now, scene = (
+                    appearance_at(bgr, face, light=light),
+                    appearance_at(empty, face, bg_factor, light=bg_light),
+                )
                 if now is not None and scene is not None:
                     values.append(appearance_similarity(now, scene))
                 self._seen_empty[tr.id] = (t, values)
@@ -302,7 +338,10 @@ class FaceObserver:
             last, checks, there = self._vacancy.get(tid, (float("-inf"), 0, False))
             if t - last >= o.vacancy_check_s:
                 face = corners(tr.box.tolist())
-                now, scene = appearance_at(bgr, face), appearance_at(empty, face, self._background.factor)
+                now, scene = (
+                    appearance_at(bgr, face, light=light),
+                    appearance_at(empty, face, bg_factor, light=bg_light),
+                )
                 if now is None or scene is None:
                     continue
                 like_empty = appearance_similarity(now, scene)
@@ -504,7 +543,8 @@ class FaceObserver:
         st = self._stats.get(tr.id)
         if st is None:
             st = self._stats[tr.id] = _Stats(wall_start=wall, last_obs=t)
-        gap = min(max(t - st.last_obs, 0.0), self.options.max_gap_s)
+        since = max(t - st.last_obs, 0.0)
+        gap = min(since, self.options.max_gap_s)
         st.last_obs = t
         cx, cy = det.box.center
         zone = self.zones.zone_at(cx / w, cy / h)
@@ -524,8 +564,10 @@ class FaceObserver:
                 and abs(lm.pose.yaw) <= a.max_yaw_deg
                 and abs(lm.pose.pitch) <= a.max_pitch_deg
             )
-        if frontal and st.attentive_now:
-            st.attention_s += gap  # credited only between two attentive observations
+        if frontal and st.attentive_now and since <= self.options.max_gap_s:
+            # credited only between two attentive observations close in time: a face unseen for
+            # longer (turned to the shelf, hidden) was not looking, whatever it did before and after
+            st.attention_s += gap
         st.attentive_now = frontal
         if sample_due and lm is not None:
             quality = self._quality(vf.bgr, det, lm)

@@ -527,8 +527,9 @@ class Tracker:
     def _absorb_young(self, t: float, appearance: AppearanceFn | None) -> tuple[tuple[int, int], ...]:
         """A face that came back before its track began to wait (while the track was still only
         missing) has started a track of its own; once that young track is seen where a waiting
-        track was lost, with its appearance, the waiting track takes it over (its time included).
-        Not a waiting track a newcomer has just walked in to (:meth:`_newcomer`): it ends."""
+        track was lost, with its appearance, and standing there (:meth:`_stands`: not a look-alike
+        walking across the place), the waiting track takes it over (its time included). Not a
+        waiting track a newcomer has just walked in to (:meth:`_newcomer`): it ends."""
         o = self.options
         waiting = [tr for tr in self._tracks if tr.waiting and tr.appearance is not None and tr.id not in self._taken]
         if not waiting or appearance is None:
@@ -539,7 +540,7 @@ class Tracker:
             for y in self._tracks:
                 if y.waiting or y is w or y.detection is None or y.weak or y.first_seen <= w.last_seen:
                     continue
-                if not self._where_lost(w, y.box):
+                if not self._where_lost(w, y.box) or not self._stands(y):
                     continue
                 look = y.appearance if y.appearance is not None else appearance(y.detection)
                 if look is None:
@@ -554,6 +555,13 @@ class Tracker:
             self._take_over(w, best)
             absorbed.append((best.id, w.id))
         return tuple(absorbed)
+
+    def _stands(self, y: Track) -> bool:
+        """Whether a young track has been seen long enough to tell that it stands (``_recent_walk``'s
+        shortest span) and does: a shopper turning back to the camera stands at their place, a
+        passer-by walking across it does not."""
+        walk = self._recent_walk(y)
+        return walk is not None and walk[2] <= self.options.still_speed
 
     def _take_over(self, w: Track, y: Track) -> None:
         """``w``'s person is back as the younger track ``y``: ``w`` goes on from ``y``'s state (its
