@@ -155,7 +155,7 @@ _HIST_BINS = (8, 4)  # hue, saturation
 _HIST_RANGES = (0, 180, 0, 256)
 _CHROMA_RAMP = (4.0, 16.0)  # chroma (0-255): no colour below (the noise is 2-3), all colour above
 _LIGHT_RAMP = (0.35, 0.7)  # value / the frame's light: dark below (black cloth 0.2), light above (grey 0.65-1)
-_HIST_PIXELS = 48  # regions are sampled down to about this many rows: the cost stays flat with face size
+_HIST_PIXELS = 32  # regions are sampled down to about this many rows: the cost stays flat with face size
 
 
 def scene_light(image: np.ndarray) -> float:
