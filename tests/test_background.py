@@ -7,7 +7,7 @@ import numpy as np
 
 from kiosk.tracking.background import SceneBackground
 from kiosk.tracking.observer import FaceObserver, appearance_at, person_region
-from kiosk.tracking.tracker import Track
+from kiosk.tracking.tracker import Track, TrackerOptions, appearance_similarity
 
 FACE = (600.0, 200.0, 680.0, 280.0)  # a face box, frame pixels (80 px)
 BOX = np.array([640.0, 240.0, 80.0, 80.0])  # the same as a track's (cx, cy, w, h)
@@ -166,8 +166,6 @@ def test_black_clothes_look_the_same_when_the_light_changes_and_unlike_grey_or_a
     in black seen after the lights dimmed and daylight came in by a door (a cooler, darker light)
     and again once they were back on is the same shopper (her wait is continued), as is one in a
     coloured top; grey clothes and hair are not black, and a dark plum or navy top is a colour."""
-    from kiosk.tracking.tracker import TrackerOptions, appearance_similarity
-
     threshold = TrackerOptions().reacquire_similarity
     dimmed, lit = (0.75, 0.67, 0.62), (1.04, 1.04, 1.04)
     shelves = _shelves()

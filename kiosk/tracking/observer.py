@@ -278,7 +278,7 @@ class FaceObserver:
                 weak.append(det)
         light = scene_light(bgr)
         followed, meshes = self._follow(vf, t, kept, weak, w, h)
-        probed = self._probe(vf, t, kept, weak, followed, meshes, w, h)
+        probed = self._probe(vf, t, kept, weak, followed, meshes, w, h, light)
         update = self.tracker.update(
             t,
             kept,
@@ -289,7 +289,7 @@ class FaceObserver:
             probed=probed,
             frame_size=(w, h),
             appearance=lambda d: appearance(bgr, d, light),
-            **self._waiting_places(bgr, t),
+            **self._waiting_places(bgr, t, light),
         )
         if self.tracker.options.reacquire_s > self.tracker.options.max_age_s:
             self._background.update(bgr, t, [person_region(tr.box) for tr in update.active])
@@ -305,10 +305,10 @@ class FaceObserver:
             ended=ended, faces=len(kept) + len(followed), excluded=excluded, occupancy=self._occupancy(t)
         )
 
-    def _waiting_places(self, bgr: np.ndarray, t: float) -> dict[str, frozenset[int]]:
+    def _waiting_places(self, bgr: np.ndarray, t: float, light: float | None = None) -> dict[str, frozenset[int]]:
         """What each waiting track's place shows, checked every vacancy_check_s: ``vacant``, the
         empty scene again (their person has left); ``present``, their person still (turned away at
-        the place: a face elsewhere is not them)."""
+        the place: a face elsewhere is not them). ``light``: :func:`scene_light` of ``bgr``."""
         o = self.options
         empty = self._background.image
         waiting = {tr.id: tr for tr in self.tracker.tracks if tr.waiting and tr.appearance is not None}
@@ -319,17 +319,20 @@ class FaceObserver:
             del self._seen_empty[gone]
         if empty is None:
             return {"vacant": frozenset(), "present": frozenset()}
-        light, bg_light, bg_factor = scene_light(bgr), scene_light(empty), self._background.factor
+        light = scene_light(bgr) if light is None else light
+        bg_light, bg_factor = scene_light(empty), self._background.factor
+
+        def place(tr: Track) -> tuple[np.ndarray | None, np.ndarray | None]:
+            """The appearance at the track's place now and in the empty scene."""
+            face = corners(tr.box.tolist())
+            return appearance_at(bgr, face, light=light), appearance_at(empty, face, bg_factor, light=bg_light)
+
         for tr in self.tracker.tracks:  # how the empty scene compares with each place while its face is seen
             if tr.waiting or tr.detection is None or tr.appearance is None:
                 continue
             last, values = self._seen_empty.get(tr.id, (float("-inf"), deque(maxlen=5)))
             if t - last >= o.vacancy_check_s:
-                face = corners(tr.box.tolist())
-                now, scene = (
-                    appearance_at(bgr, face, light=light),
-                    appearance_at(empty, face, bg_factor, light=bg_light),
-                )
+                now, scene = place(tr)
                 if now is not None and scene is not None:
                     values.append(appearance_similarity(now, scene))
                 self._seen_empty[tr.id] = (t, values)
@@ -337,11 +340,7 @@ class FaceObserver:
         for tid, tr in waiting.items():
             last, checks, there = self._vacancy.get(tid, (float("-inf"), 0, False))
             if t - last >= o.vacancy_check_s:
-                face = corners(tr.box.tolist())
-                now, scene = (
-                    appearance_at(bgr, face, light=light),
-                    appearance_at(empty, face, bg_factor, light=bg_light),
-                )
+                now, scene = place(tr)
                 if now is None or scene is None:
                     continue
                 like_empty = appearance_similarity(now, scene)
@@ -452,10 +451,12 @@ class FaceObserver:
         meshes: dict[int, FaceLandmarks],
         w: int,
         h: int,
+        light: float | None = None,
     ) -> dict[int, tuple[Detection, np.ndarray | None]]:
         """The face mesh where each confirmed track that the detector and the mesh have lost was
         last seen, once every probe_lost_s: a face there that looks like the track's person
-        (appearance at least the tracker's reacquire_similarity) continues it."""
+        (appearance at least the tracker's reacquire_similarity) continues it. ``light``:
+        :func:`scene_light` of the frame."""
         probed: dict[int, tuple[Detection, np.ndarray | None]] = {}
         o = self.options
         live = {tr.id for tr in self.tracker.tracks}
@@ -491,7 +492,7 @@ class FaceObserver:
             det, lm = got
             if not self._mesh_face_fits(det, float(tr.box[2]), others, w, h):
                 continue
-            look = appearance(vf.bgr, det)
+            look = appearance(vf.bgr, det, light)
             if look is None or appearance_similarity(look, tr.appearance) < self.tracker.options.reacquire_similarity:
                 continue  # a face at the place, but not this person's: somebody who took the spot
             probed[tr.id] = (det, clothing_cue(vf.bgr, det))
