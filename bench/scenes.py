@@ -4,7 +4,8 @@
                                      [--set tracking.reacquire_s=0 --set vision.detector.tiles=3 ...]
 
 Scenes are generated once into .cache/scenes/ (they need ../shared/data/utkface-dev). For each
-scene: the visit count and its error, visits split by a look-away or an occlusion, the same-spot
+scene: the visit count and its error, visits split by a look-away or an occlusion (and of those,
+the ones where the face was unseen no longer than tracking.reacquire_s), the same-spot
 pairs (one person leaves, another takes the spot 2-10 s later: two visits) told apart, median
 dwell and attention errors, staff counted, and the analysis cost per frame. ``--set`` overrides
 a config key (dotted path) for a before/after comparison.
@@ -95,7 +96,7 @@ def evaluate_scene(video: Path, truth_path: Path, overrides: list[str], data: Pa
         frames, faces = chain.frames, chain.faces
     elapsed = time.perf_counter() - started
     return {
-        **store_scene_report(truth["people"], visits, T0),
+        **store_scene_report(truth["people"], visits, T0, wait_s=cfg.tracking.reacquire_s),
         "frames": frames,
         "faces_per_frame": round(faces / max(1, frames), 2),
         "ms_per_frame": round(1000 * elapsed / max(1, frames), 2),

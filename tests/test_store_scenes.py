@@ -14,7 +14,7 @@ from kiosk.testing.evaluate import store_scene_report
 from kiosk.testing.store_scene import SceneSize, generate_store
 from tests.conftest import DATA, data_path
 from tests.conftest import SCENE_T0 as T0
-from tests.helpers import run_visits
+from tests.helpers import run_visits, visit
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +42,45 @@ def test_the_scene_holds_the_hard_cases(store_scene):
     sizes = [p["size_px"] for p in people if p["kind"] != "excluded"]
     assert min(sizes) < 60 and max(sizes) > 120
     assert any(p["kind"] == "excluded" for p in people)
+    for p in people:  # the camera does not see a face turned away: each look-away lies in an unseen span
+        for a0, a1 in p["away"]:
+            if p["start"] < a0 and a1 < p["end"]:
+                assert any(u0 <= a0 + 0.1 and u1 >= a1 - 0.1 for u0, u1 in p["unseen"]), (p["id"], a0, a1)
+
+
+def _person(pid: int, start: float, end: float, away: list, unseen: list) -> dict:
+    return {
+        "id": pid,
+        "kind": "visit",
+        "start": start,
+        "end": end,
+        "dwell": end - start,
+        "attention": end - start - sum(b - a for a, b in unseen),
+        "zone": "shelf-a",
+        "gender": "female",
+        "away": away,
+        "occluded": [],
+        "unseen": unseen,
+        "successor_of": None,
+    }
+
+
+def test_a_split_across_a_gap_longer_than_the_wait_is_told_from_one_within_it():
+    """The issue's bar is no split by a look-away or occlusion *shorter than the waiting time*: a
+    look-away of 12 s with a passer-by in front right after it hides the face for 21 s, longer than
+    a 20 s wait; the split is still reported, and apart from a split across a 5 s look-away."""
+    long_gap = _person(1, 0.0, 60.0, away=[[20.0, 32.0]], unseen=[[20.0, 41.0]])
+    short_gap = _person(2, 70.0, 90.0, away=[[75.0, 80.0]], unseen=[[75.0, 80.0]])
+    whole = _person(3, 100.0, 120.0, away=[[105.0, 115.0]], unseen=[[105.0, 115.0]])
+    records = [
+        visit(T0 + end, dwell=end - start, attention=1.0)
+        for start, end in ((0.0, 20.0), (41.0, 60.0), (70.0, 75.0), (80.0, 90.0), (100.0, 120.0))
+    ]
+    report = store_scene_report([long_gap, short_gap, whole], records, T0, wait_s=20.0)
+    assert report["split_by_lookaway_or_occlusion"] == 2 and sorted(report["split_ids"]) == [1, 2]
+    assert report["split_unseen_s"] == {1: 21.0, 2: 5.0}
+    assert report["split_within_wait"] == 1 and report["split_within_wait_ids"] == [2]
+    assert "split_within_wait" not in store_scene_report([long_gap, short_gap, whole], records, T0)
 
 
 def test_visit_count_and_no_visit_split_by_a_look_away_or_an_occlusion(store_scene):

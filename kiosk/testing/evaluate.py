@@ -109,33 +109,45 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
     )
 
 
-def _spans_interruptions(person: dict, visit: Visit, t0: float, slack: float = 0.5) -> bool:
-    """Whether one record runs across every look-away and occlusion of this person that lies within
-    their visit (it starts before each one and ends after it)."""
+def _interruptions(person: dict) -> list[tuple[float, float]]:
+    """This person's look-aways and occlusions that lie within their visit."""
+    gaps = list(person.get("away", [])) + list(person.get("occluded", []))
+    return [(a0, a1) for a0, a1 in gaps if person["start"] < a0 and a1 < person["end"]]
+
+
+def _not_spanned(person: dict, visit: Visit, t0: float, slack: float = 0.5) -> list[tuple[float, float]]:
+    """The look-aways and occlusions of this person that their record does not run across (it
+    does when it starts before one and ends after it)."""
     start, end = visit.wall_start - t0, visit.wall_start - t0 + visit.dwell_s
-    gaps = [
-        g
-        for g in list(person.get("away", [])) + list(person.get("occluded", []))
-        if person["start"] < g[0] and g[1] < person["end"]
-    ]
-    return all(start < a0 + slack and end > a1 - slack for a0, a1 in gaps)
+    return [(a0, a1) for a0, a1 in _interruptions(person) if not (start < a0 + slack and end > a1 - slack)]
 
 
-def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float) -> dict:
+def _unseen_across(person: dict, gap: tuple[float, float]) -> float:
+    """How long the camera did not see this person's face around an interruption: the longest of
+    the truth's unseen spans that overlap it (a look-away with a passer-by in front right after it
+    is one span), or the interruption itself where the truth has no unseen spans."""
+    a0, a1 = gap
+    spans = [b - a for a, b in person.get("unseen", []) if a < a1 and b > a0]
+    return max(spans, default=a1 - a0)
+
+
+def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float, wait_s: float | None = None) -> dict:
     """:func:`score` plus what the store scenes (kiosk.testing.store_scene) probe: visits split by a
-    look-away or an occlusion (the matched record does not run across it), same-spot pairs (one shopper leaves, another takes the spot a few
-    seconds later) told apart, and staff counted."""
+    look-away or an occlusion (the matched record does not run across it), same-spot pairs (one
+    shopper leaves, another takes the spot a few seconds later) told apart, and staff counted.
+    ``wait_s``: the tracker's waiting time (``tracking.reacquire_s``); a split is then also
+    reported as within it when the face was unseen no longer than that across the interruption the
+    record does not run across (a split across a longer gap is what the setting asks for)."""
     result = score(truth_people, visits, t0)
     people = [p for p in truth_people if p["kind"] == "visit"]
     by_id = {p["id"]: p for p in truth_people}
     matched = {m.truth["id"]: m.visit for m in result.matches if m.visit is not None}
-    interrupted = [
-        p
-        for p in people
-        if any(p["start"] < g[0] and g[1] < p["end"] for g in list(p.get("away", [])) + list(p.get("occluded", [])))
-    ]
+    interrupted = [p for p in people if _interruptions(p)]
     # split: the person's record (matched by time) does not run across one of their interruptions
-    split = [p["id"] for p in interrupted if p["id"] in matched and not _spans_interruptions(p, matched[p["id"]], t0)]
+    missed = {p["id"]: _not_spanned(p, matched[p["id"]], t0) for p in interrupted if p["id"] in matched}
+    split = [pid for pid, gaps in missed.items() if gaps]
+    unseen = {pid: round(min(_unseen_across(by_id[pid], g) for g in missed[pid]), 2) for pid in split}
+    within = [pid for pid in split if wait_s is not None and unseen[pid] <= wait_s]
     pairs = [(by_id[p["successor_of"]], p) for p in people if p.get("successor_of") in by_id]
     pairs = [(a, b) for a, b in pairs if a["kind"] == "visit"]
     told_apart = sum(
@@ -153,6 +165,8 @@ def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float)
         "interrupted_visits": len(interrupted),
         "split_by_lookaway_or_occlusion": len(split),
         "split_ids": split,
+        "split_unseen_s": unseen,
+        **({"split_within_wait": len(within), "split_within_wait_ids": within} if wait_s is not None else {}),
         "same_spot_pairs": len(pairs),
         "same_spot_told_apart": told_apart,
         "staff_visits": staff_counted,

@@ -36,7 +36,10 @@ which left out shoppers standing at the frame's edge that any detector finds; be
 the face's centre was tested, against a nearer face 25% narrower than the one drawn, so a face
 two-thirds behind a neighbour's counted as seen); turned away or hidden in between counts as present (a look-away is part of the visit, so is its time). A person who walks
 off turned away is gone when the camera last saw the face: nothing in the image says more.
-Attention is the time the face is shown and not hidden. The zone is the one holding the face
+Attention is the time the face is shown and not hidden. ``unseen`` lists the spans between the
+first and the last sight in which the face was not shown, whatever the cause (a look-away and a
+passer-by in front right after it make one longer span): a visit split across a span longer than
+the tracker's waiting time is not a failure of the wait (kiosk.testing.evaluate). The zone is the one holding the face
 centre for most of the present time. A shopper scripted to stop whose face was shown for less than
 ``MIN_VISIT_S`` (kiosk's default definition of a visit, ``visits.min_dwell_s``) is a passer-by in
 the truth: the camera saw no more of them than of someone walking past.
@@ -297,7 +300,7 @@ def _covers(cx: float, cy: float, s: float, state: str, px: float, py: float) ->
 
 # A face counts as shown when at least half of its core (eyes, nose and mouth: the central 0.8 x 0.8
 # of the face square, sampled on a 5 x 5 grid) is in the frame and not behind anything drawn over it.
-TRUTH_VERSION = 2  # bumped when the truth's rules change: a cached scene's truth is then written again
+TRUTH_VERSION = 3  # bumped when the truth's rules change: a cached scene's truth is then written again
 _CORE = [(gx * 0.2, gy * 0.2) for gx in range(-2, 3) for gy in range(-2, 3)]
 MAX_HIDDEN_SHARE = 0.5
 
@@ -423,6 +426,9 @@ def truth(people: list[Shopper], cages: list[Cage], duration: float, size: Scene
                 zones[p.id][zone] = zones[p.id].get(zone, 0.0) + dt
         zone = max(zones[p.id], key=zones[p.id].get)
         away = [[round(m.t0, 2), round(m.t1, 2)] for m in p.moves if m.state != "face" and m.x0 == m.x1]
+        # what the camera did not see of the face between first and last sight, whatever the cause
+        # (turned away, hidden, both in a row): a look-away followed by a passer-by is one longer gap
+        unseen = [[round(a + dt, 2), round(b, 2)] for a, b in itertools.pairwise(shown[p.id]) if b - a > 1.5 * dt]
         kind = (
             "excluded"
             if zone == "excluded"
@@ -446,6 +452,7 @@ def truth(people: list[Shopper], cages: list[Cage], duration: float, size: Scene
                 "away": away,
                 "successor_of": p.successor_of,
                 "occluded": [[round(c.t0, 2), round(c.t1, 2)] for c in cages if p.spot == c.x and start <= c.t0 <= end],
+                "unseen": unseen,
             }
         )
     return out
