@@ -136,8 +136,9 @@ def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float,
     look-away or an occlusion (the matched record does not run across it), same-spot pairs (one
     shopper leaves, another takes the spot a few seconds later) told apart, and staff counted.
     ``wait_s``: the tracker's waiting time (``tracking.reacquire_s``); a split is then also
-    reported as within it when the face was unseen no longer than that across the interruption the
-    record does not run across (a split across a longer gap is what the setting asks for)."""
+    reported as within it when the face was unseen no longer than that across an interruption the
+    record does not run across (``split_unseen_s``: the shortest such gap of each split person; a
+    split across only longer gaps is what the setting asks for)."""
     result = score(truth_people, visits, t0)
     people = [p for p in truth_people if p["kind"] == "visit"]
     by_id = {p["id"]: p for p in truth_people}

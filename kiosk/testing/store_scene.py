@@ -39,8 +39,8 @@ off turned away is gone when the camera last saw the face: nothing in the image 
 Attention is the time the face is shown and not hidden. ``unseen`` lists the spans between the
 first and the last sight in which the face was not shown, whatever the cause (a look-away and a
 passer-by in front right after it make one longer span): a visit split across a span longer than
-the tracker's waiting time is not a failure of the wait (kiosk.testing.evaluate). The zone is the one holding the face
-centre for most of the present time. A shopper scripted to stop whose face was shown for less than
+the tracker's waiting time is not a failure of the wait (kiosk.testing.evaluate). The zone is the
+one holding the face centre for most of the present time. A shopper scripted to stop whose face was shown for less than
 ``MIN_VISIT_S`` (kiosk's default definition of a visit, ``visits.min_dwell_s``) is a passer-by in
 the truth: the camera saw no more of them than of someone walking past.
 """
