@@ -83,6 +83,38 @@ def test_a_split_across_a_gap_longer_than_the_wait_is_told_from_one_within_it():
     assert "split_within_wait" not in store_scene_report([long_gap, short_gap, whole], records, T0)
 
 
+def _records(*spans: tuple[float, float], zone: str = "shelf-a") -> list:
+    return [visit(T0 + end, zone=zone, dwell=end - start, attention=1.0) for start, end in spans]
+
+
+def test_a_visit_in_pieces_none_of_which_is_matched_is_still_a_split():
+    """640x480 seed 10's shopper 24 (42 s, two look-aways of 11-13 s) came out as three records of
+    5, 3 and 9 s: none overlaps her enough to be matched to her, so she read as missed, not split,
+    and the two extra visits only as a count error. Her pieces (matched to nobody, at her zone,
+    within her time) are hers; a record at another zone is not."""
+    shopper = _person(1, 0.0, 42.0, away=[[5.0, 16.5], [20.0, 33.0]], unseen=[[5.0, 16.5], [20.0, 33.0]])
+    report = store_scene_report([shopper], _records((0.0, 5.0), (16.5, 20.0), (33.0, 42.0)), T0, wait_s=20.0)
+    assert report["split_by_lookaway_or_occlusion"] == 1 and report["split_unseen_s"] == {1: 11.5}
+    assert report["split_within_wait_ids"] == [1]
+    elsewhere = store_scene_report([shopper], _records((0.0, 5.0), (16.5, 20.0), zone="shelf-b"), T0)
+    assert elsewhere["split_by_lookaway_or_occlusion"] == 0
+
+
+def test_a_record_that_ends_where_the_next_begins_at_a_look_away_is_a_split():
+    """640x480 seed 9's shopper 16: her record ran across her look-away and the occlusion after it
+    and ended half a second later, where a second record of her began. Two records at the same
+    time (a second track on the same face) are a double count, not a split, and records at her zone
+    while her own runs are somebody else's."""
+    shopper = _person(1, 0.0, 40.0, away=[[5.0, 20.0]], unseen=[[5.0, 20.0]])
+    report = store_scene_report([shopper], _records((0.0, 20.3), (20.3, 40.0)), T0)
+    assert report["split_ids"] == [1] and report["split_unseen_s"] == {1: 15.0}
+    double = store_scene_report([shopper], _records((0.0, 40.0), (10.0, 30.0)), T0)
+    assert double["split_by_lookaway_or_occlusion"] == 0 and double["counted_twice"] == 1
+    # passers-by at her zone while her record runs (records carry no place): not pieces of hers
+    passers = store_scene_report([shopper], _records((0.0, 40.0), (4.0, 4.5), (5.2, 5.6)), T0)
+    assert passers["split_by_lookaway_or_occlusion"] == 0
+
+
 def test_visit_count_and_no_visit_split_by_a_look_away_or_an_occlusion(store_scene):
     _, _, report, _ = store_scene
     assert abs(report["found_visits"] - report["truth_visits"]) <= max(1, 0.05 * report["truth_visits"]), report

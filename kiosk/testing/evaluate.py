@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
+from itertools import pairwise
 
 from kiosk.visits import Visit
 
@@ -115,11 +116,47 @@ def _interruptions(person: dict) -> list[tuple[float, float]]:
     return [(a0, a1) for a0, a1 in gaps if person["start"] < a0 and a1 < person["end"]]
 
 
-def _not_spanned(person: dict, visit: Visit, t0: float, slack: float = 0.5) -> list[tuple[float, float]]:
-    """The look-aways and occlusions of this person that their record does not run across (it
-    does when it starts before one and ends after it)."""
-    start, end = visit.wall_start - t0, visit.wall_start - t0 + visit.dwell_s
-    return [(a0, a1) for a0, a1 in _interruptions(person) if not (start < a0 + slack and end > a1 - slack)]
+def _own_records(
+    person: dict, matched: Visit | None, unmatched: tuple[Visit, ...], t0: float, touch: float = 0.2
+) -> list[Visit]:
+    """The records that belong to this person: the one matched to them and the pieces of their visit
+    matched to nobody, none of which need overlap them enough to be matched: records at their zone
+    that lie mostly (half their time or more) within their time and not at the time of the matched
+    record (records carry no place: one at the same time at the zone is somebody else's)."""
+
+    def span(v: Visit) -> tuple[float, float]:
+        return v.wall_start - t0, v.wall_start - t0 + v.dwell_s
+
+    def piece(v: Visit) -> bool:
+        s, e = span(v)
+        inside = min(e, person["end"]) - max(s, person["start"]) >= max(0.5 * (e - s), 1e-9)
+        if matched is None:
+            return inside
+        ms, me = span(matched)
+        return inside and min(e, me) - max(s, ms) <= touch  # before or after it, touching at most
+
+    pieces = [v for v in unmatched if v.zone_id == person["zone"] and piece(v)]
+    return ([matched] if matched is not None else []) + pieces
+
+
+def _split_gaps(
+    person: dict, records: list[Visit], t0: float, slack: float = 0.5, reach: float = 1.0
+) -> list[tuple[float, float]]:
+    """The look-aways and occlusions that split this person's visit: those no record of theirs runs
+    across (one does when it starts before and ends after it, ``slack`` allowed), and those during
+    which one of their records ends and after which the next begins (``reach`` allowed about their
+    ends; records at the same time, two tracks on one face, are a double count, not a split)."""
+    spans = sorted((v.wall_start - t0, v.wall_start - t0 + v.dwell_s) for v in records)
+    gaps = _interruptions(person)
+    split = [(a0, a1) for a0, a1 in gaps if not any(s < a0 + slack and e > a1 - slack for s, e in spans)]
+    for (_, e0), (s1, _) in pairwise(spans):
+        if s1 < e0 - 0.2:
+            continue  # overlapping records
+        # one record ends during the interruption (or about its ends) and the next begins after it
+        split += [
+            (a0, a1) for a0, a1 in gaps if a0 - reach <= e0 <= a1 + reach and s1 >= a1 - reach and (a0, a1) not in split
+        ]
+    return split
 
 
 def _unseen_across(person: dict, gap: tuple[float, float]) -> float:
@@ -133,7 +170,8 @@ def _unseen_across(person: dict, gap: tuple[float, float]) -> float:
 
 def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float, wait_s: float | None = None) -> dict:
     """:func:`score` plus what the store scenes (kiosk.testing.store_scene) probe: visits split by a
-    look-away or an occlusion (the matched record does not run across it), same-spot pairs (one
+    look-away or an occlusion (the person's records, the matched one and pieces of it matched to
+    nobody, do not run across it, or one of them ends and the next begins at it), same-spot pairs (one
     shopper leaves, another takes the spot a few seconds later) told apart, and staff counted.
     ``wait_s``: the tracker's waiting time (``tracking.reacquire_s``); a split is then also
     reported as within it when the face was unseen no longer than that across an interruption the
@@ -144,8 +182,10 @@ def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float,
     by_id = {p["id"]: p for p in truth_people}
     matched = {m.truth["id"]: m.visit for m in result.matches if m.visit is not None}
     interrupted = [p for p in people if _interruptions(p)]
-    # split: the person's record (matched by time) does not run across one of their interruptions
-    missed = {p["id"]: _not_spanned(p, matched[p["id"]], t0) for p in interrupted if p["id"] in matched}
+    # split: the person's records (the matched one and unmatched pieces of it) do not run across one
+    # of their interruptions, or one ends and the next begins at it
+    owned = {p["id"]: _own_records(p, matched.get(p["id"]), result.unmatched, t0) for p in interrupted}
+    missed = {pid: _split_gaps(by_id[pid], recs, t0) for pid, recs in owned.items() if recs}
     split = [pid for pid, gaps in missed.items() if gaps]
     unseen = {pid: round(min(_unseen_across(by_id[pid], g) for g in missed[pid]), 2) for pid in split}
     within = [pid for pid in split if wait_s is not None and unseen[pid] <= wait_s]
