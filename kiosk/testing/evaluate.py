@@ -48,8 +48,18 @@ class Score:
         }
 
 
+def _span(v: Visit, t0: float) -> tuple[float, float]:
+    """A record's start and end in video time (``t0``: the wall time of the video's first frame)."""
+    return v.wall_start - t0, v.wall_start - t0 + v.dwell_s
+
+
+def _overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+    """How long two spans share (negative: how far apart they are)."""
+    return min(a1, b1) - max(a0, b0)
+
+
 def _iou(a0: float, a1: float, b0: float, b1: float) -> float:
-    inter = max(0.0, min(a1, b1) - max(a0, b0))
+    inter = max(0.0, _overlap(a0, a1, b0, b1))
     union = max(a1, b1) - min(a0, b0)
     return inter / union if union > 0 else 0.0
 
@@ -58,7 +68,7 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
     """Match records to truth people by temporal overlap (greedy, best first) within the same zone
     where possible. ``t0`` is the wall time of the video's first frame."""
     people = [p for p in truth_people if p["kind"] in ("visit", "passer_by")]
-    recs = [(v, v.wall_start - t0, v.wall_start - t0 + v.dwell_s) for v in visits]
+    recs = [(v, *_span(v, t0)) for v in visits]
     pairs = []
     for i, p in enumerate(people):
         for j, (v, s, e) in enumerate(recs):
@@ -80,7 +90,7 @@ def score(truth_people: list[dict], visits: list[Visit], t0: float, min_iou: flo
             for j, (v, s, e) in enumerate(recs)
             if j not in used_r
             and _iou(p["start"], p["end"], s, e) >= 0.05
-            and min(e, p["end"]) - max(s, p["start"]) >= 0.5 * (e - s)
+            and _overlap(s, e, p["start"], p["end"]) >= 0.5 * (e - s)
         ]
         twice += bool(extra) and i in used_p
     matches = tuple(
@@ -124,33 +134,30 @@ def _own_records(
     that lie mostly (half their time or more) within their time and not at the time of the matched
     record (records carry no place: one at the same time at the zone is somebody else's)."""
 
-    def span(v: Visit) -> tuple[float, float]:
-        return v.wall_start - t0, v.wall_start - t0 + v.dwell_s
-
     def piece(v: Visit) -> bool:
-        s, e = span(v)
-        inside = min(e, person["end"]) - max(s, person["start"]) >= max(0.5 * (e - s), 1e-9)
+        s, e = _span(v, t0)
+        inside = _overlap(s, e, person["start"], person["end"]) >= max(0.5 * (e - s), 1e-9)
         if matched is None:
             return inside
-        ms, me = span(matched)
-        return inside and min(e, me) - max(s, ms) <= touch  # before or after it, touching at most
+        return inside and _overlap(s, e, *_span(matched, t0)) <= touch  # before or after it, touching at most
 
     pieces = [v for v in unmatched if v.zone_id == person["zone"] and piece(v)]
     return ([matched] if matched is not None else []) + pieces
 
 
 def _split_gaps(
-    person: dict, records: list[Visit], t0: float, slack: float = 0.5, reach: float = 1.0
+    person: dict, records: list[Visit], t0: float, slack: float = 0.5, reach: float = 1.0, touch: float = 0.2
 ) -> list[tuple[float, float]]:
     """The look-aways and occlusions that split this person's visit: those no record of theirs runs
     across (one does when it starts before and ends after it, ``slack`` allowed), and those during
     which one of their records ends and after which the next begins (``reach`` allowed about their
-    ends; records at the same time, two tracks on one face, are a double count, not a split)."""
-    spans = sorted((v.wall_start - t0, v.wall_start - t0 + v.dwell_s) for v in records)
+    ends; records at the same time, sharing more than ``touch``, two tracks on one face, are a
+    double count, not a split)."""
+    spans = sorted(_span(v, t0) for v in records)
     gaps = _interruptions(person)
     split = [(a0, a1) for a0, a1 in gaps if not any(s < a0 + slack and e > a1 - slack for s, e in spans)]
     for (_, e0), (s1, _) in pairwise(spans):
-        if s1 < e0 - 0.2:
+        if e0 - s1 > touch:
             continue  # overlapping records
         # one record ends during the interruption (or about its ends) and the next begins after it
         split += [
@@ -174,8 +181,8 @@ def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float,
     nobody, do not run across it, or one of them ends and the next begins at it), same-spot pairs (one
     shopper leaves, another takes the spot a few seconds later) told apart, and staff counted.
     ``wait_s``: the tracker's waiting time (``tracking.reacquire_s``); a split is then also
-    reported as within it when the face was unseen no longer than that across an interruption the
-    record does not run across (``split_unseen_s``: the shortest such gap of each split person; a
+    reported as within it when the face was unseen no longer than that across an interruption that
+    split the visit (``split_unseen_s``: the shortest such gap of each split person; a
     split across only longer gaps is what the setting asks for)."""
     result = score(truth_people, visits, t0)
     people = [p for p in truth_people if p["kind"] == "visit"]
@@ -196,10 +203,7 @@ def store_scene_report(truth_people: list[dict], visits: list[Visit], t0: float,
     )
     staff = [p for p in truth_people if p["kind"] == "excluded"]
     staff_counted = sum(
-        1
-        for v in visits
-        for p in staff
-        if v.zone_id is None and min(v.wall_start - t0 + v.dwell_s, p["end"]) - max(v.wall_start - t0, p["start"]) > 0
+        1 for v in visits for p in staff if v.zone_id is None and _overlap(*_span(v, t0), p["start"], p["end"]) > 0
     )
     return {
         **result.summary(),
