@@ -1,6 +1,6 @@
 """Train the project's own two-head age and gender model on the UTKFace training split.
 
-    .venv-train/bin/python -m training.age_gender [--epochs 30] [--seed 17] [--widths 32,64,128,256]
+    .venv-train/bin/python -m training.age_gender [--epochs 45] [--seed 17] [--widths 32,64,128,256]
 
 One network, two outputs, on the chip the device already cuts for the upstream age model: the
 64x64 RGB dlib chip (padding 0.2) from the face mesh's five alignment points, with the same input
@@ -193,7 +193,7 @@ def age_mae(y_true, y_pred):
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_arguments(ap, epochs=30, batch=96, seed=17, widths="32,64,128,256", lr=2e-3, patience=10)
+    add_run_arguments(ap, epochs=45, batch=96, seed=17, widths="32,64,128,256", lr=2e-3, patience=45)
     args = ap.parse_args(argv)
     widths = tuple(int(v) for v in args.widths.split(","))
 
