@@ -189,6 +189,12 @@ def appearance_similarity(a: np.ndarray, b: np.ndarray) -> float:
 AppearanceFn = Callable[[Detection], "np.ndarray | None"]
 
 
+def _offset(tr: Track, box: np.ndarray) -> tuple[float, float]:
+    """How far a face box (cx, cy, w, h) is from ``tr``'s box, in its widths, and its size against it."""
+    shift = math.hypot(box[0] - tr.box[0], box[1] - tr.box[1]) / max(float(tr.box[2]), 1.0)
+    return shift, float(box[2]) / max(float(tr.box[2]), 1e-6)
+
+
 def _along_across(tr: Track, ux: float, uy: float, x: float, y: float) -> tuple[float, float]:
     """Where the point (x, y) lies from ``tr``'s last place, in its box widths: along its walk's
     direction (ux, uy) and (unsigned) across it."""
@@ -527,8 +533,7 @@ class Tracker:
         """Whether a face box (cx, cy, w, h) is at the place and size where ``waiting`` was lost
         (at the very place along the shelf while it still shows its person: nobody is in two places)."""
         o = self.options
-        shift = math.hypot(box[0] - waiting.box[0], box[1] - waiting.box[1]) / max(waiting.box[2], 1.0)
-        ratio = box[2] / max(waiting.box[2], 1e-6)
+        shift, ratio = _offset(waiting, box)
         if waiting.id in self._present and abs(box[0] - waiting.box[0]) > o.present_distance * waiting.box[2]:
             return False  # beside the place: the face of someone standing next to them
         return shift <= o.reacquire_distance and 1 / o.reacquire_size <= ratio <= o.reacquire_size
@@ -537,8 +542,7 @@ class Tracker:
         """Whether a face box is at the very spot where ``waiting`` was lost, at its size (see
         reacquire_spot_distance): where a shopper's face comes back after she looked at the products."""
         o = self.options
-        shift = math.hypot(box[0] - waiting.box[0], box[1] - waiting.box[1]) / max(waiting.box[2], 1.0)
-        ratio = box[2] / max(waiting.box[2], 1e-6)
+        shift, ratio = _offset(waiting, box)
         return shift <= o.reacquire_spot_distance and 1 / o.reacquire_spot_size <= ratio <= o.reacquire_spot_size
 
     def _absorb_young(self, t: float, appearance: AppearanceFn | None) -> tuple[tuple[int, int], ...]:
