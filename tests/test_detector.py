@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kiosk.modelfiles.manifest import project_models_dir
-from kiosk.vision.detector import FaceDetector, ssd_anchors, weighted_nms
+from kiosk.vision.detector import FaceDetector, prefer_finer_views, ssd_anchors, weighted_nms
 from kiosk.vision.runtime import TFLiteModel
 from kiosk.vision.types import DetectorOptions
 from tests.conftest import data_path
@@ -109,3 +109,93 @@ def test_obama_and_biden_two_adult_men(pipeline):
     for f in faces:
         assert f.gender[1] > 0.9 and 35 <= f.age <= 80
         assert abs(f.landmarks.pose.yaw) < 30
+
+
+def _view(boxes, scores, scale, corners):
+    rows = np.zeros((len(boxes), 16))
+    rows[:, :4] = boxes
+    return rows, np.array(scores, dtype=float), scale, corners
+
+
+def test_a_face_too_small_for_the_whole_frame_is_the_finer_views():
+    # 1280x720: the whole frame at 0.15 input px per frame px, a tile of the 3x3 grid at 0.35
+    whole = _view([[600, 330, 660, 390], [100, 100, 160, 160]], [0.8, 0.9], 0.15, (0, 0, 1280, 720))
+    tile = _view([[607, 322, 653, 368]], [0.4], 0.35, (427, 240, 982, 552))
+    (wrows, wscores, _, _), (trows, tscores, _, _) = prefer_finer_views([whole, tile])
+    # the 46 px face (6.9 input px of the whole frame) is the tile's, scored as the whole frame saw it;
+    # the whole frame's face elsewhere stays
+    assert wrows[:, :4].tolist() == [[100, 100, 160, 160]] and wscores.tolist() == [0.9]
+    assert trows[:, :4].tolist() == [[607, 322, 653, 368]] and tscores.tolist() == [0.8]
+    # a finer face under the detector's smallest face would be dropped, and the face lost with it
+    tiny = _view([[420, 300, 438, 318]], [0.6], 0.35, (0, 0, 555, 400))
+    coarse = _view([[410, 290, 444, 324]], [0.8], 0.15, (0, 0, 1280, 720))
+    assert len(prefer_finer_views([coarse, tiny], min_face_px=20)[0][0]) == 1
+    assert len(prefer_finer_views([coarse, tiny], min_face_px=0)[0][0]) == 0
+
+
+@pytest.mark.parametrize(
+    "whole_box, tile_box, why",
+    [
+        ([540, 290, 680, 410], [560, 300, 660, 400], "a 100 px face: 15 input px, the whole frame measures it"),
+        ([420, 330, 480, 390], [430, 322, 476, 368], "cut by the tile's left edge (427): its box is the visible part"),
+        ([600, 330, 660, 390], [620, 340, 640, 360], "20 px: not the face in the 60 px box, something inside it"),
+        ([600, 330, 660, 390], [700, 330, 746, 376], "beside the box, not in it"),
+    ],
+)
+def test_the_whole_frames_box_stays_where_the_finer_view_does_not_show_it_wrong(whole_box, tile_box, why):
+    whole = _view([whole_box], [0.8], 0.15, (0, 0, 1280, 720))
+    tile = _view([tile_box], [0.6], 0.35, (427, 240, 982, 552))
+    (wrows, _, _, _), (_, tscores, _, _) = prefer_finer_views([whole, tile])
+    assert len(wrows) == 1, why
+    assert tscores.tolist() == [0.6]
+
+
+def _group_photo_faces():
+    root = data_path("group-photos")
+    for xml in ("training.xml", "testing.xml"):
+        for image in ET.parse(root / xml).getroot().iter("image"):
+            for b in image.iter("box"):
+                if b.get("ignore") != "1":
+                    yield root / image.get("file"), int(b.get("left")), int(b.get("top")), int(b.get("width"))
+
+
+def face_in_the_middle(path, left: int, top: int, width: int, size: int) -> np.ndarray:
+    """A grey 1280x720 frame with the photo at ``path`` scaled so that its face (dlib box at
+    ``left``, ``top``, ``width``) is ``size`` px wide, the face's centre at the frame's."""
+    k = size / width
+    small = cv2.resize(cv2.imread(str(path)), None, fx=k, fy=k, interpolation=cv2.INTER_AREA)
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    ox, oy = int(640 - (left + width / 2) * k), int(360 - (top + width / 2) * k)
+    x0, y0 = max(ox, 0), max(oy, 0)
+    x1, y1 = min(ox + small.shape[1], 1280), min(oy + small.shape[0], 720)
+    frame[y0:y1, x0:x1] = small[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+    return frame
+
+
+def test_small_real_faces_get_one_box_from_the_whole_frame_and_a_tile_together(pipeline):
+    """The tracker's round robin runs the whole frame and one tile in one call. Real faces of the
+    group photos at 40 and 48 px in the middle of a 1280x720 frame (6-7 input px of the whole frame):
+    together, the views give the tile's box alone (before, 50 of 85 faces got a box merged with the
+    whole frame's, 1.2-1.6x too big and off-centre, or a second box)."""
+    det = pipeline.detector
+    compared = 0
+    for size in (40, 48):
+        for path, left, top, width in _group_photo_faces():
+            frame = face_in_the_middle(path, left, top, width, size)
+
+            def on_face(found):
+                return [
+                    d.box
+                    for d in found
+                    if abs(d.box.center[0] - 640) < 0.5 * size and abs(d.box.center[1] - 360) < 0.7 * size
+                ]
+
+            alone = on_face(det.detect(frame, 0.3, regions=[4], grid=3))
+            together = on_face(det.detect(frame, 0.3, regions=[None, 4], grid=3))
+            if len(alone) != 1:
+                continue
+            compared += 1
+            assert len(together) == 1, (path.name, size, alone, together)
+            a, b = alone[0], together[0]
+            assert max(abs(a.x0 - b.x0), abs(a.y0 - b.y0), abs(a.x1 - b.x1), abs(a.y1 - b.y1)) <= 2.5, (path.name, size)
+    assert compared >= 80

@@ -33,6 +33,12 @@ class Score:
     def visit_count_error(self) -> float:
         return abs(self.found_visits - self.truth_visits) / max(1, self.truth_visits)
 
+    @property
+    def missed_visits(self) -> int:
+        """Truth visits that no visit record matched (none at all, or one counted as a passer-by):
+        under-counts, which over-counts elsewhere can hide in the visit count."""
+        return sum(m.visit is None or m.visit.kind != "visit" for m in self.matches if m.truth["kind"] == "visit")
+
     def summary(self) -> dict:
         return {
             "truth_visits": self.truth_visits,
@@ -45,6 +51,7 @@ class Score:
             "gender_accuracy": round(self.gender_accuracy, 3),
             "counted_twice": self.counted_twice,
             "unmatched": len(self.unmatched),
+            "missed_visits": self.missed_visits,
         }
 
 

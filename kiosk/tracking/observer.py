@@ -21,9 +21,9 @@ from kiosk.config.schema import TrackingConfig, VisitsConfig, default
 from kiosk.config.vocabulary import EMOTIONS
 from kiosk.tracking.background import SceneBackground
 from kiosk.tracking.tracker import Track, Tracker, TrackerOptions, appearance_similarity, corners
-from kiosk.vision.detector import box_iou
+from kiosk.vision.detector import COARSE_INPUT_PX, box_iou
 from kiosk.vision.frame import VisionFrame
-from kiosk.vision.pipeline import VisionPipeline
+from kiosk.vision.pipeline import VisionPipeline, detection_from_mesh
 from kiosk.vision.types import Detection, FaceLandmarks
 from kiosk.zones import ZoneMap
 
@@ -129,6 +129,7 @@ class _Stats:
     attentive_now: bool = False
     max_presence: float = 0.0  # a track whose face the mesh never confirmed is not a person
     pose_t: float = float("-inf")  # when the face mesh last ran on this face
+    mesh_width: float = 0.0  # the face's width as the mesh last measured it, as a detector box (0: not yet)
 
 
 def clothing_cue(bgr: np.ndarray, det: Detection) -> np.ndarray | None:
@@ -277,7 +278,10 @@ class FaceObserver:
             else:
                 weak.append(det)
         light = scene_light(bgr)
-        followed, meshes = self._follow(vf, t, kept, weak, w, h)
+        followed, meshes, superseded = self._follow(vf, t, kept, weak, w, h)
+        if superseded:  # small faces the mesh measured where the detector's view could not
+            kept = [d for d in kept if id(d) not in superseded]
+            weak = [d for d in weak if id(d) not in superseded]
         probed = self._probe(vf, t, kept, weak, followed, meshes, w, h, light)
         update = self.tracker.update(
             t,
@@ -405,15 +409,24 @@ class FaceObserver:
     def _follow(self, vf: VisionFrame, t: float, strong: list[Detection], weak: list[Detection], w: int, h: int):
         """The face mesh on each track seen in the last frame that no detection continues now, at
         its predicted place: its presence says whether the face is still there. A weak detection
-        continues only a confirmed track, so a young track under one is followed all the same."""
+        continues only a confirmed track, so a young track under one is followed all the same.
+
+        A face too small for the view that detected it (under ``COARSE_INPUT_PX`` of that view's
+        input pixels: at 1280x720 a face under 73 px in the whole frame) is followed by the mesh
+        too: the detector's box there is up to 1.6x too big and its centre wanders by a tenth of a
+        width or more, frame to frame and against a tile's box of the same face, so a track fed
+        those boxes jumps. When the mesh finds the face, its box continues the track and the
+        detections at the place are dropped (returned, by ``id``, as superseded)."""
         followed: dict[int, tuple[Detection, np.ndarray | None]] = {}
         meshes: dict[int, FaceLandmarks] = {}
+        superseded: set[int] = set()
         if not self.options.follow_with_mesh:
-            return followed, meshes
+            return followed, meshes, superseded
         horizon = self.tracker.options.max_extrapolation_s
         strong_boxes = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in strong]
         weak_boxes = [(d.box.x0, d.box.y0, d.box.x1, d.box.y1) for d in weak]
         boxes = strong_boxes + weak_boxes
+        dets = strong + weak
         predicted = {}
         for tr in self.tracker.tracks:
             if not tr.waiting:
@@ -422,8 +435,12 @@ class FaceObserver:
             if tr.waiting or tr.detection is None:
                 continue
             place = predicted[tr.id]
-            continuing = boxes if self.tracker.confirmed(tr) else strong_boxes
-            if any(box_iou(place, b) >= self.tracker.options.iou_threshold for b in continuing):
+            continuing = len(boxes) if self.tracker.confirmed(tr) else len(strong_boxes)
+            there = [i for i in range(continuing) if box_iou(place, boxes[i]) >= self.tracker.options.iou_threshold]
+            width = float(tr.box[2])
+            st = self._stats.get(tr.id)
+            face = min(width, st.mesh_width) if st is not None and st.mesh_width > 0 else width
+            if there and not all(0 < dets[i].view_scale * face < COARSE_INPUT_PX for i in there):
                 continue  # the detector has it
             cx, cy = (place[0] + place[2]) / 2, (place[1] + place[3]) / 2
             got = self.pipeline.follow(vf, tr.detection, (cx - tr.box[0], cy - tr.box[1]))
@@ -435,11 +452,13 @@ class FaceObserver:
             others = [box for tid, box in predicted.items() if tid != tr.id] + [
                 b for b in boxes if box_iou(place, b) < self.tracker.options.iou_threshold
             ]
-            if not self._mesh_face_fits(det, float(tr.box[2]), others, w, h):
+            # the width of a track fed boxes the detector could not measure is up to 1.64x the face's
+            if not self._mesh_face_fits(det, width, others, w, h, smallest=0.55 if there else 0.7):
                 continue  # leave the track to the detector
             followed[tr.id] = (det, clothing_cue(vf.bgr, det))
             meshes[id(det)] = lm
-        return followed, meshes
+            superseded.update(id(dets[i]) for i in there)
+        return followed, meshes, superseded
 
     def _probe(
         self,
@@ -500,16 +519,22 @@ class FaceObserver:
         return probed
 
     def _mesh_face_fits(
-        self, det: Detection, width: float, others: list[tuple[float, float, float, float]], w: int, h: int
+        self,
+        det: Detection,
+        width: float,
+        others: list[tuple[float, float, float, float]],
+        w: int,
+        h: int,
+        smallest: float = 0.7,
     ) -> bool:
         """Whether a face the mesh found at a track's place may continue it: not in an exclusion zone
-        (never followed there), about the track's width (the mesh kept its hold), and not on another
-        face (it slid onto someone passing in front)."""
+        (never followed there), about the track's width (``smallest`` to 1.4 times it: the mesh kept
+        its hold), and not on another face (it slid onto someone passing in front)."""
         b = det.box
         mine = (b.x0, b.y0, b.x1, b.y1)
         return (
             not self.zones.excluded(b.center[0] / w, b.center[1] / h)
-            and 0.7 <= b.width / max(width, 1.0) <= 1.4
+            and smallest <= b.width / max(width, 1.0) <= 1.4
             and not any(box_iou(mine, o) >= 0.2 for o in others)
         )
 
@@ -559,6 +584,8 @@ class FaceObserver:
         else:
             st.pose_t = t
             st.max_presence = max(st.max_presence, lm.presence)
+            if lm.presence >= self.pipeline.options.min_presence and lm.extent is not None:
+                st.mesh_width = detection_from_mesh(lm).box.width
             a = self.attention
             frontal = (
                 lm.presence >= self.pipeline.options.min_presence

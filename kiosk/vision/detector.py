@@ -131,6 +131,8 @@ class FaceDetector:
         found = [c for c in (self._candidates(img, x0, y0, threshold) for img, x0, y0 in views) if c is not None]
         if not found:
             return []
+        if len(found) > 1:
+            found = prefer_finer_views(found, o.min_face_px)
         rows = np.concatenate([f[0] for f in found])
         scores = np.concatenate([f[1] for f in found])
         results = []
@@ -143,12 +145,14 @@ class FaceDetector:
             if any(_nested(box, other) for other in kept):
                 continue  # the same face found again at another scale (tiles), inside a stronger box
             kept.append(box)
-            results.append(Detection(box=Box(*box), score=score, keypoints=tuple(zip(v[4::2], v[5::2]))))
+            keypoints = tuple(zip(v[4:16:2], v[5:16:2]))
+            results.append(Detection(box=Box(*box), score=score, keypoints=keypoints, view_scale=v[16]))
         return results
 
     def _candidates(self, image: np.ndarray, x0: int, y0: int, threshold: float):
-        """Rows (N, 16): box corners then six keypoints (x, y), in frame pixels; and scores (N,),
-        for the candidates above the threshold."""
+        """Rows (N, 17): box corners then six keypoints (x, y), in frame pixels, then the view's scale; scores (N,), for
+        the candidates above the threshold; the view's scale (input pixels per frame pixel) and its
+        corners in the frame."""
         size = self.input_size
         rgb, scale, px, py = letterbox_rgb(image, size)
         nh, nw = rgb.shape[:2]
@@ -174,8 +178,59 @@ class FaceDetector:
         # input pixels -> frame pixels: (p - pad) / scale + region origin, for every x and y column
         shift = (x0 - px / scale) * _X_COLS + (y0 - py / scale) * _Y_COLS
         rows = (reg + self._anchor_rows[keep]) @ (_TO_CORNERS / scale) + shift @ _TO_CORNERS
+        # a last column holds the view's scale: after the weighted NMS, the score-weighted mean of the views merged
+        rows = np.hstack([rows, np.full((len(rows), 1), scale)])
         scores = 1.0 / (1.0 + np.exp(-np.clip(raw_kept, -80, 80)))
-        return rows, scores
+        h, w = image.shape[:2]
+        return rows, scores, scale, (x0, y0, x0 + w, y0 + h)
+
+
+# Below about 11 input pixels the detector cannot measure a face: its box stays about 9-12 input
+# pixels wide whatever the face's size, and its centre wanders. Real faces of the group photos, each
+# placed at 36-110 px on a 1280x720 frame (5-16 input px of the whole frame), against the box the
+# same face gets at 48 input px (bench/view_boxes.py): the whole frame's box is 1.64 / 1.39 / 1.19 /
+# 1.08x as wide at 36 / 44 / 52 / 60 px, its centre off by 0.1-0.17 widths (quartiles), while a
+# tile of the 3x3 grid (2.3x finer) gives 0.96-0.98x and 0.02 widths. Two boxes that far apart
+# overlap too little for the weighted NMS to merge them: one face, two detections, two tracks.
+COARSE_INPUT_PX = 11.0
+
+
+ViewCandidates = tuple[np.ndarray, np.ndarray, float, tuple[int, int, int, int]]  # rows, scores, scale, view corners
+
+
+def prefer_finer_views(found: list[ViewCandidates], min_face_px: float = 0.0) -> list[ViewCandidates]:
+    """The candidates of several views (whole frame, tiles) with each coarse view's box dropped
+    where a finer view found a face too small for the coarse view to measure (under
+    :data:`COARSE_INPUT_PX` of its input pixels): the finer face's centre inside the coarse box,
+    which is 0.8-2x as wide, and the finer face not cut by its view's edge. The face is the finer
+    view's, with the better of the scores (both saw it). A finer face under ``min_face_px`` (the
+    detector's smallest face, which the coarse view's larger box passes) leaves things as they
+    were: dropping the box would lose the face (classroom.mp4: 1.73 -> 1.58 faces per frame)."""
+    keeps = [np.ones(len(rows), dtype=bool) for rows, _, _, _ in found]
+    for j, (frows, fscores, fscale, (vx0, vy0, vx1, vy1)) in enumerate(found):
+        fw = frows[:, 2] - frows[:, 0]
+        cx, cy = (frows[:, 0] + frows[:, 2]) / 2, (frows[:, 1] + frows[:, 3]) / 2
+        whole = (  # a face cut by the view's edge gets a box of its visible part
+            (frows[:, 0] >= vx0 + 0.1 * fw)
+            & (frows[:, 1] >= vy0 + 0.1 * fw)
+            & (frows[:, 2] <= vx1 - 0.1 * fw)
+            & (frows[:, 3] <= vy1 - 0.1 * fw)
+        )
+        for i, (rows, scores, scale, _) in enumerate(found):
+            if i == j or scale >= fscale:
+                continue
+            small = whole & (fw * scale < COARSE_INPUT_PX) & (fw >= min_face_px)
+            if not small.any():
+                continue
+            width = rows[:, 2] - rows[:, 0]
+            for k in np.flatnonzero(keeps[i]):
+                x0, y0, x1, y1 = rows[k, :4]
+                there = small & (cx > x0) & (cx < x1) & (cy > y0) & (cy < y1)
+                there &= (width[k] >= 0.8 * fw) & (width[k] <= 2.0 * fw)
+                if there.any():
+                    keeps[i][k] = False
+                    fscores[there] = np.maximum(fscores[there], scores[k])  # in place: filtered below
+    return [(rows[keep], scores[keep], scale, view) for (rows, scores, scale, view), keep in zip(found, keeps)]
 
 
 def letterbox_rgb(image: np.ndarray, size: int) -> tuple[np.ndarray, float, int, int]:

@@ -47,6 +47,9 @@ class Detection:
     box: Box
     score: float
     keypoints: tuple[Point, ...]
+    # input pixels per frame pixel of the detector view that found it (the whole frame or a tile);
+    # 0 where the box is not the detector's (made from a face mesh, or given)
+    view_scale: float = 0.0
 
 
 @dataclass(frozen=True)
