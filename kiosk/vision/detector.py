@@ -150,9 +150,9 @@ class FaceDetector:
         return results
 
     def _candidates(self, image: np.ndarray, x0: int, y0: int, threshold: float):
-        """Rows (N, 17): box corners then six keypoints (x, y), in frame pixels, then the view's scale; scores (N,), for
-        the candidates above the threshold; the view's scale (input pixels per frame pixel) and its
-        corners in the frame."""
+        """Rows (N, 17): box corners then six keypoints (x, y), in frame pixels, then the view's scale
+        (input pixels per frame pixel); scores (N,), for the candidates above the threshold; the
+        view's scale again and its corners in the frame."""
         size = self.input_size
         rgb, scale, px, py = letterbox_rgb(image, size)
         nh, nw = rgb.shape[:2]
@@ -185,13 +185,13 @@ class FaceDetector:
         return rows, scores, scale, (x0, y0, x0 + w, y0 + h)
 
 
-# Below about 11 input pixels the detector cannot measure a face: its box stays about 9-12 input
+# Below about 11 input pixels the detector cannot measure a face: its box stays about 9-13 input
 # pixels wide whatever the face's size, and its centre wanders. Real faces of the group photos, each
 # placed at 36-110 px on a 1280x720 frame (5-16 input px of the whole frame), against the box the
-# same face gets at 48 input px (bench/view_boxes.py): the whole frame's box is 1.64 / 1.39 / 1.19 /
-# 1.08x as wide at 36 / 44 / 52 / 60 px, its centre off by 0.1-0.17 widths (quartiles), while a
-# tile of the 3x3 grid (2.3x finer) gives 0.96-0.98x and 0.02 widths. Two boxes that far apart
-# overlap too little for the weighted NMS to merge them: one face, two detections, two tracks.
+# same face gets at 48 input px (bench/view_boxes.py): the whole frame's box is 1.64 / 1.38 / 1.20 /
+# 1.07x as wide at 36 / 44 / 52 / 60 px, the quartiles of its centre's height 0.1-0.19 widths off,
+# while a tile of the 3x3 grid (2.3x finer) gives 0.96-0.99x and 0.02-0.05 widths. Two boxes that
+# far apart overlap too little for the weighted NMS to merge them: one face, two detections, two tracks.
 COARSE_INPUT_PX = 11.0
 
 
