@@ -436,7 +436,8 @@ class FaceObserver:
                 continue
             place = predicted[tr.id]
             continuing = len(boxes) if self.tracker.confirmed(tr) else len(strong_boxes)
-            there = [i for i in range(continuing) if box_iou(place, boxes[i]) >= self.tracker.options.iou_threshold]
+            at_place = [box_iou(place, b) >= self.tracker.options.iou_threshold for b in boxes]
+            there = [i for i in range(continuing) if at_place[i]]
             width = float(tr.box[2])
             st = self._stats.get(tr.id)
             face = min(width, st.mesh_width) if st is not None and st.mesh_width > 0 else width
@@ -450,7 +451,7 @@ class FaceObserver:
             # other faces: the other tracks' places, and detections not at this track's own place (a weak
             # one there, which cannot continue a young track, is this face)
             others = [box for tid, box in predicted.items() if tid != tr.id] + [
-                b for b in boxes if box_iou(place, b) < self.tracker.options.iou_threshold
+                b for b, here in zip(boxes, at_place) if not here
             ]
             # the width of a track fed boxes the detector could not measure is up to 1.64x the face's
             if not self._mesh_face_fits(det, width, others, w, h, smallest=0.55 if there else 0.7):
