@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
@@ -25,32 +24,13 @@ import numpy as np
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 
+from kiosk.testing.group_photos import labelled_faces, place_face  # noqa: E402
 from kiosk.vision.detector import tile_regions  # noqa: E402
 from kiosk.vision.pipeline import VisionPipeline  # noqa: E402
 from kiosk.vision.types import Box, Detection  # noqa: E402
 
 FRAME_W, FRAME_H = 1280, 720
 PLACES = ((400, 300), (850, 420))
-
-
-def group_photo_faces(root: Path):
-    for xml in ("training.xml", "testing.xml"):
-        for image in ET.parse(root / xml).getroot().iter("image"):
-            for b in image.iter("box"):
-                if b.get("ignore") != "1":
-                    yield root / image.get("file"), int(b.get("left")), int(b.get("top")), int(b.get("width"))
-
-
-def place(img: np.ndarray, left: int, top: int, width: int, size: int, at: tuple[int, int]) -> np.ndarray:
-    """The photo scaled so the face is ``size`` px wide, its centre at ``at`` of a grey frame."""
-    k = size / width
-    small = cv2.resize(img, None, fx=k, fy=k, interpolation=cv2.INTER_AREA if k < 1 else cv2.INTER_LINEAR)
-    frame = np.full((FRAME_H, FRAME_W, 3), 110, np.uint8)
-    ox, oy = int(at[0] - (left + width / 2) * k), int(at[1] - (top + width / 2) * k)
-    x0, y0 = max(ox, 0), max(oy, 0)
-    x1, y1 = min(ox + small.shape[1], FRAME_W), min(oy + small.shape[0], FRAME_H)
-    frame[y0:y1, x0:x1] = small[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
-    return frame
 
 
 def nearest(found: list[Detection], at: tuple[int, int], size: int) -> Detection | None:
@@ -67,17 +47,17 @@ def main() -> int:
     if not root.is_dir():
         print(json.dumps({"error": f"{root} is absent: pass --data with the shared data folder"}))
         return 2
-    faces = list(group_photo_faces(root))
+    faces = list(labelled_faces(root))
     sizes = [int(v) for v in args.sizes.split(",")]
     offsets: dict[int, dict[str, list]] = {s: {"whole": [], "tile": []} for s in sizes}
     placed = dict.fromkeys(sizes, 0)
     with VisionPipeline() as p:
         det = p.detector
-        for path, left, top, width in faces:
+        for path, face in faces:
             img = cv2.imread(str(path))
             for size in sizes:
                 for at in PLACES:
-                    frame = place(img, left, top, width, size, at)
+                    frame = place_face(img, face, size, at, (FRAME_W, FRAME_H))
                     side = int(size * det.input_size / 48)  # the reference view: the face at 48 input px
                     vx0, vy0 = max(0, at[0] - side // 2), max(0, at[1] - side // 2)
                     ref = nearest(

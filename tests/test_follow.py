@@ -6,8 +6,10 @@ import dataclasses
 
 import cv2
 
+from kiosk.testing.group_photos import labelled_faces, place_face
 from kiosk.tracking.observer import FaceObserver
 from kiosk.vision.frame import VisionFrame
+from tests.conftest import data_path
 
 
 def test_a_young_track_under_a_weak_detection_is_followed_and_a_confirmed_one_continued_by_it(pipeline, sample_image):
@@ -136,12 +138,10 @@ def test_a_face_too_small_for_the_whole_frame_is_measured_by_the_mesh_not_the_de
     Real faces of the group photos (every third) at 50 px: after 3 s, 8 of the 9 that both views
     find have a track within 0.8-1.2x of the tile's box (4 of 9 when the whole frame's box was
     kept), and never a second track on the face."""
-    from tests.test_detector import _group_photo_faces, face_in_the_middle
-
     det = pipeline.detector
     ratios = []
-    for path, left, top, width in list(_group_photo_faces())[::3]:
-        frame = face_in_the_middle(path, left, top, width, 50)
+    for path, face in list(labelled_faces(data_path("group-photos")))[::3]:
+        frame = place_face(cv2.imread(str(path)), face, 50, (640, 360))
         fine = [d for d in det.detect(frame, regions=[4], grid=3) if abs(d.box.center[0] - 640) < 25]
         whole = [d for d in det.detect(frame, regions=[None]) if abs(d.box.center[0] - 640) < 25]
         if len(fine) != 1 or len(whole) != 1:

@@ -1,6 +1,6 @@
 """Train the project's own 7-class emotion model on the FER-2013 training split.
 
-    .venv-train/bin/python -m training.emotion [--epochs 30] [--seed 13] [--widths 32,48,96,192]
+    .venv-train/bin/python -m training.emotion [--epochs 100] [--seed 13] [--widths 32,48,96,192]
 
 A drop-in for the upstream mini-Xception: the same input (64x64 grayscale, x/127.5 - 1: the
 pipeline's 48 -> 64 resize of a FER crop, ``kiosk.vision.classifiers.emotion_input``) and the same
@@ -128,7 +128,7 @@ def class_weights(labels: np.ndarray) -> dict[int, float]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_run_arguments(ap, epochs=30, batch=128, seed=13, widths="32,48,96,192", lr=2e-3, patience=12)
+    add_run_arguments(ap, epochs=100, batch=128, seed=13, widths="32,48,96,192", lr=2e-3, patience=100)
     args = ap.parse_args(argv)
     widths = tuple(int(v) for v in args.widths.split(","))
 
