@@ -594,3 +594,36 @@ def test_a_look_alike_walking_across_a_turned_away_shoppers_place_does_not_conti
         tr.update(10.0 + i / 15, [], frame_size=FRAME, appearance=lambda d: None)
     update = _stand(tr, 13.0, 14.0, 605, _look(10))  # the shopper turns back
     assert shopper in update.active and not shopper.waiting and shopper.reacquired == 1
+
+
+def test_a_larger_face_walking_in_where_a_shopper_stood_is_not_her_face_coming_back():
+    """1280x720 seed 3: a 54 px shopper walked off unseen from her spot; 1.9 s later a nearer
+    shopper (94-99 px, like clothes) walked in from the frame's edge across the spot, and her new
+    track was folded into the first shopper's as a face reappearing (its box overlapped, and the
+    size bound had grown with the time missed). A face hidden where it stood has not come nearer
+    meanwhile: the newcomer is a track of her own."""
+    cue, look = np.array([0.35, 0.75, 0.82]), _look(10)
+    tr = Tracker(TrackerOptions(min_hits=3, max_age_s=2.0, reacquire_s=15.0))
+    looks = {}
+
+    def at(t, dets):
+        for d in dets:
+            looks[id(d)] = look
+        return tr.update(t, dets, [cue] * len(dets), frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
+
+    t = 0.0
+    while t < 12.0:
+        at(t, [det(102, 232, 54)])
+        t = round(t + 1 / 15, 6)
+    for x in (105, 109):  # she turns to walk off, and is lost
+        at(t, [det(x, 232, 54)])
+        t = round(t + 1 / 15, 6)
+    (first,) = tr.tracks
+    while t < 13.9:
+        at(t, [])
+        t = round(t + 1 / 15, 6)
+    # where her walk would have taken her (the predicted box, 0.3 of the newcomer's box by overlap)
+    at(14.0, [det(150, 234, 99, score=0.63)])
+    update = at(14.07, [det(158, 234, 94, score=0.81)])
+    assert first.detection is None and first.last_seen < 12.2 and update.merged == ()
+    assert len(tr.tracks) == 2
