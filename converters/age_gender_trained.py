@@ -24,7 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from converters.age_gender import utk_chips
-from converters.common import MODELS, fail_if, file_fields, keras_full_int8, median_ms, update_manifest, write_model
+from converters.common import (
+    MODELS,
+    fail_if,
+    file_fields,
+    keras_full_int8,
+    machine_description,
+    median_ms,
+    update_manifest,
+    write_model,
+)
 from kiosk.vision.classifiers import AgeEstimator, AgeGenderEstimator, GenderClassifier, age_gender_input, softmax
 from kiosk.vision.runtime import TFLiteModel
 from training.age_gender import BANDS, HELD_OUT, age_band, band_names, load_chips, logits_model
@@ -208,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                     },
                     "evaluation": evaluation,
                     "training_seconds": round(seconds),
-                    "machine": "2-core x86_64 (AMD EPYC, AVX2), CPU only",
+                    "machine": machine_description(),  # where the times were measured
                 },
             },
         }

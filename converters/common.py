@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import platform
 import shutil
 import sys
 import tempfile
@@ -160,6 +161,32 @@ def median_ms(run_one, runs: int = 500, warmup: int = 50) -> float:
         run_one()
         times.append(time.perf_counter() - t)
     return float(sorted(times)[len(times) // 2] * 1e3)
+
+
+def machine_description() -> str:
+    """This machine in a few words, for the figures timed on it: cores, architecture, CPU model
+    and its widest int8 instructions (a CPU with int8 dot products, AVX-512 VNNI or Arm's
+    dotprod, runs a plain convolutional network's int8 kernels several times faster than one
+    without, so a ratio of two models' times holds only on a like CPU)."""
+    model, flags = platform.processor() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                model = value.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags = set(value.split())
+    except OSError:
+        pass
+    isa = next(
+        (
+            name
+            for flag, name in (("avx512_vnni", "AVX-512 VNNI"), ("avx2", "AVX2"), ("asimddp", "dotprod"))
+            if flag in flags
+        ),
+        "no int8 dot product" if flags else "instructions unknown",
+    )
+    return f"{os.cpu_count()}-core {platform.machine()} ({model}, {isa}), CPU only"
 
 
 def fail_if(condition: bool, message: str) -> None:

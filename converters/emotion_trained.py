@@ -20,7 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from converters.common import MODELS, fail_if, file_fields, keras_full_int8, median_ms, update_manifest, write_model
+from converters.common import (
+    MODELS,
+    fail_if,
+    file_fields,
+    keras_full_int8,
+    machine_description,
+    median_ms,
+    update_manifest,
+    write_model,
+)
 from converters.measure_fer_framing import detect_framed
 from kiosk.vision.classifiers import EmotionClassifier, crop_square, emotion_input, fer_crop_box
 from kiosk.vision.detector import FaceDetector
@@ -179,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
                     "held_out": {"accuracy": round(best["val_accuracy"], 4), "loss": round(best["val_loss"], 4)},
                     "evaluation": evaluation,
                     "training_seconds": round(seconds),
-                    "machine": "2-core x86_64 (AMD EPYC, AVX2), CPU only",
+                    "machine": machine_description(),  # where the times were measured
                 },
             },
         }
