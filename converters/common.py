@@ -165,9 +165,10 @@ def median_ms(run_one, runs: int = 500, warmup: int = 50) -> float:
 
 def machine_description() -> str:
     """This machine in a few words, for the figures timed on it: cores, architecture, CPU model
-    and its widest int8 instructions (a CPU with int8 dot products, AVX-512 VNNI or Arm's
-    dotprod, runs a plain convolutional network's int8 kernels several times faster than one
-    without, so a ratio of two models' times holds only on a like CPU)."""
+    and its widest int8 instructions. Int8 dot products (AVX-512 VNNI, AVX-VNNI, Arm's dotprod)
+    change which of two models is faster, so a ratio of their times holds only on a like CPU: the
+    upstream emotion model and the project's took 0.60 / 0.92 ms on an AVX2 host of this
+    workplace and 0.19 / 0.12 ms on an AVX-512 VNNI one."""
     model, flags = platform.processor() or "unknown CPU", set()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -181,7 +182,12 @@ def machine_description() -> str:
     isa = next(
         (
             name
-            for flag, name in (("avx512_vnni", "AVX-512 VNNI"), ("avx2", "AVX2"), ("asimddp", "dotprod"))
+            for flag, name in (
+                ("avx512_vnni", "AVX-512 VNNI"),
+                ("avx_vnni", "AVX-VNNI"),
+                ("avx2", "AVX2"),
+                ("asimddp", "dotprod"),
+            )
             if flag in flags
         ),
         "no int8 dot product" if flags else "instructions unknown",
