@@ -723,10 +723,11 @@ class Tracker:
                 if tent.last_cue is not None and tr.cue is not None:
                     if float(np.linalg.norm(tent.last_cue - tr.cue)) / np.sqrt(3.0) > o.merge_cue:
                         continue
-                # a face hidden where it stood has not come nearer meanwhile: no growth allowed
-                limit = o.max_size_jump * float(tr.box[2]) if self._standing(tr) else self._size_limit(tr, t)
-                if tent.detection.score >= o.size_jump_min_score and tent.box[2] > limit:
-                    continue  # somebody nearer
+                if tent.detection.score >= o.size_jump_min_score:
+                    # a face hidden where it stood has not come nearer meanwhile: no growth allowed
+                    standing = self._standing(tr)
+                    if tent.box[2] > (o.max_size_jump * float(tr.box[2]) if standing else self._size_limit(tr, t)):
+                        continue  # somebody nearer
                 if not self._looks_like(tr, tent.detection, t, appearance):
                     continue  # somebody else at the place of one who turned away
                 iou = _iou_cxcywh(tr.predicted(t, o.max_extrapolation_s).tolist(), tent.box.tolist())
