@@ -627,3 +627,91 @@ def test_a_larger_face_walking_in_where_a_shopper_stood_is_not_her_face_coming_b
     update = at(14.07, [det(158, 234, 94, score=0.81)])
     assert first.detection is None and first.last_seen < 12.2 and update.merged == ()
     assert len(tr.tracks) == 2
+
+
+def _turned_shopper_with_boxes(extra) -> tuple[Tracker, int, set[int]]:
+    """1280x720 seed 10: a 54 px shopper stands at (631, 228) for 12 s; turned away to the shelf
+    from 4 s, the back of her head still gives a box every frame, and ``extra(i)`` more boxes in
+    frame ``i`` (15 fps). Returns the tracker, her track's id and every track id ever seen."""
+    tr = Tracker(TrackerOptions(min_hits=5, max_age_s=2.0, reacquire_s=15.0))
+    cue, look = np.array([0.2, 0.1, 0.12]), _look(4)
+    looks: dict[int, np.ndarray] = {}
+    ids: set[int] = set()
+    for i in range(180):
+        t = i / 15
+        dets = [det(631, 228, 54, score=0.9 if t < 4 else 0.52)] + (extra(i) if t >= 4 else [])
+        for d in dets:
+            looks[id(d)] = look
+        update = tr.update(t, dets, [cue] * len(dets), frame_size=FRAME, appearance=lambda d: looks.get(id(d)))
+        ids |= {x.id for x in update.active}
+        if i == 0:
+            (shopper,) = update.active
+    return tr, shopper.id, ids
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        # a small box on her hair, in every other frame (30-31 px, 15 px off her centre)
+        lambda i: [det(646, 225, 31, score=0.52)] if i % 2 else [],
+        # a second box of her head, from another view: as large, its centre 26 px up and left
+        lambda i: [det(619, 206, 66, score=0.55)] if i % 3 == 0 else [],
+    ],
+)
+def test_a_second_box_on_a_face_seen_in_the_same_frame_starts_no_track(extra):
+    """Seen on 1280x720 seed 10: a shopper turned to the shelf for 7 s; the detector gave the back of
+    her head a box each frame and now and then a second one inside it, which started a track that
+    took her boxes in turn with her own and became a second visit (and a third). A face found
+    inside the box of a face seen in the same frame, and not much larger, is that face."""
+    tr, shopper, ids = _turned_shopper_with_boxes(extra)
+    assert ids == {shopper} and [x.id for x in tr.tracks] == [shopper]
+
+
+@pytest.mark.parametrize(
+    "x, size",
+    [
+        (631 + 80, 54),  # a shopper beside her, 1.5 face widths off
+        (640, 110),  # a passer-by nearer the camera, twice her size, in front of her
+    ],
+)
+def test_another_face_beside_or_in_front_of_a_seen_face_is_still_somebody(x, size):
+    tr, shopper, ids = _turned_shopper_with_boxes(lambda i: [det(x, 228, size)])
+    assert len(ids) == 2 and len(tr.tracks) == 2 and all(tr.confirmed(t) for t in tr.tracks)
+
+
+def test_a_walker_whose_face_ahead_is_found_only_now_and_then_is_one_track():
+    """1280x720 seed 10: a 40 px shopper walking to her spot was lost 1.2 s short of it; her face
+    ahead was found a few times in the next seconds (a face that small now and then), and its
+    track was confirmed only after the walker's had ended: the walk-in became a visit of its own.
+    The walker waits for a young track ahead on her way until it is confirmed (or ends)."""
+    tr = Tracker(TrackerOptions(min_hits=5, max_age_s=2.0, reacquire_s=15.0))
+    ended: list = []
+    for i in range(45):  # 3 s at 4.6 widths a second (190 px/s), then lost
+        ended += tr.update(i / 15, [det(300 + 190 * i / 15, 300, 40)], [RED], frame_size=FRAME).ended
+    (walker,) = tr.tracks
+    glimpses = {4.1: 1008, 4.7: 1010}  # then, from 5.3 s, seen at her spot every frame
+    for i in range(45, 120):
+        t = round(i / 15, 6)
+        x = 1010 if t >= 5.3 else next((x for s, x in glimpses.items() if abs(s - t) < 1 / 30), None)
+        faces = [det(x, 302, 37)] if x is not None else []
+        ended += tr.update(t, faces, [RED] * len(faces), frame_size=FRAME).ended
+    assert ended == [] and [track.id for track in tr.tracks] == [walker.id]
+    assert tr.tracks[0].first_seen == 0.0 and tr.tracks[0].last_seen > 7.8
+
+
+def test_a_walker_waiting_for_a_young_face_that_is_never_confirmed_ends_at_her_last_sighting():
+    """The wait for a young face ahead is bounded: glimpsed once and never again, it ends after
+    ``max_age_s``, and the walker with it, at her last sighting (the wait is not dwell)."""
+    tr = Tracker(TrackerOptions(min_hits=5, max_age_s=2.0, reacquire_s=15.0))
+    ended_at: dict[int, float] = {}
+    for i in range(45):
+        tr.update(i / 15, [det(300 + 190 * i / 15, 300, 40)], [RED], frame_size=FRAME)
+    (walker,) = tr.tracks
+    for i in range(45, 150):
+        t = round(i / 15, 6)
+        faces = [det(1100, 302, 37)] if i == 60 else []  # one glimpse ahead (at 4 s), never again
+        for e in tr.update(t, faces, [RED] * len(faces), frame_size=FRAME).ended:
+            ended_at[e.id] = t
+    assert walker.id in ended_at and tr.tracks == ()
+    assert walker.last_seen == pytest.approx(44 / 15)
+    assert ended_at[walker.id] <= 4.0 + 2.0 + 0.1  # when the glimpse's young track ended

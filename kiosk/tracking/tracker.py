@@ -348,6 +348,7 @@ class Tracker:
                 )
                 self._next_id += 1
         merged = self._merge_reappeared(t, appearance)
+        self._drop_inner_faces(t)
         if appearance is not None:
             self._refresh_appearance(t, appearance)
         absorbed = self._absorb_young(t, appearance)
@@ -367,6 +368,8 @@ class Tracker:
                     self._take_over(tr, young)
                     taken.add(young.id)
                     absorbed += ((young.id, tr.id),)
+                elif self.confirmed(tr) and self._walked_on(tr, t, confirmed=False) is not None:
+                    pass  # her face ahead on her way is not confirmed yet: decided once it is, or is gone
                 else:
                     ended.append(tr)
         if ended:
@@ -651,12 +654,15 @@ class Tracker:
             return walk
         return Tracker._recent_walk(tr, min_matches=3, min_span_s=0.1, min_widths=0.5)
 
-    def _walked_on(self, tr: Track, t: float) -> Track | None:
+    def _walked_on(self, tr: Track, t: float, confirmed: bool = True) -> Track | None:
         """The face a walker lost mid-frame (behind other shoppers) showed again as: the earliest
         confirmed track that began after it was last seen, ahead on its walk (no further than its
         speed takes it, plus ``walk_on_margin``, and within ``walk_on_across`` widths of its line),
         at its size and in clothes of its colour (``walk_on_cue``: the closest of either side's running
-        mean and recent cues) or looking like its person. None when no track is."""
+        mean and recent cues) or looking like its person. None when no track is. With ``confirmed``
+        false, a young track not yet confirmed counts too: a small face walking on is found only now
+        and then, and the walker waits for it (within ``max_age_s`` of the loss it must have begun,
+        and a young track unseen for ``max_age_s`` ends, so that wait is bounded)."""
         o = self.options
         walk = self._recent_walk(tr)
         if walk is None or walk[2] == 0.0 or tr.cue is None:
@@ -665,7 +671,9 @@ class Tracker:
         width = max(float(tr.box[2]), 1.0)
         best = None
         for y in self._tracks:
-            if y is tr or y.waiting or y.first_seen <= tr.last_seen or not self.confirmed(y) or y.cue is None:
+            if y is tr or y.waiting or y.first_seen <= tr.last_seen or y.cue is None:
+                continue
+            if confirmed and not self.confirmed(y):
                 continue
             if not y.trail or y.first_seen - tr.last_seen > o.max_age_s:
                 continue
@@ -738,6 +746,30 @@ class Tracker:
                 self._tracks.remove(tent)
                 merged.append(tent.id)
         return tuple(merged)
+
+    def _drop_inner_faces(self, t: float) -> None:
+        """A face found for the first time with its centre inside the box of a face seen in this very
+        frame, and not much larger (``max_size_jump``), is a second box on that face (its hair, the back
+        of a turned head, an overlapping box from another view), not another person: a face behind
+        it would be hidden, one in front nearer and larger. It starts no track. Run after
+        :meth:`_merge_reappeared`, so that a part of a face that missed this frame still continues it."""
+        o = self.options
+        seen = [tr for tr in self._tracks if tr.detection is not None and tr.first_seen < t and not tr.waiting]
+        if not seen:
+            return
+        inner = []
+        for new in self._tracks:
+            if new.first_seen < t or new.hits > 1:
+                continue
+            cx, cy, w = float(new.box[0]), float(new.box[1]), float(new.box[2])
+            for tr in seen:
+                half = float(tr.box[2]) / 2
+                if abs(cx - tr.box[0]) <= half and abs(cy - tr.box[1]) <= half and w <= o.max_size_jump * 2 * half:
+                    inner.append(new)
+                    break
+        if inner:
+            gone = {id(tr) for tr in inner}
+            self._tracks = [tr for tr in self._tracks if id(tr) not in gone]
 
     def flush(self) -> tuple[Track, ...]:
         """End every track (at shutdown or the end of a clip)."""
