@@ -757,19 +757,17 @@ class Tracker:
         seen = [tr for tr in self._tracks if tr.detection is not None and tr.first_seen < t and not tr.waiting]
         if not seen:
             return
-        inner = []
-        for new in self._tracks:
-            if new.first_seen < t or new.hits > 1:
-                continue
+
+        def inner(new: Track) -> bool:  # a track begun in this update (a single detection) inside a seen face
             cx, cy, w = float(new.box[0]), float(new.box[1]), float(new.box[2])
-            for tr in seen:
-                half = float(tr.box[2]) / 2
-                if abs(cx - tr.box[0]) <= half and abs(cy - tr.box[1]) <= half and w <= o.max_size_jump * 2 * half:
-                    inner.append(new)
-                    break
-        if inner:
-            gone = {id(tr) for tr in inner}
-            self._tracks = [tr for tr in self._tracks if id(tr) not in gone]
+            return any(
+                abs(cx - tr.box[0]) <= tr.box[2] / 2
+                and abs(cy - tr.box[1]) <= tr.box[2] / 2
+                and w <= o.max_size_jump * tr.box[2]
+                for tr in seen
+            )
+
+        self._tracks = [tr for tr in self._tracks if tr.first_seen < t or not inner(tr)]
 
     def flush(self) -> tuple[Track, ...]:
         """End every track (at shutdown or the end of a clip)."""
